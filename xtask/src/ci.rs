@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use xshell::{Shell, cmd};
 
 use crate::compile::{root_shell, target_dir};
@@ -16,6 +16,8 @@ pub struct Args {}
 
 pub fn run(_args: Args) -> anyhow::Result<()> {
     let sh = root_shell()?;
+    step("prerequisites");
+    install_prerequisites(&sh)?;
     step("format");
     cmd!(sh, "cargo fmt --all --check").run()?;
     step("workflow lint");
@@ -24,6 +26,66 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     step("tests");
     cmd!(sh, "cargo test --workspace --locked").run()?;
+    Ok(())
+}
+
+/// Debian packages the tests run, each with a command that succeeds once it is installed: qemu-user runs
+/// the aarch64 binaries; curl is the HTTP client of the shell-script functions;
+/// zip and unzip are peers of our zip writer; perl and python3 run samples.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-aarch64 --version", "qemu-user"),
+    ("curl --version", "curl"),
+    ("zip -v", "zip"),
+    ("unzip -v", "unzip"),
+    ("perl -v", "perl"),
+    ("python3 --version", "python3"),
+    ("python3 -m venv --help", "python3-venv"),
+];
+
+const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+
+/// Installs what a fresh machine lacks: the two Lambda targets, clippy and
+/// rustfmt, and the Debian packages above (as root; otherwise it says what to run).
+fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
+    let installed = cmd!(sh, "rustup target list --installed").read()?;
+    let missing: Vec<&str> =
+        RUST_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l == *t)).collect();
+    if !missing.is_empty() {
+        cmd!(sh, "rustup target add {missing...}").run()?;
+    }
+    if cmd!(sh, "cargo clippy --version").quiet().ignore_stdout().ignore_stderr().run().is_err()
+        || cmd!(sh, "cargo fmt --version").quiet().ignore_stdout().ignore_stderr().run().is_err()
+    {
+        cmd!(sh, "rustup component add clippy rustfmt").run()?;
+    }
+
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(probe, _)| {
+            let mut words = probe.split(' ');
+            let program = words.next().unwrap_or(probe);
+            cmd!(sh, "{program} {words...}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_err()
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
+    if !is_root || cmd!(sh, "apt-get --version").quiet().ignore_stdout().run().is_err() {
+        bail!(
+            "the tests need these Debian packages: {0}\ninstall them with: sudo apt-get install {0}",
+            missing.join(" ")
+        );
+    }
+    let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+    cmd!(sh, "apt-get update -qq").run()?;
+    cmd!(sh, "apt-get install -y -qq --no-install-recommends {missing...}").run()?;
     Ok(())
 }
 
