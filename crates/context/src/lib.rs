@@ -7,7 +7,7 @@
 //! outside the process, so every malformed value is a typed error ([`ConfigError`],
 //! [`ContextError`]) that names the variable or header at fault.
 //!
-//! The header and variable names are exported as constants ([`header`], [`env`]) so the
+//! The header and variable names are exported as constants ([`header`], [`env`](mod@env)) so the
 //! runtime, the emulator and the bootstrap all spell them the same way.
 
 mod config;

@@ -1,1 +1,176 @@
-//! TODO
+//! The AWS Lambda Runtime API client and invocation loop for Rust handlers.
+//!
+//! ```no_run
+//! use lamina_runtime::{Context, Error};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize)]
+//! struct Request { name: String }
+//! #[derive(Serialize)]
+//! struct Response { message: String }
+//!
+//! fn main() {
+//!     lamina_runtime::run(|event: Request, _ctx: &Context| -> Result<Response, Error> {
+//!         Ok(Response { message: format!("Hello, {}!", event.name) })
+//!     })
+//! }
+//! ```
+//!
+//! # Handler forms, simplest first
+//!
+//! | function | handler | for |
+//! |---|---|---|
+//! | [`run`] | `FnMut(E, &Context) -> Result<R, Error>` | JSON in, JSON out |
+//! | [`run_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | state built once (clients, caches); fallible init |
+//! | [`run_raw`] | `FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>` | non-JSON payloads |
+//! | [`run_raw_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | both |
+//! | `run_async`, `run_async_with_init` (feature `tokio`) | `FnMut(E, Context) -> impl Future<Output = Result<R, Error>>` | async code; one current-thread tokio runtime, built once |
+//!
+//! Each `run*` function serves events until the runtime must stop, then exits the process
+//! non-zero after printing why on stderr. It never returns.
+//!
+//! An init failure (an `Err` or a panic from the init function, or a malformed
+//! `AWS_LAMBDA_*` variable) is posted to `/runtime/init/error` and the process exits non-zero.
+//! When `AWS_LAMBDA_RUNTIME_API` itself is missing or unusable, there is nobody to post to: the
+//! error goes to stderr only.
+//!
+//! # Errors reported to Lambda
+//!
+//! A failed invocation is posted to `/runtime/invocation/{id}/error` as
+//! `{"errorType","errorMessage","stackTrace":[]}` with the header
+//! `Lambda-Runtime-Function-Error-Type` equal to `errorType`. The types are stable:
+//!
+//! | `errorType` | when | then |
+//! |---|---|---|
+//! | chosen by the handler, e.g. `Order.NotFound` | the handler returned [`Error::new`] | next event |
+//! | `Handler.Error` | the handler returned an error without a type (`?` on any `std::error::Error`, [`Error::msg`]) | next event |
+//! | `Runtime.DeserializationError` | the event is not valid JSON, or not the handler's type; the message names the JSON path (e.g. `` `items[2].price` ``) | next event |
+//! | `Runtime.SerializationError` | the handler's result cannot be written as JSON | next event |
+//! | `Runtime.HandlerPanic` | the handler panicked; the message is the panic's message | next event |
+//! | `Runtime.ResponseTooLarge` | the response is over [`MAX_RESPONSE_BYTES`] (6,291,556) bytes; it is not posted | next event |
+//! | `Runtime.InvalidContext` | the `/next` headers are malformed (e.g. a non-numeric deadline); the message names the header | next event |
+//! | chosen by the init function, else `Runtime.InitError` | init returned an error (to `/runtime/init/error`) | exit 1 |
+//! | `Runtime.InitPanic` | init panicked (to `/runtime/init/error`) | exit 1 |
+//! | `Runtime.ConfigError` | an `AWS_LAMBDA_*` variable is malformed (to `/runtime/init/error`) | exit 1 |
+//!
+//! The type is never derived from a Rust type name: names change with refactoring and leak
+//! internals, which breaks callers that match on `errorType`. Characters other than visible
+//! ASCII in a chosen type become `_`, so the header and the body always agree.
+//!
+//! # The Runtime API
+//!
+//! `AWS_LAMBDA_RUNTIME_API` may be `host:port`, `http://host:port`, either with a path prefix
+//! (`127.0.0.1:9001/some/prefix`), or an IPv6 literal (`[::1]:9001`). One keep-alive
+//! connection; no timeout on `GET /next` (AWS requires none: it is a long poll).
+//!
+//! * `GET /next` unreachable or answering 502-599: retried 5 times with backoff (0.1 s doubling,
+//!   about 3 s in all), then exit 1 with the URL and the last failure. Any other non-200
+//!   answer exits at once.
+//! * Any answer 500 ("container error, runtime should exit promptly"): exit 1 at once.
+//! * A post answered 4xx (400 wrong id, 403 already answered, 413 too large) is logged with
+//!   the answer's body, and the loop goes on to the next event.
+//!
+//! For the duration of each invocation the trace id is exported as `_X_AMZN_TRACE_ID` (and
+//! removed after), as AWS's sequential runtimes do.
+//!
+//! # Logging
+//!
+//! The runtime installs a [`log`] logger (unless the program installed one first) writing to
+//! stderr in Lambda's format chosen by `AWS_LAMBDA_LOG_FORMAT`:
+//!
+//! * `Text` (default): `2024-01-01T00:00:00.000Z<TAB>request-id<TAB>INFO<TAB>message`
+//!   (no request-id field during init; newlines in the message become `\r`, so one record is
+//!   one CloudWatch event, as in Lambda's Node.js runtime);
+//! * `JSON`: `{"timestamp":"...","level":"INFO","requestId":"...","message":"..."}`
+//!   (no `requestId` during init).
+//!
+//! Timestamps are RFC 3339 in UTC with milliseconds. Records below `AWS_LAMBDA_LOG_LEVEL`
+//! (`TRACE`, `DEBUG`, `INFO` (default), `WARN`, `ERROR`, `FATAL`) are dropped in both formats;
+//! `FATAL` drops every `log` record, since `log` has no fatal level.
+//!
+//! `tracing` users: enable `tracing`'s `log` feature, and with no `tracing` subscriber set,
+//! events are forwarded as `log` records and land in these lines.
+
+mod client;
+mod endpoint;
+mod error;
+mod logger;
+mod serve;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, error_type};
+pub use lamina_context::{Config, Context};
+pub use serve::MAX_RESPONSE_BYTES;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serve::{Runtime, decode_event, encode_response, exit};
+
+/// Serves JSON events with `handler` until the runtime must stop, then exits non-zero.
+///
+/// The event is deserialized as `E` (a mismatch is a `Runtime.DeserializationError` naming
+/// the JSON path) and the result serialized as JSON.
+pub fn run<E, R, F>(mut handler: F) -> !
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    F: FnMut(E, &Context) -> Result<R, Error>,
+{
+    run_raw(move |event: Vec<u8>, context: &Context| {
+        encode_response(&handler(decode_event(&event)?, context)?)
+    })
+}
+
+/// Builds a handler once with `init` (clients, caches, ...), then serves JSON events with it.
+///
+/// An `Err` from `init` is posted to `/runtime/init/error` with its chosen type, else
+/// `Runtime.InitError`, and the process exits non-zero.
+pub fn run_with_init<E, R, H, I>(init: I) -> !
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    H: FnMut(E, &Context) -> Result<R, Error>,
+    I: FnOnce(&Config) -> Result<H, Error>,
+{
+    run_raw_with_init(move |config: &Config| {
+        let mut handler = init(config)?;
+        Ok(move |event: Vec<u8>, context: &Context| {
+            encode_response(&handler(decode_event(&event)?, context)?)
+        })
+    })
+}
+
+/// Serves events as raw bytes (bytes in, bytes out), for payloads that are not JSON.
+pub fn run_raw<F>(handler: F) -> !
+where
+    F: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
+{
+    run_raw_with_init(move |_: &Config| Ok(handler))
+}
+
+/// Builds a raw-bytes handler once with `init`, then serves events with it; the handler
+/// chooses its own error types with [`Error::new`]. This is the most general form: every
+/// other `run*` function is built on it.
+pub fn run_raw_with_init<H, I>(init: I) -> !
+where
+    H: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
+    I: FnOnce(&Config) -> Result<H, Error>,
+{
+    let (runtime, config) = match Runtime::start() {
+        Ok(started) => started,
+        Err(fatal) => exit(fatal),
+    };
+    let mut handler = match runtime.init(|| init(&config)) {
+        Ok(handler) => handler,
+        Err(fatal) => exit(fatal),
+    };
+    exit(runtime.serve(&mut handler))
+}
+
+#[cfg(feature = "tokio")]
+mod asynchronous;
+#[cfg(feature = "tokio")]
+pub use asynchronous::{run_async, run_async_with_init};
