@@ -1,0 +1,343 @@
+//! Where things are (task root, `/opt`, adapters) and the environment handlers run in.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::handler_spec::InitError;
+
+/// Default margin between the bootstrap's own timeout and the invocation deadline.
+pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_millis(100);
+
+/// Variables the bootstrap reads for its own settings (documented in the README).
+pub mod variables {
+    /// Root of the layers' tree; default `/opt`. Tests point it at a local folder.
+    pub const OPT_DIR: &str = "LAMINA_OPT_DIR";
+    /// Folder of the language adapters; default `$LAMINA_OPT_DIR/lamina/adapters`.
+    pub const ADAPTERS_DIR: &str = "LAMINA_ADAPTERS_DIR";
+    /// Milliseconds before the deadline at which a handler is killed; default 100.
+    pub const TIMEOUT_MARGIN_MS: &str = "LAMINA_TIMEOUT_MARGIN_MS";
+    /// The function's code; default `/var/task`.
+    pub const TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
+    /// Folder (under the opt dir) whose `*.env` files add variables for handlers.
+    pub const ENV_D: &str = "lamina/env.d";
+}
+
+/// Where the bootstrap finds things, read once at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The function's code (`LAMBDA_TASK_ROOT`, default `/var/task`); handlers run there.
+    pub task_root: PathBuf,
+    /// The layers' root (`LAMINA_OPT_DIR`, default `/opt`).
+    pub opt_dir: PathBuf,
+    /// The language adapters (`LAMINA_ADAPTERS_DIR`, default `<opt_dir>/lamina/adapters`).
+    pub adapters_dir: PathBuf,
+    /// How long before the deadline a handler is killed (`LAMINA_TIMEOUT_MARGIN_MS`).
+    pub timeout_margin: Duration,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings through `lookup` (an environment stand-in for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, InitError> {
+        let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let task_root = non_empty(variables::TASK_ROOT)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/task"));
+        let opt_dir = non_empty(variables::OPT_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/opt"));
+        let adapters_dir = non_empty(variables::ADAPTERS_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| opt_dir.join("lamina/adapters"));
+        let timeout_margin = match non_empty(variables::TIMEOUT_MARGIN_MS) {
+            None => DEFAULT_TIMEOUT_MARGIN,
+            Some(value) => {
+                let text = value.to_string_lossy();
+                let ms: u64 = text.trim().parse().map_err(|_| InitError::Setting {
+                    name: variables::TIMEOUT_MARGIN_MS,
+                    value: text.clone().into_owned(),
+                    reason: "expected a whole number of milliseconds, e.g. 100".into(),
+                })?;
+                Duration::from_millis(ms)
+            }
+        };
+        Ok(Self {
+            task_root,
+            opt_dir,
+            adapters_dir,
+            timeout_margin,
+        })
+    }
+}
+
+/// The environment every handler process gets: the bootstrap's own, with `<opt>/bin` first on
+/// `PATH`, `<opt>/lib` first on `LD_LIBRARY_PATH`, `LAMINA_OPT_DIR` set, and then the
+/// variables of `<opt>/lamina/env.d/*.env` (in file-name order).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChildEnvironment {
+    vars: BTreeMap<OsString, OsString>,
+}
+
+impl ChildEnvironment {
+    /// Builds the environment from the bootstrap's own variables and the layers under `opt_dir`.
+    pub fn build(
+        base: impl IntoIterator<Item = (OsString, OsString)>,
+        opt_dir: &Path,
+    ) -> Result<Self, InitError> {
+        let mut vars: BTreeMap<OsString, OsString> = base.into_iter().collect();
+        let path = vars.get(OsStr::new("PATH")).cloned();
+        let path = path.unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        vars.insert("PATH".into(), put_first(&opt_dir.join("bin"), &path));
+        let libraries = vars
+            .get(OsStr::new("LD_LIBRARY_PATH"))
+            .cloned()
+            .unwrap_or_default();
+        vars.insert(
+            "LD_LIBRARY_PATH".into(),
+            put_first(&opt_dir.join("lib"), &libraries),
+        );
+        vars.insert(variables::OPT_DIR.into(), opt_dir.as_os_str().to_owned());
+        let mut environment = Self { vars };
+        environment.apply_env_dir(&opt_dir.join(variables::ENV_D))?;
+        Ok(environment)
+    }
+
+    /// All variables, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
+    /// One variable.
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.vars.get(OsStr::new(name)).map(OsString::as_os_str)
+    }
+
+    /// Sets one variable (used by tests and by callers adding their own).
+    pub fn set(&mut self, name: impl Into<OsString>, value: impl Into<OsString>) {
+        self.vars.insert(name.into(), value.into());
+    }
+
+    /// `PATH` as handlers see it, for messages.
+    pub fn search_path(&self) -> String {
+        self.get("PATH")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Finds an executable file named `program` on this environment's `PATH`.
+    pub fn find_program(&self, program: &str) -> Option<PathBuf> {
+        let path = self.get("PATH")?;
+        std::env::split_paths(path)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(|dir| dir.join(program))
+            .find(|candidate| is_executable_file(candidate))
+    }
+
+    fn apply_env_dir(&mut self, dir: &Path) -> Result<(), InitError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(InitError::EnvFile {
+                    path: dir.to_path_buf(),
+                    line: 0,
+                    reason: format!("cannot list the folder: {e}"),
+                });
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension() == Some(OsStr::new("env")) && path.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            self.apply_env_file(&file)?;
+        }
+        Ok(())
+    }
+
+    fn apply_env_file(&mut self, file: &Path) -> Result<(), InitError> {
+        let error = |line: usize, reason: String| InitError::EnvFile {
+            path: file.to_path_buf(),
+            line,
+            reason,
+        };
+        let text = std::fs::read(file).map_err(|e| error(0, format!("cannot read it: {e}")))?;
+        let text = String::from_utf8(text).map_err(|_| error(0, "it is not UTF-8".into()))?;
+        for (index, raw) in text.lines().enumerate() {
+            let number = index + 1;
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(error(
+                    number,
+                    format!("expected NAME=VALUE, found `{line}`"),
+                ));
+            };
+            if !is_identifier(name) {
+                return Err(error(
+                    number,
+                    format!(
+                        "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
+                    ),
+                ));
+            }
+            let value = self.expand(value).map_err(|reason| error(number, reason))?;
+            self.vars.insert(name.into(), value);
+        }
+        Ok(())
+    }
+
+    /// Expands `${NAME}` from the variables so far (unset = empty); everything else is literal.
+    fn expand(&self, value: &str) -> Result<OsString, String> {
+        let mut out: Vec<u8> = Vec::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(start) = rest.find("${") {
+            out.extend_from_slice(&rest.as_bytes()[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(format!("`${{` without a closing `}}` in `{value}`"));
+            };
+            let name = &after[..end];
+            if !is_identifier(name) {
+                return Err(format!("`${{{name}}}` does not name a variable"));
+            }
+            if let Some(found) = self.vars.get(OsStr::new(name)) {
+                out.extend_from_slice(found.as_bytes());
+            }
+            rest = &after[end + 1..];
+        }
+        out.extend_from_slice(rest.as_bytes());
+        Ok(OsString::from_vec(out))
+    }
+}
+
+/// `first` followed by the entries of the `:`-list `list` that are not `first`.
+fn put_first(first: &Path, list: &OsStr) -> OsString {
+    let mut out = first.as_os_str().to_owned();
+    for entry in list.as_bytes().split(|&b| b == b':') {
+        if entry.is_empty() || entry == first.as_os_str().as_bytes() {
+            continue;
+        }
+        out.push(":");
+        out.push(OsStr::from_bytes(entry));
+    }
+    out
+}
+
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+pub(crate) fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    #[test]
+    fn opt_bin_and_lib_come_first() {
+        let env = ChildEnvironment::build(
+            base(&[
+                ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+                (
+                    "LD_LIBRARY_PATH",
+                    "/lib64:/usr/lib64:/var/runtime:/var/task/lib:/opt/lib",
+                ),
+            ]),
+            Path::new("/opt"),
+        )
+        .unwrap();
+        assert_eq!(
+            env.get("PATH").unwrap(),
+            "/opt/bin:/usr/local/bin:/usr/bin/:/bin"
+        );
+        assert_eq!(
+            env.get("LD_LIBRARY_PATH").unwrap(),
+            "/opt/lib:/lib64:/usr/lib64:/var/runtime:/var/task/lib"
+        );
+        assert_eq!(env.get("LAMINA_OPT_DIR").unwrap(), "/opt");
+    }
+
+    #[test]
+    fn env_d_files_apply_in_name_order_with_expansion() {
+        let opt = tempfile::tempdir().unwrap();
+        let dir = opt.path().join("lamina/env.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("20-babashka.env"),
+            "# pods\nBABASHKA_PODS_DIR=${LAMINA_OPT_DIR}/.babashka/pods\nexport GREETING=${FIRST}-two\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("10-first.env"), "FIRST=one\n\nEMPTY=\n").unwrap();
+        std::fs::write(dir.join("ignored.txt"), "NOT=read\n").unwrap();
+        let env = ChildEnvironment::build(base(&[("PATH", "/bin")]), opt.path()).unwrap();
+        let pods = opt.path().join(".babashka/pods");
+        assert_eq!(env.get("BABASHKA_PODS_DIR").unwrap(), pods.as_os_str());
+        assert_eq!(env.get("GREETING").unwrap(), "one-two");
+        assert_eq!(env.get("EMPTY").unwrap(), "");
+        assert_eq!(env.get("NOT"), None);
+    }
+
+    #[test]
+    fn a_bad_env_line_names_file_and_line() {
+        let opt = tempfile::tempdir().unwrap();
+        let dir = opt.path().join("lamina/env.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("perl.env"), "A=1\nthis is wrong\n").unwrap();
+        let error = ChildEnvironment::build(base(&[]), opt.path()).unwrap_err();
+        let message = error
+            .to_string()
+            .replace(&*opt.path().to_string_lossy(), "<opt>");
+        insta::assert_snapshot!(message, @"<opt>/lamina/env.d/perl.env, line 2: expected NAME=VALUE, found `this is wrong`. Each line of an env file is NAME=VALUE (no quotes; ${NAME} expands a variable set before it), a # comment, or blank.");
+    }
+
+    #[test]
+    fn settings_defaults_and_overrides() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.opt_dir, Path::new("/opt"));
+        assert_eq!(settings.adapters_dir, Path::new("/opt/lamina/adapters"));
+        assert_eq!(settings.task_root, Path::new("/var/task"));
+        assert_eq!(settings.timeout_margin, DEFAULT_TIMEOUT_MARGIN);
+        let settings = Settings::from_lookup(|name| match name {
+            "LAMINA_OPT_DIR" => Some("/tmp/layer".into()),
+            "LAMINA_TIMEOUT_MARGIN_MS" => Some("250".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            settings.adapters_dir,
+            Path::new("/tmp/layer/lamina/adapters")
+        );
+        assert_eq!(settings.timeout_margin, Duration::from_millis(250));
+        let error = Settings::from_lookup(|name| {
+            (name == "LAMINA_TIMEOUT_MARGIN_MS").then(|| "soon".into())
+        })
+        .unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @"LAMINA_TIMEOUT_MARGIN_MS=`soon` is invalid: expected a whole number of milliseconds, e.g. 100.");
+    }
+}

@@ -1,0 +1,33 @@
+//! The core of lamina's universal bootstrap: run Lambda handlers written in any language.
+//!
+//! `_HANDLER` picks one of three conventions (see the crate README):
+//!
+//! * **executable** (`handler.sh`): one process per invocation, event on stdin, response on
+//!   stdout, context in environment variables ([`ExecutableHandler`]);
+//! * **worker** (`worker:./serve.pl`): one long-lived process serving many invocations over the
+//!   framed protocol of `PROTOCOL.md` ([`WorkerHandler`], [`protocol`]);
+//! * **function** (`handler.handle`): a Perl, Python or shell function, run by an adapter that
+//!   shipped in the layer and speaks the worker protocol.
+//!
+//! Everything here is independent of the Runtime API: a [`Handler`] turns event bytes and an
+//! [`Invocation`] into response bytes or an [`InvocationError`]. The `bootstrap` binary is the
+//! thin glue that feeds it from `lamina-runtime`.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod environment;
+mod executable;
+mod handler_spec;
+mod invocation;
+mod lines;
+mod log;
+mod process;
+pub mod protocol;
+mod worker;
+
+pub use environment::{ChildEnvironment, Settings};
+pub use executable::ExecutableHandler;
+pub use handler_spec::{HandlerSpec, InitError, Language, load_handler};
+pub use invocation::{Handler, Invocation, InvocationError};
+pub use log::Log;
+pub use worker::{WorkerCommand, WorkerHandler};
