@@ -1,0 +1,222 @@
+//! Tree specs: `layers/<name>/layer.toml` and `samples/<name>/package.toml`.
+//! The format is documented in `layers/README.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::manifest::{Architecture, ArtifactKind, DEFAULT_RUNTIME};
+use crate::tree::{FileMode, Tree};
+
+/// A tree spec, as parsed from TOML. Unknown keys are refused so a typo
+/// cannot silently drop a file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Spec {
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Lambda runtimes it is meant for; `["provided.al2023"]` by default.
+    #[serde(default = "default_runtimes")]
+    pub compatible_runtimes: Vec<String>,
+    /// Architectures to build; both by default.
+    #[serde(default = "Architecture::all")]
+    pub architectures: Vec<Architecture>,
+    /// Functions only: names of layers under `layers/` the function uses.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Files and folders of the repository.
+    #[serde(default)]
+    pub copy: Vec<CopySpec>,
+    /// Binaries built from workspace packages.
+    #[serde(default)]
+    pub binary: Vec<BinarySpec>,
+    /// Files whose content is written in the spec.
+    #[serde(default)]
+    pub generated: Vec<GeneratedSpec>,
+    /// Relative symlinks.
+    #[serde(default)]
+    pub symlink: Vec<SymlinkSpec>,
+}
+
+/// `[[copy]]`: a file or folder of the repository.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CopySpec {
+    /// Relative to the spec's folder; must stay inside the repository.
+    pub from: String,
+    /// Destination in the tree; `.` puts a folder's contents at the root.
+    pub to: String,
+}
+
+/// `[[binary]]`: a binary of a workspace package, cross-compiled by the caller.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BinarySpec {
+    /// The workspace package.
+    pub package: String,
+    /// The binary's name; the package's name by default.
+    #[serde(default)]
+    pub bin: Option<String>,
+    /// Destination in the tree (always mode 0755).
+    pub to: String,
+}
+
+impl BinarySpec {
+    /// The binary's name (`bin`, or the package name).
+    pub fn bin_name(&self) -> &str {
+        self.bin.as_deref().unwrap_or(&self.package)
+    }
+}
+
+/// `[[generated]]`: a file written from the spec.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedSpec {
+    /// Destination in the tree.
+    pub to: String,
+    /// The file's content, as UTF-8 text.
+    pub content: String,
+    /// `0o644` (default) or `0o755`.
+    #[serde(default = "default_mode")]
+    pub mode: u32,
+}
+
+/// `[[symlink]]`: a relative symlink that must resolve inside the tree.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SymlinkSpec {
+    /// Where the link is.
+    pub to: String,
+    /// What it points at, relative to the link's folder.
+    pub target: String,
+}
+
+/// Built binaries handed to [`Spec::assemble`], keyed by (package, bin).
+pub type BuiltBinaries = BTreeMap<(String, String), PathBuf>;
+
+fn default_runtimes() -> Vec<String> {
+    vec![DEFAULT_RUNTIME.to_owned()]
+}
+
+fn default_mode() -> u32 {
+    0o644
+}
+
+impl Spec {
+    /// Reads and parses a spec file; `kind` decides which keys are allowed.
+    pub fn load(path: &Path, kind: ArtifactKind) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        Self::parse(&text, path, kind)
+    }
+
+    /// Parses spec text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path, kind: ArtifactKind) -> Result<Self> {
+        let spec: Spec = toml::from_str(text).map_err(|e| Error::Spec {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let refuse = |message: String| {
+            Err(Error::Spec {
+                path: path.to_owned(),
+                message,
+            })
+        };
+        if kind == ArtifactKind::Layer && !spec.layers.is_empty() {
+            return refuse("`layers` is for functions: a layer cannot use layers".into());
+        }
+        if spec.architectures.is_empty() {
+            return refuse("`architectures` is empty: name x86_64, arm64 or both".into());
+        }
+        if spec.compatible_runtimes.is_empty() {
+            return refuse("`compatible-runtimes` is empty".into());
+        }
+        Ok(spec)
+    }
+
+    /// The (package, bin) pairs the caller must build before [`Spec::assemble`].
+    pub fn binaries_needed(&self) -> Vec<(String, String)> {
+        let mut needed: Vec<_> = self
+            .binary
+            .iter()
+            .map(|b| (b.package.clone(), b.bin_name().to_owned()))
+            .collect();
+        needed.sort();
+        needed.dedup();
+        needed
+    }
+
+    /// Adds everything the spec names to `tree`. `spec_dir` is the folder
+    /// `[[copy]]` sources are relative to; they must stay inside `repo_root`.
+    pub fn assemble_into(
+        &self,
+        tree: &mut Tree,
+        spec_dir: &Path,
+        repo_root: &Path,
+        built: &BuiltBinaries,
+    ) -> Result<()> {
+        let root = repo_root
+            .canonicalize()
+            .map_err(|e| Error::io("reading", repo_root, e))?;
+        for copy in &self.copy {
+            let source = source_path(&copy.from, spec_dir, &root)?;
+            tree.add_path(&copy.to, &source)?;
+        }
+        for binary in &self.binary {
+            let key = (binary.package.clone(), binary.bin_name().to_owned());
+            let path = built.get(&key).ok_or_else(|| Error::BinaryNotBuilt {
+                package: binary.package.clone(),
+                bin: binary.bin_name().to_owned(),
+                path: binary.to.clone(),
+            })?;
+            let label = format!(
+                "binary `{}` of package `{}`",
+                binary.bin_name(),
+                binary.package
+            );
+            tree.add_executable(&binary.to, path, &label)?;
+        }
+        for generated in &self.generated {
+            let mode = FileMode::from_spec(&generated.to, generated.mode)?;
+            tree.add_bytes(&generated.to, generated.content.as_bytes().to_vec(), mode)?;
+        }
+        for link in &self.symlink {
+            tree.add_symlink(&link.to, &link.target)?;
+        }
+        Ok(())
+    }
+
+    /// A new tree holding everything the spec names (see [`Spec::assemble_into`]).
+    pub fn assemble(
+        &self,
+        spec_dir: &Path,
+        repo_root: &Path,
+        built: &BuiltBinaries,
+    ) -> Result<Tree> {
+        let mut tree = Tree::new();
+        self.assemble_into(&mut tree, spec_dir, repo_root, built)?;
+        Ok(tree)
+    }
+}
+
+/// Resolves a `[[copy]]` source: relative to `spec_dir`, and after
+/// following symlinks still inside `root`.
+fn source_path(from: &str, spec_dir: &Path, root: &Path) -> Result<PathBuf> {
+    let outside = || Error::SourceOutsideRoot {
+        path: from.to_owned(),
+        root: root.to_owned(),
+    };
+    if Path::new(from).is_absolute() {
+        return Err(outside());
+    }
+    let joined = spec_dir.join(from);
+    let resolved = joined
+        .canonicalize()
+        .map_err(|e| Error::io("reading", &joined, e))?;
+    if !resolved.starts_with(root) || resolved.components().any(|c| c == Component::ParentDir) {
+        return Err(outside());
+    }
+    Ok(resolved)
+}
