@@ -1,1 +1,364 @@
-//! TODO
+//! A local AWS Lambda: the Runtime API a bootstrap talks to, the Invoke API callers use, and
+//! supervision of the function's processes, following AWS's semantics (status codes, headers,
+//! limits, log lines) rather than any one runtime's.
+//!
+//! ```no_run
+//! use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+//!
+//! let function = FunctionConfig::new("hello", "/path/to/bootstrap");
+//! let emulator = Emulator::start(EmulatorConfig::new(vec![function]))?;
+//! println!("POST {}", emulator.invoke_url("hello"));
+//! # Ok::<(), lamina_emulator::EmulatorError>(())
+//! ```
+//!
+//! Every instance (process) of a function gets its own Runtime API listener on 127.0.0.1,
+//! so each result is attributed to the process that sent it. Instances start when an
+//! invocation waits and every running one is busy, up to the function's concurrency. A
+//! function that runs past its timeout is killed with everything it started (its process
+//! group); one that exits while an invocation is outstanding answers that invocation with
+//! `Runtime.ExitError`. The next invocation starts a fresh process either way.
+
+mod config;
+mod function;
+mod http;
+mod ids;
+mod invoke_api;
+mod logs;
+mod process;
+mod runtime_api;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::oneshot;
+
+pub use config::{EmulatorConfig, FunctionConfig};
+pub use invoke_api::COGNITO_IDENTITY_HEADER;
+
+use function::{Function, Invocation};
+
+/// Largest request or response payload, in bytes, as AWS's emulator accepts it
+/// (6 × 1024 × 1024 + 100). Above it: 413.
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+
+/// Lambda's longest timeout (900 s).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Why the emulator could not start or serve a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// The configuration lists no function.
+    #[error("no function to serve: the configuration lists none")]
+    NoFunctions,
+    /// Two functions share a name.
+    #[error("two functions are named `{0}`; names must be unique")]
+    DuplicateFunction(String),
+    /// A function's settings are outside what Lambda allows.
+    #[error("function `{name}`: {reason}")]
+    InvalidFunction {
+        /// The function at fault.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The async runtime could not be created.
+    #[error("cannot start the emulator's async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// No function has this name.
+    #[error("no function named `{0}`")]
+    UnknownFunction(String),
+    /// The payload is above [`MAX_PAYLOAD_BYTES`].
+    #[error("payload of {0} bytes is above Lambda's limit of {MAX_PAYLOAD_BYTES} bytes")]
+    PayloadTooLarge(usize),
+    /// The payload is not JSON.
+    #[error("{0}")]
+    InvalidPayload(String),
+    /// The emulator was shut down before the invocation was answered.
+    #[error("the emulator was shut down before the invocation was answered")]
+    Stopped,
+}
+
+/// What [`Emulator::invoke`] returns: the same facts the Invoke API answers with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Invoked {
+    /// The invocation's request id.
+    pub request_id: String,
+    /// The function's response, or the error JSON when `function_error` is set.
+    pub payload: Vec<u8>,
+    /// `Some("Unhandled")` when the function failed (error, crash, timeout).
+    pub function_error: Option<String>,
+    /// The last 4 KiB of this invocation's log, START to REPORT.
+    pub log_tail: String,
+}
+
+/// What the Invoke API handlers share.
+pub(crate) struct Shared {
+    functions: Vec<Arc<Function>>,
+}
+
+impl Shared {
+    /// The function a name in the Invoke API path means: with one function, any name;
+    /// otherwise the name, a `name:qualifier`, or an ARN ending in `:function:name[:qualifier]`.
+    pub(crate) fn resolve(&self, requested: &str) -> Option<Arc<Function>> {
+        if let [only] = self.functions.as_slice() {
+            return Some(Arc::clone(only));
+        }
+        let name = match requested.split_once(":function:") {
+            Some((_, rest)) => rest,
+            None => requested,
+        };
+        let name = name.split(':').next().unwrap_or(name);
+        self.functions
+            .iter()
+            .find(|f| f.config.name == name)
+            .cloned()
+    }
+}
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) kills every function process.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    handle: Handle,
+    runtime: Mutex<Option<Runtime>>,
+    addr: SocketAddr,
+}
+
+impl Emulator {
+    /// Starts serving `config` and returns once the Invoke API listens on 127.0.0.1.
+    /// Runs its own async runtime on background threads; call it from synchronous code.
+    pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        validate(&config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("lamina-emulator")
+            .build()
+            .map_err(EmulatorError::Runtime)?;
+        let handle = runtime.handle().clone();
+        let _entered = runtime.enter();
+
+        let mut functions = Vec::new();
+        for (index, function_config) in config.functions.into_iter().enumerate() {
+            let function = Function::new(
+                function_config,
+                config.runtime_api_only,
+                config.log_to_stderr,
+                handle.clone(),
+            );
+            if config.runtime_api_only {
+                let port = if index == 0 {
+                    config.runtime_api_port
+                } else {
+                    0
+                };
+                function
+                    .start_external(port)
+                    .map_err(|source| EmulatorError::Bind {
+                        addr: format!("127.0.0.1:{port}"),
+                        source,
+                    })?;
+            }
+            functions.push(function);
+        }
+        let shared = Arc::new(Shared { functions });
+
+        let bind_error = |source| EmulatorError::Bind {
+            addr: format!("127.0.0.1:{}", config.port),
+            source,
+        };
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+        let serving = Arc::clone(&shared);
+        runtime.spawn(http::serve(listener, move |request, _peer| {
+            invoke_api::handle(Arc::clone(&serving), request)
+        }));
+
+        drop(_entered);
+        Ok(Emulator {
+            shared,
+            handle,
+            runtime: Mutex::new(Some(runtime)),
+            addr,
+        })
+    }
+
+    /// The Invoke API's address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the endpoint URL for AWS CLIs and SDKs (`--endpoint-url`).
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/2015-03-31/functions/{function}/invocations`.
+    pub fn invoke_url(&self, function: &str) -> String {
+        format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.endpoint_url()
+        )
+    }
+
+    /// Everything `function` printed, with the START/END/REPORT lines, so far (the oldest
+    /// text is dropped past 16 MiB). Empty for an unknown function.
+    pub fn logs(&self, function: &str) -> String {
+        self.shared
+            .functions
+            .iter()
+            .find(|f| f.config.name == function)
+            .map(|f| f.log_text())
+            .unwrap_or_default()
+    }
+
+    /// In runtime-API-only mode, the value for `AWS_LAMBDA_RUNTIME_API` (`127.0.0.1:PORT`)
+    /// that a runtime started by hand uses to serve `function`; otherwise `None`.
+    pub fn runtime_api(&self, function: &str) -> Option<String> {
+        self.shared
+            .functions
+            .iter()
+            .find(|f| f.config.name == function)
+            .and_then(|f| f.external_runtime_api())
+            .map(|addr| addr.to_string())
+    }
+
+    /// Invokes `function` synchronously (`RequestResponse`) without going through HTTP.
+    /// Blocks until it is answered; call it from synchronous code, not from async code.
+    pub fn invoke(&self, function: &str, payload: &[u8]) -> Result<Invoked, EmulatorError> {
+        let target = self
+            .shared
+            .functions
+            .iter()
+            .find(|f| f.config.name == function)
+            .cloned()
+            .ok_or_else(|| EmulatorError::UnknownFunction(function.to_string()))?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(EmulatorError::PayloadTooLarge(payload.len()));
+        }
+        let payload = invoke_api::check_payload(Bytes::copy_from_slice(payload))
+            .map_err(EmulatorError::InvalidPayload)?;
+        let (tx, rx) = oneshot::channel();
+        let invocation = Invocation::new(payload, Some(tx));
+        let request_id = invocation.request_id.clone();
+        target.enqueue(invocation);
+        let completion = self
+            .handle
+            .block_on(rx)
+            .map_err(|_| EmulatorError::Stopped)?;
+        Ok(Invoked {
+            request_id,
+            payload: completion.body.to_vec(),
+            function_error: completion.function_error.then(|| "Unhandled".to_string()),
+            log_tail: completion.log_tail,
+        })
+    }
+
+    /// Blocks until the process receives SIGINT (Ctrl-C) or SIGTERM.
+    pub fn wait_for_shutdown_signal(&self) -> std::io::Result<()> {
+        self.handle.block_on(async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => result,
+                _ = terminate.recv() => Ok(()),
+            }
+        })
+    }
+
+    /// Kills every function process and stops serving. Idempotent; also done on drop.
+    pub fn shutdown(&self) {
+        for function in &self.shared.functions {
+            function.stop();
+        }
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(runtime) = runtime {
+            if Handle::try_current().is_ok() {
+                // Blocking inside an async context would panic; let the threads wind down.
+                runtime.shutdown_background();
+            } else {
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
+    if config.functions.is_empty() {
+        return Err(EmulatorError::NoFunctions);
+    }
+    let mut names = std::collections::HashSet::new();
+    for function in &config.functions {
+        let invalid = |reason: String| EmulatorError::InvalidFunction {
+            name: function.name.clone(),
+            reason,
+        };
+        if !names.insert(function.name.as_str()) {
+            return Err(EmulatorError::DuplicateFunction(function.name.clone()));
+        }
+        let name_ok = !function.name.is_empty()
+            && function.name.len() <= 64
+            && function
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(invalid(
+                "a function name is 1 to 64 letters, digits, `-` or `_`".to_string(),
+            ));
+        }
+        if function.timeout.is_zero() || function.timeout > MAX_TIMEOUT {
+            return Err(invalid(format!(
+                "timeout {:?} is outside Lambda's 1 s to 900 s",
+                function.timeout
+            )));
+        }
+        if !(128..=10_240).contains(&function.memory_mb) {
+            return Err(invalid(format!(
+                "memory {} MB is outside Lambda's 128 to 10240 MB",
+                function.memory_mb
+            )));
+        }
+        if function.concurrency == 0 {
+            return Err(invalid("concurrency must be at least 1".to_string()));
+        }
+        if !config.runtime_api_only && !function.executable.is_file() {
+            return Err(invalid(format!(
+                "executable {} does not exist or is not a file",
+                function.executable.display()
+            )));
+        }
+        if !config.runtime_api_only && !function.task_root.is_dir() {
+            return Err(invalid(format!(
+                "task root {} is not a folder",
+                function.task_root.display()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! What the emulator runs: functions and how the emulator itself listens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One function served by the emulator, with Lambda's defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FunctionConfig {
+    /// Function name: part of the ARN, the log group and the Invoke API path.
+    pub name: String,
+    /// The executable started as the function's runtime (Lambda's `bootstrap`).
+    pub executable: PathBuf,
+    /// How long one invocation may run before the process is killed. Default 3 s (AWS's default).
+    pub timeout: Duration,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and `Memory Size` in REPORT lines. Default 128.
+    pub memory_mb: u32,
+    /// Most instances (processes) running at once. Default 1.
+    pub concurrency: usize,
+    /// Working directory and `LAMBDA_TASK_ROOT`. Default: the executable's folder.
+    pub task_root: PathBuf,
+    /// `_HANDLER`. Default `bootstrap`.
+    pub handler: String,
+    /// Extra environment, set after (and so overriding) Lambda's own variables.
+    pub env: Vec<(String, String)>,
+    /// Extra arguments given to the executable.
+    pub args: Vec<String>,
+}
+
+impl FunctionConfig {
+    /// A function named `name` run by `executable`, with AWS's defaults for everything else.
+    pub fn new(name: impl Into<String>, executable: impl Into<PathBuf>) -> Self {
+        let executable = executable.into();
+        let task_root = executable
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        FunctionConfig {
+            name: name.into(),
+            executable,
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+            concurrency: 1,
+            task_root,
+            handler: "bootstrap".into(),
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+}
+
+/// The emulator's settings: the functions it serves and where it listens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EmulatorConfig {
+    /// The functions served. With exactly one, any function name in the Invoke API path reaches it.
+    pub functions: Vec<FunctionConfig>,
+    /// Port of the Invoke API on 127.0.0.1; 0 (the default) picks a free one.
+    pub port: u16,
+    /// Start no processes: each function gets one Runtime API endpoint, created at start, that
+    /// a runtime started by hand (e.g. under a debugger) talks to. See [`crate::Emulator::runtime_api`].
+    pub runtime_api_only: bool,
+    /// Port of the first function's Runtime API in `runtime_api_only` mode; 0 (the default)
+    /// picks a free one. Other endpoints always use a free port.
+    pub runtime_api_port: u16,
+    /// Also copy every log line (function output, START/END/REPORT) to the emulator's stderr.
+    pub log_to_stderr: bool,
+}
+
+impl EmulatorConfig {
+    /// Serves `functions` on a free port of 127.0.0.1, starting their processes on demand.
+    pub fn new(functions: Vec<FunctionConfig>) -> Self {
+        EmulatorConfig {
+            functions,
+            port: 0,
+            runtime_api_only: false,
+            runtime_api_port: 0,
+            log_to_stderr: false,
+        }
+    }
+}

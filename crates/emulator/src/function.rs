@@ -1,0 +1,1246 @@
+//! One function: its queue of invocations, its instances (processes), and the life of each
+//! invocation from the Invoke API to the caller's answer.
+//!
+//! All bookkeeping sits behind one mutex per function ([`FunctionState`]); every change of
+//! phase happens under it, so an invocation is handed to exactly one instance and answered
+//! exactly once. Log text is kept behind separate locks, never taken while holding the
+//! state lock for long.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead as _, BufReader, PipeReader, PipeWriter, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::{Response, StatusCode};
+use lamina_context::{env, header};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::config::FunctionConfig;
+use crate::http::{self, Body, ErrorBody};
+use crate::logs::{self, FunctionLog, Report};
+use crate::{ids, process, runtime_api};
+
+/// Region and account of every ARN the emulator makes up.
+pub const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+
+/// How long a process may take to reach its first `/next` (Lambda's init limit is 10 s; an
+/// init that runs past it is retried within the invoke, so the function timeout counts too).
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long to wait for a function's pipe to be read up to a flush marker before giving up:
+/// only a runaway writer filling the pipe faster than we read it would hit this.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
+/// Lambda splits log lines longer than this (256 KiB).
+const MAX_LOG_LINE: u64 = 256 * 1024;
+
+/// Lambda's PATH and LD_LIBRARY_PATH for provided.al2023, with `{task}` for the task root.
+const LAMBDA_PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+const LAMBDA_LD_LIBRARY_PATH: &str =
+    "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task}:{task}/lib:/opt/lib";
+
+/// One request to run the function.
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Bytes,
+    /// Compact JSON, passed as `Lambda-Runtime-Client-Context`.
+    pub client_context: Option<String>,
+    /// Compact JSON, passed as `Lambda-Runtime-Cognito-Identity`.
+    pub cognito_identity: Option<String>,
+    pub trace_id: String,
+    /// `None` for `Event` invocations: nobody waits for the result.
+    pub responder: Option<oneshot::Sender<Completion>>,
+}
+
+impl Invocation {
+    /// A new invocation of `payload` with fresh ids.
+    pub fn new(payload: Bytes, responder: Option<oneshot::Sender<Completion>>) -> Self {
+        Invocation {
+            request_id: ids::request_id(),
+            payload,
+            client_context: None,
+            cognito_identity: None,
+            trace_id: ids::trace_id(SystemTime::now()),
+            responder,
+        }
+    }
+}
+
+/// The answer to one invocation.
+pub struct Completion {
+    /// The response, or the error JSON when `function_error` is set.
+    pub body: Bytes,
+    /// The invocation failed (`X-Amz-Function-Error: Unhandled`).
+    pub function_error: bool,
+    /// The last 4 KiB of this invocation's log.
+    pub log_tail: String,
+}
+
+/// How an invocation that reached an instance ended.
+enum Ending {
+    Response(Bytes),
+    FunctionError { body: Bytes, error_type: String },
+    ResponseTooLarge,
+    Timeout,
+    Crash(String),
+}
+
+/// A function and everything running for it.
+pub struct Function {
+    pub config: FunctionConfig,
+    /// `arn:aws:lambda:us-east-1:123456789012:function:NAME`
+    pub arn: String,
+    /// Runtime-API-only mode: one endpoint, no process started by us.
+    external: bool,
+    log_to_stderr: bool,
+    log: Mutex<FunctionLog>,
+    state: Mutex<FunctionState>,
+    next_instance_id: AtomicU64,
+    log_stream_name: String,
+    handle: Handle,
+    stopped: AtomicBool,
+}
+
+#[derive(Default)]
+struct FunctionState {
+    queue: VecDeque<Invocation>,
+    instances: BTreeMap<u64, Instance>,
+}
+
+/// One execution environment: a process (or, in runtime-API-only mode, whoever talks to the
+/// endpoint) with its own Runtime API listener.
+struct Instance {
+    phase: Phase,
+    /// Wakes the instance's pending `/next` when an invocation is assigned.
+    wake: Arc<Notify>,
+    io: Arc<InstanceIo>,
+    /// Process group of the function (its pid); `None` when nobody was started by us.
+    pgid: Option<u32>,
+    spawned_at: Instant,
+    /// Set at the first `/next`; reported with the first invocation only.
+    init_duration: Option<Duration>,
+    init_reported: bool,
+    /// Recently answered request ids: a second result for one of them is a 403.
+    answered: VecDeque<String>,
+    server: AbortHandle,
+    runtime_api: SocketAddr,
+}
+
+enum Phase {
+    /// Started, has not called `/next` yet.
+    Init,
+    /// Ready for an invocation (in `/next`, or about to call it).
+    Idle,
+    /// An invocation is assigned; `delivered_at` is set once `/next` returned it.
+    Busy(Running),
+    /// Answered; its END/REPORT lines are being written. It gets no invocation until then,
+    /// so an invocation's log lines never mix with the next one's.
+    Finishing,
+}
+
+struct Running {
+    invocation: Invocation,
+    delivered_at: Option<Instant>,
+    timer: Option<AbortHandle>,
+    init_duration: Option<Duration>,
+}
+
+/// What the emulator shares with an instance's output reader thread.
+pub struct InstanceIo {
+    /// Our own write end of the function's output pipe, used to write flush markers.
+    writer: Mutex<Option<PipeWriter>>,
+    inner: Mutex<IoState>,
+    peak_rss_kib: AtomicU64,
+    pgid: Option<u32>,
+}
+
+#[derive(Default)]
+struct IoState {
+    /// The log of the invocation (or init) in progress, for `X-Amz-Log-Type: Tail`.
+    current: Option<String>,
+    /// Flush markers written into the pipe and not read back yet.
+    markers: HashMap<u64, oneshot::Sender<()>>,
+}
+
+/// A flush marker is `\x01lamina-flush-{n}\x01\n`: written by us into the function's pipe,
+/// it comes out after everything the function wrote before it.
+const MARKER_PREFIX: &str = "\u{1}lamina-flush-";
+const MARKER_SUFFIX: char = '\u{1}';
+static NEXT_MARKER: AtomicU64 = AtomicU64::new(0);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves consistent data (every update is a
+    // single assignment or push), so a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl InstanceIo {
+    fn new(writer: Option<PipeWriter>, pgid: Option<u32>) -> Self {
+        InstanceIo {
+            writer: Mutex::new(writer),
+            inner: Mutex::new(IoState {
+                current: Some(String::new()),
+                markers: HashMap::new(),
+            }),
+            peak_rss_kib: AtomicU64::new(0),
+            pgid,
+        }
+    }
+
+    fn append_current(&self, line: &str) {
+        if let Some(current) = lock(&self.inner).current.as_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+
+    fn begin(&self, first_line: &str) {
+        lock(&self.inner).current = Some(format!("{first_line}\n"));
+    }
+
+    fn take_current(&self) -> String {
+        lock(&self.inner).current.take().unwrap_or_default()
+    }
+
+    fn close_writer(&self) {
+        lock(&self.writer).take();
+    }
+
+    /// Waits until everything the function wrote so far has been read into the log.
+    async fn flush(self: &Arc<Self>) {
+        let number = NEXT_MARKER.fetch_add(1, Ordering::Relaxed);
+        let (seen_tx, seen_rx) = oneshot::channel();
+        lock(&self.inner).markers.insert(number, seen_tx);
+        let io = Arc::clone(self);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut writer = lock(&io.writer);
+            let Some(writer) = writer.as_mut() else {
+                return false;
+            };
+            writer
+                .write_all(format!("{MARKER_PREFIX}{number}{MARKER_SUFFIX}\n").as_bytes())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        if written {
+            let _ = tokio::time::timeout(FLUSH_LIMIT, seen_rx).await;
+        }
+        lock(&self.inner).markers.remove(&number);
+    }
+
+    /// Samples the process group's memory and returns the instance's peak in MB.
+    async fn max_memory_used_mb(&self) -> u64 {
+        if let Some(pgid) = self.pgid {
+            let sampled = tokio::task::spawn_blocking(move || process::group_peak_rss_kib(pgid))
+                .await
+                .unwrap_or(0);
+            self.peak_rss_kib.fetch_max(sampled, Ordering::Relaxed);
+        }
+        process::kib_to_mb(self.peak_rss_kib.load(Ordering::Relaxed))
+    }
+}
+
+impl Function {
+    /// A function with no instance yet.
+    pub fn new(
+        config: FunctionConfig,
+        external: bool,
+        log_to_stderr: bool,
+        handle: Handle,
+    ) -> Arc<Self> {
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", config.name);
+        Arc::new(Function {
+            config,
+            arn,
+            external,
+            log_to_stderr,
+            log: Mutex::new(FunctionLog::default()),
+            state: Mutex::new(FunctionState::default()),
+            next_instance_id: AtomicU64::new(1),
+            log_stream_name: ids::log_stream_name(SystemTime::now()),
+            handle,
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// Everything logged so far.
+    pub fn log_text(&self) -> String {
+        lock(&self.log).text().to_string()
+    }
+
+    fn log_line(&self, line: &str) {
+        lock(&self.log).push_line(line);
+        if self.log_to_stderr {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Queues `invocation`; it is answered through its responder (if any).
+    pub fn enqueue(self: &Arc<Self>, invocation: Invocation) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = lock(&self.state);
+        state.queue.push_back(invocation);
+        self.dispatch(&mut state);
+    }
+
+    /// Hands queued invocations to idle instances and starts instances, up to the
+    /// concurrency, while more invocations wait than instances could take.
+    fn dispatch(self: &Arc<Self>, state: &mut FunctionState) {
+        let FunctionState { queue, instances } = state;
+        for instance in instances.values_mut() {
+            if queue.is_empty() {
+                break;
+            }
+            if matches!(instance.phase, Phase::Idle)
+                && let Some(invocation) = queue.pop_front()
+            {
+                instance.phase = Phase::Busy(Running {
+                    invocation,
+                    delivered_at: None,
+                    timer: None,
+                    init_duration: None,
+                });
+                instance.wake.notify_one();
+            }
+        }
+        if self.external || self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        loop {
+            let available = state
+                .instances
+                .values()
+                .filter(|i| matches!(i.phase, Phase::Init | Phase::Idle | Phase::Finishing))
+                .count();
+            if state.queue.len() <= available || state.instances.len() >= self.config.concurrency {
+                break;
+            }
+            if let Err((error_type, reason)) = self.spawn_instance(state)
+                && let Some(invocation) = state.queue.pop_front()
+            {
+                self.fail_without_instance(invocation, &error_type, &reason);
+            }
+        }
+    }
+
+    /// Creates the one endpoint of runtime-API-only mode and returns its address.
+    pub fn start_external(self: &Arc<Self>, port: u16) -> std::io::Result<SocketAddr> {
+        let (listener, addr) = bind_loopback(port)?;
+        let id = self.next_instance_id.fetch_add(1, Ordering::Relaxed);
+        let server = self.serve_runtime_api(listener, id);
+        lock(&self.state).instances.insert(
+            id,
+            Instance {
+                phase: Phase::Init,
+                wake: Arc::new(Notify::new()),
+                io: Arc::new(InstanceIo::new(None, None)),
+                pgid: None,
+                spawned_at: Instant::now(),
+                init_duration: None,
+                init_reported: true,
+                answered: VecDeque::new(),
+                server,
+                runtime_api: addr,
+            },
+        );
+        Ok(addr)
+    }
+
+    /// The Runtime API address of the runtime-API-only endpoint.
+    pub fn external_runtime_api(&self) -> Option<SocketAddr> {
+        if !self.external {
+            return None;
+        }
+        lock(&self.state)
+            .instances
+            .values()
+            .next()
+            .map(|i| i.runtime_api)
+    }
+
+    fn serve_runtime_api(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+        instance_id: u64,
+    ) -> AbortHandle {
+        let function = Arc::clone(self);
+        self.handle
+            .spawn(http::serve(listener, move |request, _peer| {
+                runtime_api::handle(Arc::clone(&function), instance_id, request)
+            }))
+            .abort_handle()
+    }
+
+    /// Starts one process with its own Runtime API endpoint; on failure, the error type and
+    /// message the waiting caller gets.
+    fn spawn_instance(self: &Arc<Self>, state: &mut FunctionState) -> Result<(), (String, String)> {
+        let unknown = |what: &str, err: std::io::Error| {
+            ("Runtime.Unknown".to_string(), format!("{what}: {err}"))
+        };
+        let (listener, addr) =
+            bind_loopback(0).map_err(|e| unknown("binding the Runtime API listener", e))?;
+        let (reader, writer) = std::io::pipe().map_err(|e| unknown("creating a pipe", e))?;
+        let our_writer = writer
+            .try_clone()
+            .map_err(|e| unknown("duplicating a pipe", e))?;
+        let stderr = writer
+            .try_clone()
+            .map_err(|e| unknown("duplicating a pipe", e))?;
+
+        let mut command = tokio::process::Command::new(&self.config.executable);
+        command
+            .args(&self.config.args)
+            .current_dir(&self.config.task_root)
+            .env_clear()
+            .envs(self.environment(addr))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::from(stderr))
+            // Its own process group, so a timeout kills everything the function started.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|err| {
+            (
+                "Runtime.InvalidEntrypoint".to_string(),
+                format!("fork/exec {}: {err}", self.config.executable.display()),
+            )
+        })?;
+        // The command still holds the child's copies of the pipe; the reader sees EOF only
+        // once every write end is closed.
+        drop(command);
+        let pgid = child.id();
+        let id = self.next_instance_id.fetch_add(1, Ordering::Relaxed);
+        let io = Arc::new(InstanceIo::new(Some(our_writer), pgid));
+
+        let reader_function = Arc::clone(self);
+        let reader_io = Arc::clone(&io);
+        let reader_thread = std::thread::Builder::new()
+            .name(format!("{}-log-{id}", self.config.name))
+            .spawn(move || read_output(reader, &reader_function, &reader_io));
+        if let Err(err) = reader_thread {
+            if let Some(pgid) = pgid {
+                process::kill_group(pgid);
+            }
+            return Err(unknown("starting the log reader", err));
+        }
+
+        let server = self.serve_runtime_api(listener, id);
+        let supervisor = Arc::clone(self);
+        self.handle.spawn(async move {
+            let status = child.wait().await;
+            supervisor.on_exit(id, status.ok());
+        });
+        let init_watch = Arc::clone(self);
+        let init_limit = INIT_LIMIT.max(self.config.timeout);
+        self.handle.spawn(async move {
+            tokio::time::sleep(init_limit).await;
+            init_watch.on_init_timeout(id);
+        });
+        state.instances.insert(
+            id,
+            Instance {
+                phase: Phase::Init,
+                wake: Arc::new(Notify::new()),
+                io,
+                pgid,
+                spawned_at: Instant::now(),
+                init_duration: None,
+                init_reported: false,
+                answered: VecDeque::new(),
+                server,
+                runtime_api: addr,
+            },
+        );
+        Ok(())
+    }
+
+    /// Lambda's environment for provided.al2023, pointing at this instance's Runtime API.
+    fn environment(&self, runtime_api: SocketAddr) -> Vec<(String, String)> {
+        let config = &self.config;
+        let task_root = config.task_root.to_string_lossy().into_owned();
+        let mut path = LAMBDA_PATH.to_string();
+        // The host's PATH comes after Lambda's so local tools (curl, interpreters) are found.
+        if let Some(host_path) = std::env::var_os("PATH") {
+            let host_path = host_path.to_string_lossy();
+            if !host_path.is_empty() {
+                path.push(':');
+                path.push_str(&host_path);
+            }
+        }
+        let mut vars: Vec<(String, String)> = vec![
+            (env::RUNTIME_API.into(), runtime_api.to_string()),
+            (env::HANDLER.into(), config.handler.clone()),
+            (env::TASK_ROOT.into(), task_root.clone()),
+            ("LAMBDA_RUNTIME_DIR".into(), "/var/runtime".into()),
+            (env::FUNCTION_NAME.into(), config.name.clone()),
+            (env::FUNCTION_VERSION.into(), "$LATEST".into()),
+            (
+                env::FUNCTION_MEMORY_SIZE.into(),
+                config.memory_mb.to_string(),
+            ),
+            (
+                env::LOG_GROUP_NAME.into(),
+                format!("/aws/lambda/{}", config.name),
+            ),
+            (env::LOG_STREAM_NAME.into(), self.log_stream_name.clone()),
+            (env::REGION.into(), REGION.into()),
+            (env::DEFAULT_REGION.into(), REGION.into()),
+            (env::INITIALIZATION_TYPE.into(), "on-demand".into()),
+            (env::LOG_FORMAT.into(), "Text".into()),
+            ("TZ".into(), ":UTC".into()),
+            ("LANG".into(), "en_US.UTF-8".into()),
+            ("PATH".into(), path),
+            (
+                "LD_LIBRARY_PATH".into(),
+                LAMBDA_LD_LIBRARY_PATH.replace("{task}", &task_root),
+            ),
+            // Fake credentials, as AWS documents them for examples: SDKs find some, and
+            // nothing real can be reached with them.
+            ("AWS_ACCESS_KEY_ID".into(), "AKIAIOSFODNN7EXAMPLE".into()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".into(),
+                "lamina-emulator-session-token".into(),
+            ),
+            ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+            (
+                "AWS_XRAY_DAEMON_ADDRESS".into(),
+                "169.254.79.129:2000".into(),
+            ),
+        ];
+        vars.extend(config.env.iter().cloned());
+        vars
+    }
+
+    /// `GET /runtime/invocation/next` from instance `instance_id`: waits for an invocation.
+    pub async fn next_invocation(self: &Arc<Self>, instance_id: u64) -> Response<Body> {
+        loop {
+            let wake = {
+                let mut state = lock(&self.state);
+                let Some(instance) = state.instances.get_mut(&instance_id) else {
+                    return container_error();
+                };
+                match &mut instance.phase {
+                    Phase::Init => {
+                        if !self.external {
+                            instance.init_duration = Some(instance.spawned_at.elapsed());
+                        }
+                        instance.phase = Phase::Idle;
+                        self.dispatch(&mut state);
+                        continue;
+                    }
+                    Phase::Busy(running) => {
+                        if running.delivered_at.is_none() {
+                            running.delivered_at = Some(Instant::now());
+                            if !instance.init_reported {
+                                instance.init_reported = true;
+                                running.init_duration = instance.init_duration;
+                            }
+                            let request_id = running.invocation.request_id.clone();
+                            let start = logs::start_line(&request_id);
+                            instance.io.begin(&start);
+                            self.log_line(&start);
+                            let timer = Arc::clone(self);
+                            let timeout = self.config.timeout;
+                            running.timer = Some(
+                                self.handle
+                                    .spawn(async move {
+                                        tokio::time::sleep(timeout).await;
+                                        timer.on_timeout(instance_id, &request_id);
+                                    })
+                                    .abort_handle(),
+                            );
+                        }
+                        return self.next_response(&running.invocation);
+                    }
+                    Phase::Idle | Phase::Finishing => Arc::clone(&instance.wake),
+                }
+            };
+            wake.notified().await;
+        }
+    }
+
+    fn next_response(&self, invocation: &Invocation) -> Response<Body> {
+        let deadline = ids::epoch_millis(SystemTime::now() + self.config.timeout);
+        let mut response = http::json(StatusCode::OK, invocation.payload.clone());
+        let headers = response.headers_mut();
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(name, value);
+            }
+        };
+        set(header::REQUEST_ID, &invocation.request_id);
+        set(header::DEADLINE_MS, &deadline.to_string());
+        set(header::INVOKED_FUNCTION_ARN, &self.arn);
+        set(header::TRACE_ID, &invocation.trace_id);
+        if let Some(client_context) = &invocation.client_context {
+            set(header::CLIENT_CONTEXT, client_context);
+        }
+        if let Some(identity) = &invocation.cognito_identity {
+            set(header::COGNITO_IDENTITY, identity);
+        }
+        response
+    }
+
+    /// `POST /runtime/invocation/{id}/response`.
+    pub fn post_response(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        body: Bytes,
+    ) -> Response<Body> {
+        self.end_invocation(instance_id, request_id, Ending::Response(body))
+    }
+
+    /// `POST /runtime/invocation/{id}/error`.
+    pub fn post_error(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> Response<Body> {
+        let (body, error_type) = normalise_error(error_type, body);
+        self.end_invocation(
+            instance_id,
+            request_id,
+            Ending::FunctionError { body, error_type },
+        )
+    }
+
+    /// A response above the payload limit: 413 to the runtime, and the invocation fails.
+    pub fn response_too_large(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+    ) -> Response<Body> {
+        let answer = self.end_invocation(instance_id, request_id, Ending::ResponseTooLarge);
+        if answer.status() != StatusCode::ACCEPTED {
+            return answer;
+        }
+        http::runtime_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!(
+                "Exceeded maximum allowed payload size ({} bytes).",
+                crate::MAX_PAYLOAD_BYTES
+            ),
+        )
+    }
+
+    fn end_invocation(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        ending: Ending,
+    ) -> Response<Body> {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get_mut(&instance_id) else {
+            return container_error();
+        };
+        let is_current = matches!(&instance.phase, Phase::Busy(r)
+            if r.delivered_at.is_some() && r.invocation.request_id == request_id);
+        if !is_current {
+            return if instance.answered.iter().any(|id| id == request_id) {
+                http::runtime_error(
+                    StatusCode::FORBIDDEN,
+                    "InvalidStateTransition",
+                    "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
+                )
+            } else {
+                http::runtime_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestID",
+                    "Invalid request ID",
+                )
+            };
+        }
+        let Phase::Busy(running) = std::mem::replace(&mut instance.phase, Phase::Finishing) else {
+            return container_error();
+        };
+        remember_answered(instance, request_id);
+        let io = Arc::clone(&instance.io);
+        drop(state);
+        self.handle
+            .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));
+        http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+    }
+
+    /// `POST /runtime/init/error`: the caller waiting for this instance gets the error.
+    pub fn post_init_error(
+        self: &Arc<Self>,
+        instance_id: u64,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> Response<Body> {
+        let (body, error_type) = normalise_error(error_type, body);
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get(&instance_id) else {
+            return container_error();
+        };
+        if !matches!(instance.phase, Phase::Init) {
+            return http::runtime_error(
+                StatusCode::FORBIDDEN,
+                "InvalidStateTransition",
+                "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
+            );
+        }
+        let io = Arc::clone(&instance.io);
+        let init_duration = instance.spawned_at.elapsed();
+        let pgid = instance.pgid;
+        if !self.external {
+            // The runtime is expected to exit now; Lambda would not use it again either.
+            if let Some(instance) = state.instances.remove(&instance_id) {
+                instance.server.abort();
+            }
+        }
+        let invocation = state.queue.pop_front();
+        if !self.external {
+            self.dispatch(&mut state);
+        }
+        drop(state);
+        let function = Arc::clone(self);
+        self.handle.spawn(async move {
+            function
+                .fail_init(
+                    &io,
+                    invocation,
+                    init_duration,
+                    &error_type,
+                    body,
+                    Vec::new(),
+                )
+                .await;
+            if let Some(pgid) = pgid {
+                process::kill_group(pgid);
+            }
+        });
+        http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+    }
+
+    fn on_timeout(self: &Arc<Self>, instance_id: u64, request_id: &str) {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get_mut(&instance_id) else {
+            return;
+        };
+        if !matches!(&instance.phase, Phase::Busy(r) if r.invocation.request_id == request_id) {
+            return;
+        }
+        let Phase::Busy(running) = std::mem::replace(&mut instance.phase, Phase::Finishing) else {
+            return;
+        };
+        remember_answered(instance, request_id);
+        let io = Arc::clone(&instance.io);
+        let alive = self.external;
+        if !self.external
+            && let Some(instance) = state.instances.remove(&instance_id)
+        {
+            instance.server.abort();
+            if let Some(pgid) = instance.pgid {
+                process::kill_group(pgid);
+            }
+            self.dispatch(&mut state);
+        }
+        drop(state);
+        self.handle.spawn(Arc::clone(self).finish(
+            instance_id,
+            io,
+            running,
+            Ending::Timeout,
+            alive,
+        ));
+    }
+
+    fn on_init_timeout(self: &Arc<Self>, instance_id: u64) {
+        let mut state = lock(&self.state);
+        let still_initialising = state
+            .instances
+            .get(&instance_id)
+            .is_some_and(|i| matches!(i.phase, Phase::Init));
+        if !still_initialising {
+            return;
+        }
+        let Some(instance) = state.instances.remove(&instance_id) else {
+            return;
+        };
+        instance.server.abort();
+        if let Some(pgid) = instance.pgid {
+            process::kill_group(pgid);
+        }
+        let invocation = state.queue.pop_front();
+        self.dispatch(&mut state);
+        drop(state);
+        let init_duration = instance.spawned_at.elapsed();
+        let io = instance.io;
+        let function = Arc::clone(self);
+        self.handle.spawn(async move {
+            let message = |id: &str| {
+                format!(
+                    "RequestId: {id} Error: Task timed out after {} seconds",
+                    logs::seconds(init_duration)
+                )
+            };
+            let request_id = invocation
+                .as_ref()
+                .map(|i| i.request_id.clone())
+                .unwrap_or_default();
+            let body = ErrorBody {
+                message: &message(&request_id),
+                error_type: "Sandbox.Timedout",
+            }
+            .to_bytes();
+            function
+                .fail_init(
+                    &io,
+                    invocation,
+                    init_duration,
+                    "Sandbox.Timedout",
+                    body,
+                    vec![message(&request_id)],
+                )
+                .await;
+        });
+    }
+
+    /// The process of instance `instance_id` exited (`None`: waiting on it failed).
+    fn on_exit(self: &Arc<Self>, instance_id: u64, status: Option<ExitStatus>) {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.remove(&instance_id) else {
+            // Already retired (timeout, init error): nothing is waiting on this process.
+            return;
+        };
+        instance.server.abort();
+        let description = status.map_or_else(|| "unknown exit".to_string(), process::describe_exit);
+        let io = Arc::clone(&instance.io);
+        // Whatever the function left running in its group goes with it.
+        if let Some(pgid) = instance.pgid {
+            process::kill_group(pgid);
+        }
+        match instance.phase {
+            Phase::Init => {
+                let invocation = state.queue.pop_front();
+                self.dispatch(&mut state);
+                drop(state);
+                let init_duration = instance.spawned_at.elapsed();
+                let function = Arc::clone(self);
+                self.handle.spawn(async move {
+                    let request_id = invocation
+                        .as_ref()
+                        .map(|i| i.request_id.clone())
+                        .unwrap_or_default();
+                    let message = format!(
+                        "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                    );
+                    let body = ErrorBody {
+                        message: &message,
+                        error_type: "Runtime.ExitError",
+                    }
+                    .to_bytes();
+                    let lines = vec![message.clone(), "Runtime.ExitError".to_string()];
+                    function
+                        .fail_init(
+                            &io,
+                            invocation,
+                            init_duration,
+                            "Runtime.ExitError",
+                            body,
+                            lines,
+                        )
+                        .await;
+                });
+            }
+            Phase::Busy(running) if running.delivered_at.is_none() => {
+                // The runtime never saw it: give it to another instance instead of failing it.
+                state.queue.push_front(running.invocation);
+                self.dispatch(&mut state);
+                drop(state);
+                self.handle.spawn(async move {
+                    io.flush().await;
+                    io.close_writer();
+                });
+            }
+            Phase::Busy(running) => {
+                self.dispatch(&mut state);
+                drop(state);
+                self.handle.spawn(Arc::clone(self).finish(
+                    instance_id,
+                    io,
+                    running,
+                    Ending::Crash(description),
+                    false,
+                ));
+            }
+            Phase::Idle | Phase::Finishing => {
+                self.dispatch(&mut state);
+                drop(state);
+                let function = Arc::clone(self);
+                self.handle.spawn(async move {
+                    io.flush().await;
+                    function.log_line(&format!("Runtime exited: {description}"));
+                    io.close_writer();
+                });
+            }
+        }
+    }
+
+    /// Writes the invocation's closing log lines, answers the caller and, if the instance
+    /// lives on, makes it ready for the next invocation.
+    async fn finish(
+        self: Arc<Self>,
+        instance_id: u64,
+        io: Arc<InstanceIo>,
+        mut running: Running,
+        ending: Ending,
+        alive: bool,
+    ) {
+        let duration = running
+            .delivered_at
+            .map(|at| at.elapsed())
+            .unwrap_or_default();
+        if let Some(timer) = running.timer.take() {
+            timer.abort();
+        }
+        io.flush().await;
+        let max_memory_used_mb = io.max_memory_used_mb().await;
+        let request_id = running.invocation.request_id.clone();
+        let mut lines = Vec::new();
+        let (body, function_error, status, error_type) = match ending {
+            Ending::Response(body) => (body, false, None, None),
+            Ending::FunctionError { body, error_type } => (body, true, None, Some(error_type)),
+            Ending::ResponseTooLarge => {
+                let message = format!(
+                    "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                    crate::MAX_PAYLOAD_BYTES
+                );
+                let error_type = "Function.ResponseSizeTooLarge";
+                lines.push(format!("RequestId: {request_id} Error: {message}"));
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type,
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("error"),
+                    Some(error_type.to_string()),
+                )
+            }
+            Ending::Timeout => {
+                let seconds = logs::seconds(self.config.timeout);
+                lines.push(format!(
+                    "{} {request_id} Task timed out after {seconds} seconds",
+                    ids::rfc3339_millis(SystemTime::now())
+                ));
+                let message = format!(
+                    "RequestId: {request_id} Error: Task timed out after {seconds} seconds"
+                );
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type: "Sandbox.Timedout",
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("timeout"),
+                    None,
+                )
+            }
+            Ending::Crash(description) => {
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                );
+                lines.push(message.clone());
+                lines.push("Runtime.ExitError".to_string());
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type: "Runtime.ExitError",
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("error"),
+                    Some("Runtime.ExitError".to_string()),
+                )
+            }
+        };
+        lines.push(logs::end_line(&request_id));
+        lines.push(logs::report_line(&Report {
+            request_id: &request_id,
+            duration,
+            memory_size_mb: self.config.memory_mb,
+            max_memory_used_mb,
+            init_duration: running.init_duration,
+            status,
+            error_type: if status.is_some() {
+                error_type.as_deref()
+            } else {
+                None
+            },
+        }));
+        let mut invocation_log = io.take_current();
+        for line in &lines {
+            self.log_line(line);
+            invocation_log.push_str(line);
+            invocation_log.push('\n');
+        }
+        if let Some(responder) = running.invocation.responder.take() {
+            let _ = responder.send(Completion {
+                body,
+                function_error,
+                log_tail: logs::tail(&invocation_log).to_string(),
+            });
+        }
+        if alive {
+            let mut state = lock(&self.state);
+            if let Some(instance) = state.instances.get_mut(&instance_id)
+                && matches!(instance.phase, Phase::Finishing)
+            {
+                instance.phase = Phase::Idle;
+                self.dispatch(&mut state);
+            }
+        } else {
+            io.close_writer();
+        }
+    }
+
+    /// Answers `invocation` (if any) with an error from an instance that never got ready.
+    async fn fail_init(
+        &self,
+        io: &Arc<InstanceIo>,
+        invocation: Option<Invocation>,
+        init_duration: Duration,
+        error_type: &str,
+        body: Bytes,
+        error_lines: Vec<String>,
+    ) {
+        io.flush().await;
+        let max_memory_used_mb = io.max_memory_used_mb().await;
+        let mut log = io.take_current();
+        let mut lines = vec![logs::init_report_line(init_duration, error_type)];
+        if let Some(invocation) = &invocation {
+            let request_id = &invocation.request_id;
+            lines.push(logs::start_line(request_id));
+            lines.extend(error_lines);
+            lines.push(logs::end_line(request_id));
+            lines.push(logs::report_line(&Report {
+                request_id,
+                duration: init_duration,
+                memory_size_mb: self.config.memory_mb,
+                max_memory_used_mb,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some(error_type),
+            }));
+        }
+        for line in &lines {
+            self.log_line(line);
+            log.push_str(line);
+            log.push('\n');
+        }
+        if let Some(responder) = invocation.and_then(|i| i.responder) {
+            let _ = responder.send(Completion {
+                body,
+                function_error: true,
+                log_tail: logs::tail(&log).to_string(),
+            });
+        }
+        if self.external {
+            // The endpoint waits for the next attempt; its init output is logged afresh.
+            lock(&io.inner).current = Some(String::new());
+        } else {
+            io.close_writer();
+        }
+    }
+
+    /// Answers an invocation for which no process could be started.
+    fn fail_without_instance(&self, invocation: Invocation, error_type: &str, reason: &str) {
+        let request_id = &invocation.request_id;
+        let message = format!("RequestId: {request_id} Error: {reason}");
+        let lines = [
+            logs::start_line(request_id),
+            message.clone(),
+            error_type.to_string(),
+            logs::end_line(request_id),
+            logs::report_line(&Report {
+                request_id,
+                duration: Duration::ZERO,
+                memory_size_mb: self.config.memory_mb,
+                max_memory_used_mb: 0,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some(error_type),
+            }),
+        ];
+        let mut log = String::new();
+        for line in &lines {
+            self.log_line(line);
+            log.push_str(line);
+            log.push('\n');
+        }
+        if let Some(responder) = invocation.responder {
+            let _ = responder.send(Completion {
+                body: ErrorBody {
+                    message: &message,
+                    error_type,
+                }
+                .to_bytes(),
+                function_error: true,
+                log_tail: logs::tail(&log).to_string(),
+            });
+        }
+    }
+
+    /// Kills every process and drops every queued invocation; nothing starts afterwards.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        let mut state = lock(&self.state);
+        state.queue.clear();
+        for (_, instance) in std::mem::take(&mut state.instances) {
+            instance.server.abort();
+            if let Some(pgid) = instance.pgid {
+                process::kill_group(pgid);
+            }
+            instance.io.close_writer();
+        }
+    }
+}
+
+fn remember_answered(instance: &mut Instance, request_id: &str) {
+    instance.answered.push_back(request_id.to_string());
+    if instance.answered.len() > 64 {
+        instance.answered.pop_front();
+    }
+}
+
+fn container_error() -> Response<Body> {
+    http::runtime_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Runtime.ContainerError",
+        "Container error. Non-recoverable state. Runtime should exit promptly.",
+    )
+}
+
+fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    Ok((tokio::net::TcpListener::from_std(listener)?, addr))
+}
+
+/// An error body as the caller gets it: the runtime's JSON object as sent, or, when it sent
+/// something else, `{"errorMessage": <its text>, "errorType": <its header>}`.
+fn normalise_error(error_type_header: Option<&str>, body: &[u8]) -> (Bytes, String) {
+    let parsed: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(body).ok();
+    match parsed {
+        Some(object) => {
+            let error_type = object
+                .get("errorType")
+                .and_then(|t| t.as_str())
+                .or(error_type_header)
+                .unwrap_or("Runtime.Unknown")
+                .to_string();
+            (Bytes::copy_from_slice(body), error_type)
+        }
+        None => {
+            let error_type = error_type_header.unwrap_or("Runtime.Unknown").to_string();
+            let message = String::from_utf8_lossy(body);
+            (
+                ErrorBody {
+                    message: &message,
+                    error_type: &error_type,
+                }
+                .to_bytes(),
+                error_type,
+            )
+        }
+    }
+}
+
+/// Reads the function's stdout and stderr (one pipe, so their order is kept) line by line
+/// into the log, until every write end is closed.
+fn read_output(reader: PipeReader, function: &Function, io: &InstanceIo) {
+    let mut reader = BufReader::new(reader);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match (&mut reader).take(MAX_LOG_LINE).read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+        }
+        if raw.last() == Some(&b'\r') {
+            raw.pop();
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let mut rest: &str = &text;
+        let mut had_marker = false;
+        while let Some(at) = rest.find(MARKER_PREFIX) {
+            had_marker = true;
+            let before = &rest[..at];
+            if !before.is_empty() {
+                emit(function, io, before);
+            }
+            let after = &rest[at + MARKER_PREFIX.len()..];
+            let end = after.find(MARKER_SUFFIX).unwrap_or(after.len());
+            if let Ok(number) = after[..end].parse::<u64>()
+                && let Some(seen) = lock(&io.inner).markers.remove(&number)
+            {
+                let _ = seen.send(());
+            }
+            rest = after.get(end + MARKER_SUFFIX.len_utf8()..).unwrap_or("");
+        }
+        if !had_marker || !rest.is_empty() {
+            emit(function, io, rest);
+        }
+    }
+}
+
+fn emit(function: &Function, io: &InstanceIo, line: &str) {
+    io.append_current(line);
+    function.log_line(line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_pass_through_or_are_wrapped() {
+        let (body, error_type) = normalise_error(
+            Some("Header.Type"),
+            br#"{"errorMessage":"m","errorType":"Body.Type"}"#,
+        );
+        assert_eq!(error_type, "Body.Type");
+        assert_eq!(
+            &body[..],
+            br#"{"errorMessage":"m","errorType":"Body.Type"}"#
+        );
+        let (body, error_type) = normalise_error(Some("Header.Type"), b"not json \xff");
+        assert_eq!(error_type, "Header.Type");
+        assert_eq!(
+            &body[..],
+            "{\"errorMessage\":\"not json \u{fffd}\",\"errorType\":\"Header.Type\"}".as_bytes()
+        );
+        let (_, error_type) = normalise_error(None, b"[1]");
+        assert_eq!(error_type, "Runtime.Unknown");
+    }
+}

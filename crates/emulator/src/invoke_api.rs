@@ -1,0 +1,277 @@
+//! The Invoke API (`POST /2015-03-31/functions/{name}/invocations`), as AWS answers it.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::oneshot;
+
+use crate::Shared;
+use crate::function::{Completion, Function, Invocation};
+use crate::http::{self, Body, BodyError};
+
+const PREFIX: &str = "/2015-03-31/functions/";
+const SUFFIX: &str = "/invocations";
+
+/// Header through which a caller may pass a Cognito identity (JSON, or base64 of JSON).
+/// AWS derives it from the caller's credentials; the emulator has none, so it takes a header.
+pub const COGNITO_IDENTITY_HEADER: &str = "X-Amz-Cognito-Identity";
+
+/// How the caller wants the function run (`X-Amz-Invocation-Type`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InvocationType {
+    RequestResponse,
+    Event,
+    DryRun,
+}
+
+/// Answers one Invoke API request.
+pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    let raw_name = match path
+        .strip_prefix(PREFIX)
+        .and_then(|p| p.strip_suffix(SUFFIX))
+    {
+        Some(name) if request.method() == Method::POST && !name.contains('/') => name,
+        _ => {
+            return http::service_error(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                &format!("Unknown operation {} {path}", request.method()),
+            );
+        }
+    };
+    let Some(name) = http::percent_decode(raw_name) else {
+        return http::service_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            &format!("The function name in {path} is not valid percent-encoded UTF-8"),
+        );
+    };
+    let Some(function) = shared.resolve(&name) else {
+        return http::service_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!(
+                "Function not found: arn:aws:lambda:{}:123456789012:function:{name}",
+                crate::function::REGION
+            ),
+        );
+    };
+    let headers = request.headers();
+    let invocation_type = match http::header_text(headers, "X-Amz-Invocation-Type") {
+        None | Some("RequestResponse") => InvocationType::RequestResponse,
+        Some("Event") => InvocationType::Event,
+        Some("DryRun") => InvocationType::DryRun,
+        Some(other) => {
+            return http::service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!(
+                    "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not {other:?}"
+                ),
+            );
+        }
+    };
+    let tail = match http::header_text(headers, "X-Amz-Log-Type") {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(other) => {
+            return http::service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("X-Amz-Log-Type must be None or Tail, not {other:?}"),
+            );
+        }
+    };
+    let client_context = match headers.get("X-Amz-Client-Context") {
+        None => None,
+        Some(value) => match decode_json_header(value, true) {
+            Some(json) => Some(json),
+            None => {
+                return http::service_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    "Client context must be a valid Base64-encoded JSON object.",
+                );
+            }
+        },
+    };
+    let cognito_identity = match headers.get(COGNITO_IDENTITY_HEADER) {
+        None => None,
+        Some(value) => match decode_json_header(value, false) {
+            Some(json) => Some(json),
+            None => {
+                return http::service_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    "X-Amz-Cognito-Identity must be a JSON object, plain or Base64-encoded.",
+                );
+            }
+        },
+    };
+    let payload = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+        Ok(payload) => payload,
+        Err(BodyError::TooLarge) => return payload_too_large(),
+        Err(BodyError::Broken) => {
+            return http::service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                "The request body could not be read",
+            );
+        }
+    };
+    let payload = match check_payload(payload) {
+        Ok(payload) => payload,
+        Err(message) => {
+            return http::service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                &message,
+            );
+        }
+    };
+    if invocation_type == InvocationType::DryRun {
+        return http::empty(StatusCode::NO_CONTENT);
+    }
+
+    let (responder, answer) = if invocation_type == InvocationType::RequestResponse {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let mut invocation = Invocation::new(payload, responder);
+    invocation.client_context = client_context;
+    invocation.cognito_identity = cognito_identity;
+    let request_id = invocation.request_id.clone();
+    function.enqueue(invocation);
+
+    let Some(answer) = answer else {
+        let mut response = http::empty(StatusCode::ACCEPTED);
+        set_header(&mut response, "X-Amzn-RequestId", &request_id);
+        return response;
+    };
+    match answer.await {
+        Ok(completion) => completion_response(&function, &request_id, completion, tail),
+        Err(_) => http::service_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "The emulator is shutting down",
+        ),
+    }
+}
+
+/// The 413 AWS gives for an oversized payload.
+pub fn payload_too_large() -> Response<Body> {
+    http::service_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLargeException",
+        &format!(
+            "Request must be smaller than {} bytes for the InvokeFunction operation",
+            crate::MAX_PAYLOAD_BYTES
+        ),
+    )
+}
+
+/// The payload Lambda hands the function: `{}` for an empty one; anything else must be JSON.
+pub fn check_payload(payload: Bytes) -> Result<Bytes, String> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Bytes::from_static(b"{}"));
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+        Ok(_) => Ok(payload),
+        Err(err) => Err(format!("Could not parse request body into json: {err}")),
+    }
+}
+
+fn completion_response(
+    _function: &Function,
+    request_id: &str,
+    completion: Completion,
+    tail: bool,
+) -> Response<Body> {
+    let mut response = http::json(StatusCode::OK, completion.body);
+    set_header(&mut response, "X-Amzn-RequestId", request_id);
+    set_header(&mut response, "X-Amz-Executed-Version", "$LATEST");
+    if completion.function_error {
+        set_header(&mut response, "X-Amz-Function-Error", "Unhandled");
+    }
+    if tail {
+        set_header(
+            &mut response,
+            "X-Amz-Log-Result",
+            &BASE64.encode(completion.log_tail),
+        );
+    }
+    response
+}
+
+fn set_header(response: &mut Response<Body>, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+/// A header holding a JSON object (base64-encoded when `base64_only`), re-serialised
+/// compactly so it fits in one header line.
+fn decode_json_header(value: &HeaderValue, base64_only: bool) -> Option<String> {
+    let raw = value.as_bytes();
+    let parse = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+            .ok()
+            .and_then(|object| serde_json::to_string(&object).ok())
+    };
+    if !base64_only && let Some(json) = parse(raw) {
+        return Some(json);
+    }
+    parse(&BASE64.decode(raw).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_json_or_empty() {
+        assert_eq!(&check_payload(Bytes::new()).unwrap_or_default()[..], b"{}");
+        assert_eq!(
+            &check_payload(Bytes::from_static(b" \n")).unwrap_or_default()[..],
+            b"{}"
+        );
+        assert!(check_payload(Bytes::from_static(b"[1, 2]")).is_ok());
+        let err = check_payload(Bytes::from_static(b"{nope"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("Could not parse request body into json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_headers_decode() {
+        let encoded = BASE64.encode(br#"{ "custom": {"k": "v"} }"#);
+        let value = HeaderValue::from_str(&encoded).unwrap_or(HeaderValue::from_static(""));
+        assert_eq!(
+            decode_json_header(&value, true).as_deref(),
+            Some(r#"{"custom":{"k":"v"}}"#)
+        );
+        assert_eq!(
+            decode_json_header(&HeaderValue::from_static("{\"a\":1}"), true),
+            None
+        );
+        assert_eq!(
+            decode_json_header(&HeaderValue::from_static("{\"a\":1}"), false).as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            decode_json_header(&HeaderValue::from_static("!!"), true),
+            None
+        );
+    }
+}

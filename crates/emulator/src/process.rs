@@ -1,0 +1,128 @@
+//! Facts about function processes: peak memory from `/proc`, exit status wording, killing.
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
+
+/// Sum of the peak resident set sizes (`VmHWM`, in KiB) of the live processes in process
+/// group `pgid`: the function and everything it started. Exited processes no longer count.
+pub fn group_peak_rss_kib(pgid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if process_group(pid) == Some(pgid) {
+            total += peak_rss_kib(pid).unwrap_or(0);
+        }
+    }
+    total
+}
+
+fn process_group(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or parentheses.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // state, ppid, pgrp
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// KiB to Lambda's "MB", rounded up.
+pub fn kib_to_mb(kib: u64) -> u64 {
+    kib.div_ceil(1024)
+}
+
+/// An exit status worded as Lambda words it: `exit status 134`, `signal: aborted`.
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(signal) => format!("signal: {}", signal_name(signal)),
+        None => "unknown exit".to_string(),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGUSR1 => "user defined signal 1",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGUSR2 => "user defined signal 2",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        libc::SIGXCPU => "CPU time limit exceeded",
+        libc::SIGXFSZ => "file size limit exceeded",
+        libc::SIGSYS => "bad system call",
+        other => return format!("signal {other}"),
+    };
+    name.to_string()
+}
+
+/// Sends SIGKILL to every process in group `pgid`.
+pub fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers and has no memory effects; a negative pid
+    // addresses the process group that the function's process leads (it was spawned
+    // with `process_group(0)`), never our own group.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_worded_like_lambda() {
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(134 << 8)),
+            "exit status 134"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(libc::SIGABRT)),
+            "signal: aborted"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(libc::SIGKILL)),
+            "signal: killed"
+        );
+    }
+
+    #[test]
+    fn own_group_has_memory() {
+        // SAFETY: getpgrp has no preconditions.
+        let pgid = unsafe { libc::getpgrp() };
+        let pgid = u32::try_from(pgid).unwrap_or(0);
+        assert!(group_peak_rss_kib(pgid) > 0);
+        assert_eq!(kib_to_mb(1), 1);
+        assert_eq!(kib_to_mb(2048), 2);
+    }
+}
