@@ -11,6 +11,8 @@ mod fsutil;
 mod invoke;
 mod layer;
 mod package;
+mod publish;
+mod release;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,10 @@ enum Command {
     Check(check::Args),
     /// Measure lamina against its peers and write `target/bench/report.md`.
     Bench(bench::Args),
+    /// Build every layer and sample twice, and gather the zips, manifests and SHA256SUMS.
+    Release(release::Args),
+    /// Publish the release's layers with the AWS CLI, skipping unchanged ones.
+    Publish(publish::Args),
     /// Run what CI runs: format check, clippy with warnings denied, every test.
     Ci(ci::Args),
 }
@@ -48,6 +54,8 @@ fn main() -> anyhow::Result<()> {
         Command::Layer(args) => layer::run(args),
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Release(args) => release::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Ci(args) => ci::run(args),
     }
 }
