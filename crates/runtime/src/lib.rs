@@ -70,6 +70,9 @@
 //! * A post answered 4xx (400 wrong id, 403 already answered, 413 too large) is logged with
 //!   the answer's body, and the loop goes on to the next event.
 //!
+//! The runtime serves one invocation at a time: `AWS_LAMBDA_MAX_CONCURRENCY` is read (and
+//! checked) but a value above 1 does not make it poll `/next` concurrently.
+//!
 //! For the duration of each invocation the trace id is exported as `_X_AMZN_TRACE_ID` (and
 //! removed after), as AWS's sequential runtimes do.
 //!
