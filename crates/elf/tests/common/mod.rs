@@ -10,6 +10,9 @@ use object::Endianness;
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Sym, Vernaux, Verneed, Writer};
 
+/// Symbol versions needed from one library: (library, [(version name, [symbols])]).
+pub type VersionsFrom = (String, Vec<(String, Vec<String>)>);
+
 /// What to put in a fixture ELF file.
 #[derive(Debug, Clone)]
 pub struct Fixture {
@@ -21,8 +24,7 @@ pub struct Fixture {
     pub needed: Vec<String>,
     pub rpath: Option<String>,
     pub runpath: Option<String>,
-    /// (library, [(version name, [symbols])]).
-    pub verneed: Vec<(String, Vec<(String, Vec<String>)>)>,
+    pub verneed: Vec<VersionsFrom>,
 }
 
 pub const X86_64: u16 = 62;
