@@ -202,6 +202,9 @@ pub(crate) struct DynamicLayout {
     /// String-table offsets referenced from outside the dynamic entries (verneed names,
     /// dynamic symbol names), so an edit never clobbers a shared tail.
     pub other_string_refs: Vec<u64>,
+    /// False when the file has dynamic symbols whose names could not be listed (no
+    /// section headers): then nobody can tell which strings they share.
+    pub symbol_names_known: bool,
 }
 
 /// Dispatches on the ELF class and returns the info plus the dynamic layout.
@@ -360,6 +363,7 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
     }
 
     let mut other_string_refs = Vec::new();
+    let mut version_indices = Vec::new();
     if let Some(address) = value_of(elf::DT_VERNEED) {
         let count = value_of(elf::DT_VERNEEDNUM).unwrap_or(0);
         let offset = address_to_offset::<Elf>(segments, endian, address, 1).ok_or_else(|| {
@@ -384,15 +388,27 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
             });
             indices.push(index);
         }
-        attach_symbols::<Elf>(
-            header,
-            endian,
-            data,
-            &indices,
-            &mut info,
-            &mut other_string_refs,
-        );
+        version_indices = indices;
     }
+    if let Some(address) = value_of(elf::DT_VERDEF) {
+        let count = value_of(elf::DT_VERDEFNUM).unwrap_or(0);
+        let verdef = address_to_offset::<Elf>(segments, endian, address, 1)
+            .and_then(|offset| data.get(offset..))
+            .ok_or_else(|| {
+                ElfError::malformed(format!(
+                    "DT_VERDEF {address:#x} is not inside the file's PT_LOAD segments"
+                ))
+            })?;
+        other_string_refs.extend(read_verdef_names(endian, verdef, count)?);
+    }
+    let symbol_names_known = attach_symbols::<Elf>(
+        header,
+        endian,
+        data,
+        &version_indices,
+        &mut info,
+        &mut other_string_refs,
+    ) || value_of(elf::DT_SYMTAB).is_none();
 
     let layout = DynamicLayout {
         dynamic_offset: dynamic_segment.p_offset(endian).into() as usize,
@@ -401,6 +417,7 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
         strtab_offset,
         strtab_size: strtab.len(),
         other_string_refs,
+        symbol_names_known,
     };
     Ok((info, Some(layout)))
 }
@@ -476,8 +493,9 @@ fn read_verneed(
 }
 
 /// Names the dynamic symbols bound to each needed version, from `.dynsym` and
-/// `.gnu.version`. Best effort: the loader never reads section headers, so a file whose
-/// section table is missing or broken still parses, just without symbol names.
+/// `.gnu.version`, and collects every dynamic symbol's name offset. Best effort: the loader
+/// never reads section headers, so a file whose section table is missing or broken still
+/// parses, just without symbol names; then this returns false.
 fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
     header: &Elf,
     endian: Endianness,
@@ -485,33 +503,28 @@ fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
     indices: &[u16],
     info: &mut ElfInfo,
     string_refs: &mut Vec<u64>,
-) {
+) -> bool {
     let Ok(sections) = header.sections(endian, data) else {
-        return;
+        return false;
     };
-    let Ok(Some(symbols)) = sections
-        .symbols(endian, data, elf::SHT_DYNSYM)
-        .map(|s| (!s.is_empty()).then_some(s))
-    else {
-        return;
+    let Ok(symbols) = sections.symbols(endian, data, elf::SHT_DYNSYM) else {
+        return false;
     };
+    if symbols.is_empty() {
+        return false;
+    }
     let versym = sections
         .iter()
         .find(|s| s.sh_type(endian) == elf::SHT_GNU_VERSYM)
-        .and_then(|s| s.data(endian, data).ok());
-    let Some(versym) = versym else {
-        return;
-    };
-    let Ok(versym) = object::pod::slice_from_all_bytes::<U16<Endianness>>(
-        &versym[..versym.len() - versym.len() % 2],
-    ) else {
-        return;
-    };
+        .and_then(|s| s.data(endian, data).ok())
+        .and_then(|v| {
+            object::pod::slice_from_all_bytes::<U16<Endianness>>(&v[..v.len() - v.len() % 2]).ok()
+        })
+        .unwrap_or(&[]);
     for (symbol_index, symbol) in symbols.symbols().iter().enumerate() {
-        let name_offset = symbol.st_name(endian);
-        string_refs.push(u64::from(name_offset));
+        string_refs.push(u64::from(symbol.st_name(endian)));
         let Some(version_index) = versym.get(symbol_index) else {
-            break;
+            continue;
         };
         // Bit 15 is "hidden"; the rest is the version index.
         let version_index = version_index.get(endian) & 0x7fff;
@@ -532,6 +545,46 @@ fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
             need.symbols.push(name.to_owned());
         }
     }
+    true
+}
+
+/// The string offsets of `DT_VERDEF` names (version definitions of a library). Bounded
+/// like [`read_verneed`].
+fn read_verdef_names(endian: Endianness, data: &[u8], count: u64) -> Result<Vec<u64>, ElfError> {
+    let bytes = object::Bytes(data);
+    let mut names = Vec::new();
+    let mut offset = 0usize;
+    for i in 0..count.min(u64::from(u16::MAX)) {
+        let def: &elf::Verdef<Endianness> = bytes.read_at(offset).map_err(|()| {
+            ElfError::malformed(format!("DT_VERDEF entry {i} runs past the end of the file"))
+        })?;
+        let mut aux_offset = offset
+            .checked_add(def.vd_aux.get(endian) as usize)
+            .ok_or_else(|| ElfError::malformed("DT_VERDEF vd_aux overflows"))?;
+        for j in 0..def.vd_cnt.get(endian) {
+            let aux: &elf::Verdaux<Endianness> = bytes.read_at(aux_offset).map_err(|()| {
+                ElfError::malformed(format!(
+                    "DT_VERDEF entry {i}, auxiliary entry {j} runs past the end of the file"
+                ))
+            })?;
+            names.push(u64::from(aux.vda_name.get(endian)));
+            let next = aux.vda_next.get(endian) as usize;
+            if next == 0 {
+                break;
+            }
+            aux_offset = aux_offset
+                .checked_add(next)
+                .ok_or_else(|| ElfError::malformed("DT_VERDEF vda_next overflows"))?;
+        }
+        let next = def.vd_next.get(endian) as usize;
+        if next == 0 {
+            break;
+        }
+        offset = offset
+            .checked_add(next)
+            .ok_or_else(|| ElfError::malformed("DT_VERDEF vd_next overflows"))?;
+    }
+    Ok(names)
 }
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, ElfError> {

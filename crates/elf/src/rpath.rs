@@ -91,18 +91,23 @@ pub fn set_rpath(data: &mut [u8], value: &str) -> Result<RpathEdit, RpathError> 
         ));
     }
 
+    if !layout.symbol_names_known {
+        return Err(no_room(
+            "the file has dynamic symbols but no section headers to list their names, so it \
+             cannot be told whether one of them shares the search path's string"
+                .to_owned(),
+        ));
+    }
+
     // Pick the entry with the longest string that no other name shares.
     let mut best: Option<(usize, usize, usize)> = None; // (entry, string offset, length)
     let mut reasons = Vec::new();
     for &index in &path_entries {
         let offset = layout.entries[index].1 as usize;
-        let Some(length) = layout.strtab_size.checked_sub(offset).and_then(|rest| {
-            let start = layout.strtab_offset + offset;
-            data[start..start + rest].iter().position(|&b| b == 0)
-        }) else {
+        let strtab = &data[layout.strtab_offset..layout.strtab_offset + layout.strtab_size];
+        let Some(length) = slot_capacity(strtab, offset) else {
             continue;
         };
-        let strtab = &data[layout.strtab_offset..layout.strtab_offset + layout.strtab_size];
         let shared = shares_string(&layout, strtab, index, offset, length);
         if shared {
             reasons.push(format!(
@@ -160,6 +165,15 @@ pub fn set_rpath(data: &mut [u8], value: &str) -> Result<RpathEdit, RpathError> 
         previous,
         converted_runpath,
     })
+}
+
+/// How many bytes a string at `offset` may take: its own length plus the NUL padding that
+/// follows it (left by an earlier, longer value), keeping one NUL as terminator.
+fn slot_capacity(strtab: &[u8], offset: usize) -> Option<usize> {
+    let rest = strtab.get(offset..)?;
+    let first_nul = rest.iter().position(|&b| b == 0)?;
+    let padding = rest[first_nul..].iter().take_while(|&&b| b == 0).count();
+    Some(first_nul + padding - 1)
 }
 
 /// True when some other dynamic string reference overlaps the `length` bytes of the
