@@ -186,10 +186,56 @@ fn init_failure_is_posted_and_the_process_exits() {
     function
         .invoke(r#"{"name":"Ada"}"#)
         .expect_error("E2E.InitFailed");
-    let logs = function.logs();
+}
+
+/// A one-request Runtime API: answers 202 to whatever comes first and returns its request
+/// line and headers.
+fn accept_one_post(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim_end().is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut writer = stream;
+        writer
+            .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        head
+    })
+}
+
+#[test]
+fn init_failure_exits_non_zero_after_posting() {
+    // The emulator kills a process once it has posted its init error, as Lambda resets the
+    // sandbox; this checks the runtime exits on its own, run alone against one canned answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = accept_one_post(listener);
+    let (code, stderr) = run_alone(
+        FUNCTION,
+        &[("AWS_LAMBDA_RUNTIME_API", &address), ("E2E_INIT", "fail")],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "lamina-runtime: fatal: init failed with E2E.InitFailed: E2E_INIT asked init to fail\n"
+    );
+    let head = server.join().unwrap().to_ascii_lowercase();
     assert!(
-        logs.contains("lamina-runtime: fatal: init failed with E2E.InitFailed"),
-        "{logs}"
+        head.starts_with("post /2018-06-01/runtime/init/error http/1.1"),
+        "{head}"
+    );
+    assert!(
+        head.contains("lambda-runtime-function-error-type: e2e.initfailed"),
+        "{head}"
     );
 }
 
