@@ -67,25 +67,25 @@ impl Context {
     /// header that is empty counts as absent. When a header appears twice, the first wins.
     ///
     /// A relative deadline (see [`RELATIVE_DEADLINE_THRESHOLD_MS`]) is counted from now.
-    pub fn from_headers<'a, N, V>(
+    pub fn from_headers<N, V>(
         headers: impl IntoIterator<Item = (N, V)>,
     ) -> Result<Self, ContextError>
     where
-        N: AsRef<str> + 'a,
-        V: AsRef<[u8]> + 'a,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
     {
         Self::from_headers_at(headers, SystemTime::now())
     }
 
     /// Like [`Context::from_headers`], with `received_at` as the moment the headers arrived
     /// (the origin of a relative deadline). Deterministic, for tests.
-    pub fn from_headers_at<'a, N, V>(
+    pub fn from_headers_at<N, V>(
         headers: impl IntoIterator<Item = (N, V)>,
         received_at: SystemTime,
     ) -> Result<Self, ContextError>
     where
-        N: AsRef<str> + 'a,
-        V: AsRef<[u8]> + 'a,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
     {
         let headers: Vec<(N, V)> = headers.into_iter().collect();
         let find = |name: &'static str| -> Result<Option<&str>, ContextError> {

@@ -40,8 +40,8 @@ pub mod error_type {
 ///
 /// Build one with [`Error::new`] to choose the type, or let `?` convert any
 /// [`std::error::Error`] (its message is the error and its chain of sources, joined by `: `).
-/// For `anyhow::Error`, which is not a `std::error::Error`, use
-/// `Error::msg(format!("{error:#}"))`.
+/// For `anyhow::Error` and `Box<dyn std::error::Error>`, which are not themselves a
+/// `std::error::Error`, use `Error::msg(format!("{error:#}"))` (anyhow) or `Error::msg(error)`.
 pub struct Error {
     error_type: Option<Cow<'static, str>>,
     message: String,
