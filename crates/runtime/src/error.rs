@@ -45,6 +45,7 @@ pub mod error_type {
 pub struct Error {
     error_type: Option<Cow<'static, str>>,
     message: String,
+    stack_trace: Vec<String>,
 }
 
 impl Error {
@@ -53,6 +54,7 @@ impl Error {
         Self {
             error_type: Some(error_type.into()),
             message: message.to_string(),
+            stack_trace: Vec::new(),
         }
     }
 
@@ -61,7 +63,20 @@ impl Error {
         Self {
             error_type: None,
             message: message.to_string(),
+            stack_trace: Vec::new(),
         }
+    }
+
+    /// This error with `frames` as its `stackTrace` (e.g. the trace a handler in another
+    /// language printed). Empty by default: Rust has no cheap, stable trace to give.
+    pub fn with_stack_trace(mut self, frames: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.stack_trace = frames.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The frames given with [`Error::with_stack_trace`].
+    pub fn stack_trace(&self) -> &[String] {
+        &self.stack_trace
     }
 
     /// The type chosen for this error, if any.
@@ -76,10 +91,12 @@ impl Error {
 
     /// The body posted to the Runtime API, with `default_type` when no type was chosen.
     pub(crate) fn into_body(self, default_type: &'static str) -> ErrorBody {
-        ErrorBody::new(
+        let mut body = ErrorBody::new(
             self.error_type.unwrap_or(Cow::Borrowed(default_type)),
             self.message,
-        )
+        );
+        body.stack_trace = self.stack_trace;
+        body
     }
 }
 
@@ -110,6 +127,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("error_type", &self.error_type)
             .field("message", &self.message)
+            .field("stack_trace", &self.stack_trace)
             .finish()
     }
 }
@@ -121,7 +139,7 @@ pub(crate) struct ErrorBody {
     pub(crate) error_type: String,
     #[serde(rename = "errorMessage")]
     pub(crate) error_message: String,
-    /// Always empty: Rust has no cheap, stable stack trace to give, and Lambda requires the key.
+    /// Empty unless the handler gave frames ([`Error::with_stack_trace`]); Lambda requires the key.
     #[serde(rename = "stackTrace")]
     pub(crate) stack_trace: Vec<String>,
 }
@@ -186,6 +204,17 @@ mod tests {
     #[test]
     fn error_body_json_shape() {
         let body = Error::new("Order.NotFound", "no order \"42\"").into_body(error_type::HANDLER);
+        insta::assert_snapshot!(String::from_utf8(body.to_json()).unwrap());
+    }
+
+    #[test]
+    fn error_body_with_stack_trace() {
+        let body = Error::new("ZeroDivisionError", "division by zero")
+            .with_stack_trace([
+                "  File \"/var/task/app.py\", line 3, in handler",
+                "    1 / 0",
+            ])
+            .into_body(error_type::HANDLER);
         insta::assert_snapshot!(String::from_utf8(body.to_json()).unwrap());
     }
 }

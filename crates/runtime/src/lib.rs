@@ -37,8 +37,9 @@
 //! # Errors reported to Lambda
 //!
 //! A failed invocation is posted to `/runtime/invocation/{id}/error` as
-//! `{"errorType","errorMessage","stackTrace":[]}` with the header
-//! `Lambda-Runtime-Function-Error-Type` equal to `errorType`. The types are stable:
+//! `{"errorType","errorMessage","stackTrace"}` with the header
+//! `Lambda-Runtime-Function-Error-Type` equal to `errorType`; `stackTrace` is empty unless
+//! the handler gave one ([`Error::with_stack_trace`]). The types are stable:
 //!
 //! | `errorType` | when | then |
 //! |---|---|---|
