@@ -415,7 +415,11 @@ impl Function {
         let mut child = command.spawn().map_err(|err| {
             (
                 "Runtime.InvalidEntrypoint".to_string(),
-                format!("fork/exec {}: {err}", self.config.executable.display()),
+                format!(
+                    "fork/exec {}: {}",
+                    self.config.executable.display(),
+                    os_error_text(&err)
+                ),
             )
         })?;
         // The command still holds the child's copies of the pipe; the reader sees EOF only
@@ -1118,6 +1122,20 @@ impl Function {
             }
             instance.io.close_writer();
         }
+    }
+}
+
+/// An OS error worded like Go's (which AWS's messages come from): `permission denied`.
+fn os_error_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.find(" (os error") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

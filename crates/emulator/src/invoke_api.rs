@@ -183,6 +183,12 @@ pub fn check_payload(payload: Bytes) -> Result<Bytes, String> {
     if payload.iter().all(u8::is_ascii_whitespace) {
         return Ok(Bytes::from_static(b"{}"));
     }
+    if let Err(err) = std::str::from_utf8(&payload) {
+        return Err(format!(
+            "Could not parse request body into json: invalid UTF-8 at byte {}",
+            err.valid_up_to()
+        ));
+    }
     match serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
         Ok(_) => Ok(payload),
         Err(err) => Err(format!("Could not parse request body into json: {err}")),
