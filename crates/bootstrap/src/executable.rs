@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
-use crate::invocation::{Handler, Invocation, InvocationError, error_types, names};
+use crate::invocation::{
+    Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
+};
 use crate::lines::{LineSplitter, Tail};
 use crate::log::Log;
 use crate::process::{ExitWatch, describe_status, earliest, kill_group, poll, set_nonblocking};
@@ -55,23 +57,19 @@ impl ExecutableHandler {
 }
 
 impl Handler for ExecutableHandler {
-    fn invoke(
-        &mut self,
-        event: &[u8],
-        invocation: &Invocation,
-    ) -> Result<Vec<u8>, InvocationError> {
-        let cutoff = invocation.cutoff(self.margin);
+    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        let cutoff = cutoff(context, self.margin);
         let mut command = Command::new(&self.program);
         command
             .current_dir(&self.task_root)
             .env_clear()
             .envs(self.environment.iter())
-            .envs(invocation.variables())
+            .envs(context_variables(context))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        if let Some(trace) = &invocation.trace_id {
+        if let Some(trace) = &context.trace_id {
             command.env(names::AMZN_TRACE_ID, trace);
         }
         let mut child = command.spawn().map_err(|e| {

@@ -1,28 +1,8 @@
-//! What a handler is given and what it gives back, independent of any transport.
+//! What a handler is given and what it gives back, independent of the Runtime API client.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-/// The context of one invocation, as a handler sees it.
-///
-/// Mirrors the headers of `GET /runtime/invocation/next`; optional headers are `None` when the
-/// service did not send them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Invocation {
-    /// `Lambda-Runtime-Aws-Request-Id`.
-    pub request_id: String,
-    /// `Lambda-Runtime-Deadline-Ms`: the deadline in milliseconds since the Unix epoch.
-    pub deadline_ms: u64,
-    /// `Lambda-Runtime-Invoked-Function-Arn`.
-    pub invoked_function_arn: String,
-    /// `Lambda-Runtime-Trace-Id`.
-    pub trace_id: Option<String>,
-    /// `Lambda-Runtime-Client-Context` (JSON text).
-    pub client_context: Option<String>,
-    /// `Lambda-Runtime-Cognito-Identity` (JSON text).
-    pub cognito_identity: Option<String>,
-    /// `Lambda-Runtime-Aws-Tenant-Id`.
-    pub tenant_id: Option<String>,
-}
+pub use lamina_context::Context;
 
 /// Names under which the context reaches handlers: environment variables for executables,
 /// `NAME=value` lines of an `INVOKE` message for workers. Documented in the README and
@@ -46,43 +26,40 @@ pub mod names {
     pub const AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
 }
 
-impl Invocation {
-    /// The context as `(name, value)` pairs under the documented `LAMINA_*` names, absent
-    /// optional values left out. Values never contain `\n` or `\r` (they would break the
-    /// line-based encoding of the worker protocol), so any such byte is replaced by a space.
-    pub fn variables(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = vec![
-            (names::REQUEST_ID, clean(&self.request_id)),
-            (names::DEADLINE_MS, self.deadline_ms.to_string()),
-            (names::FUNCTION_ARN, clean(&self.invoked_function_arn)),
-        ];
-        let optional = [
-            (names::TRACE_ID, &self.trace_id),
-            (names::CLIENT_CONTEXT, &self.client_context),
-            (names::COGNITO_IDENTITY, &self.cognito_identity),
-            (names::TENANT_ID, &self.tenant_id),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                pairs.push((name, clean(value)));
-            }
+/// The context as `(name, value)` pairs under the documented `LAMINA_*` names, absent
+/// optional values left out. JSON values (client context, identity) are written compactly
+/// on one line. Values never contain `\n` or `\r` (they would break the line-based encoding
+/// of the worker protocol), so any such character becomes a space.
+pub fn context_variables(context: &Context) -> Vec<(&'static str, String)> {
+    let deadline_ms = context
+        .deadline()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut pairs = vec![
+        (names::REQUEST_ID, clean(&context.request_id)),
+        (names::DEADLINE_MS, deadline_ms.to_string()),
+    ];
+    let json = |value: &Option<serde_json::Value>| value.as_ref().map(|v| v.to_string());
+    let optional = [
+        (names::FUNCTION_ARN, context.invoked_function_arn.clone()),
+        (names::TRACE_ID, context.trace_id.clone()),
+        (names::CLIENT_CONTEXT, json(&context.client_context)),
+        (names::COGNITO_IDENTITY, json(&context.identity)),
+        (names::TENANT_ID, context.tenant_id.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            pairs.push((name, clean(&value)));
         }
-        pairs
     }
+    pairs
+}
 
-    /// The moment the bootstrap must give up on the handler: the deadline less `margin`, so the
-    /// timeout error is posted before Lambda's own timer fires. A deadline already past gives
-    /// `now`.
-    pub fn cutoff(&self, margin: Duration) -> Instant {
-        let now_instant = Instant::now();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let remaining_ms = u128::from(self.deadline_ms).saturating_sub(now_ms);
-        let remaining = Duration::from_millis(u64::try_from(remaining_ms).unwrap_or(u64::MAX));
-        now_instant + remaining.saturating_sub(margin)
-    }
+/// The moment the bootstrap gives up on the handler: the deadline less `margin`, so the
+/// timeout error is posted before Lambda's own timer fires. A deadline already past gives now.
+pub fn cutoff(context: &Context, margin: Duration) -> Instant {
+    Instant::now() + context.remaining_time().saturating_sub(margin)
 }
 
 fn clean(value: &str) -> String {
@@ -123,20 +100,15 @@ impl std::error::Error for InvocationError {}
 ///
 /// Implementations own whatever processes they need and keep them healthy between calls: an
 /// error from one invocation never poisons the next.
-pub trait Handler: Send {
-    /// Handles one event. Returns before `invocation`'s deadline (less the configured margin),
+pub trait Handler: Send + std::fmt::Debug {
+    /// Handles one event. Returns before `context`'s deadline (less the configured margin),
     /// with a timeout error if the handler code did not finish in time.
-    fn invoke(&mut self, event: &[u8], invocation: &Invocation)
-    -> Result<Vec<u8>, InvocationError>;
+    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError>;
 }
 
 impl<H: Handler + ?Sized> Handler for Box<H> {
-    fn invoke(
-        &mut self,
-        event: &[u8],
-        invocation: &Invocation,
-    ) -> Result<Vec<u8>, InvocationError> {
-        (**self).invoke(event, invocation)
+    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        (**self).invoke(event, context)
     }
 }
 

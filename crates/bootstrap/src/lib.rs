@@ -28,6 +28,8 @@ mod worker;
 pub use environment::{ChildEnvironment, Settings};
 pub use executable::ExecutableHandler;
 pub use handler_spec::{HandlerSpec, InitError, Language, load_handler};
-pub use invocation::{Handler, Invocation, InvocationError};
+pub use invocation::{
+    Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
+};
 pub use log::Log;
 pub use worker::{WorkerCommand, WorkerHandler};

@@ -1,10 +1,13 @@
 //! Splitting a byte stream into log lines, and keeping the last few for error messages.
 
 use std::collections::VecDeque;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
 
 use crate::log::Log;
+use crate::process::{poll, set_nonblocking};
 
 /// Longest line forwarded in one piece; a longer one is cut into pieces of this size so a
 /// handler printing without newlines cannot grow the bootstrap's memory without bound.
@@ -15,7 +18,7 @@ const TAIL_LINES: usize = 10;
 const TAIL_LINE_MAX: usize = 512;
 
 /// Cuts bytes into lines, handing each complete line (without `\n`, `\r\n` trimmed) to a sink.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub(crate) struct LineSplitter {
     pending: Vec<u8>,
 }
@@ -72,55 +75,115 @@ impl Tail {
         self.lines.push_back(text);
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.lines.clear();
-    }
-
     pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.iter().cloned().collect()
     }
 }
 
-/// Shared tail, filled by a forwarding thread and read when a process fails.
-pub(crate) type SharedTail = Arc<Mutex<Tail>>;
-
-pub(crate) fn tail_lines(tail: &SharedTail) -> Vec<String> {
-    match tail.lock() {
-        Ok(tail) => tail.lines(),
-        Err(poisoned) => poisoned.into_inner().lines(),
-    }
+/// A child's stdout and stderr, forwarded to the log line by line by whoever polls them
+/// (so a reply is returned only after the lines printed before it are logged).
+#[derive(Debug)]
+pub(crate) struct Output {
+    streams: [Option<File>; 2],
+    splitters: [LineSplitter; 2],
+    /// The last lines of stderr, for error messages.
+    tail: Tail,
+    log: Log,
 }
 
-pub(crate) fn clear_tail(tail: &SharedTail) {
-    match tail.lock() {
-        Ok(mut tail) => tail.clear(),
-        Err(poisoned) => poisoned.into_inner().clear(),
+impl Output {
+    /// Takes over a child's stdout and stderr (made non-blocking).
+    pub(crate) fn new(stdout: Option<File>, stderr: Option<File>, log: Log) -> io::Result<Self> {
+        for file in [&stdout, &stderr].into_iter().flatten() {
+            set_nonblocking(file)?;
+        }
+        Ok(Self {
+            streams: [stdout, stderr],
+            splitters: Default::default(),
+            tail: Tail::default(),
+            log,
+        })
     }
-}
 
-/// Forwards a stream to the log line by line until EOF, also keeping its tail if given.
-/// Meant to run on its own thread for the life of a process.
-pub(crate) fn forward(mut stream: impl Read, log: &Log, tail: Option<&SharedTail>) {
-    let mut splitter = LineSplitter::default();
-    let mut emit = |line: &[u8]| {
-        log.line(line);
-        if let Some(tail) = tail {
-            match tail.lock() {
-                Ok(mut tail) => tail.push(line),
-                Err(poisoned) => poisoned.into_inner().push(line),
+    /// Pollfds for the open streams, each with the index to pass to [`Output::pump`].
+    pub(crate) fn pollfds(&self) -> Vec<(usize, libc::pollfd)> {
+        self.streams
+            .iter()
+            .enumerate()
+            .filter_map(|(index, stream)| {
+                stream.as_ref().map(|file| {
+                    let pollfd = libc::pollfd {
+                        fd: file.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    (index, pollfd)
+                })
+            })
+            .collect()
+    }
+
+    /// Reads what one stream has (without waiting) and logs its complete lines.
+    /// Returns `false` when there was nothing to read.
+    pub(crate) fn pump(&mut self, index: usize, buffer: &mut [u8]) -> bool {
+        let Some(file) = &mut self.streams[index] else {
+            return false;
+        };
+        let log = &self.log;
+        let tail = &mut self.tail;
+        let mut emit = |line: &[u8]| {
+            log.line(line);
+            if index == 1 {
+                tail.push(line);
+            }
+        };
+        match file.read(buffer) {
+            Ok(0) => {
+                self.splitters[index].finish(&mut emit);
+                self.streams[index] = None;
+                true
+            }
+            Ok(n) => {
+                self.splitters[index].feed(&buffer[..n], &mut emit);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_) => {
+                self.splitters[index].finish(&mut emit);
+                self.streams[index] = None;
+                false
             }
         }
-    };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => splitter.feed(&buffer[..n], &mut emit),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+    }
+
+    /// Logs everything already written to both streams, without waiting for more.
+    pub(crate) fn drain_available(&mut self, buffer: &mut [u8]) {
+        for index in 0..2 {
+            while self.pump(index, buffer) {}
         }
     }
-    splitter.finish(&mut emit);
+
+    /// Logs both streams to their end (the writers are dead), waiting at most until `until`.
+    pub(crate) fn drain_to_eof(&mut self, until: Instant, buffer: &mut [u8]) {
+        while self.streams.iter().any(Option::is_some) && Instant::now() < until {
+            let (indices, mut fds): (Vec<usize>, Vec<libc::pollfd>) =
+                self.pollfds().into_iter().unzip();
+            if poll(&mut fds, Some(until)).is_err() {
+                break;
+            }
+            for (index, fd) in indices.into_iter().zip(fds) {
+                if fd.revents != 0 {
+                    self.pump(index, buffer);
+                }
+            }
+        }
+    }
+
+    /// The last lines of stderr.
+    pub(crate) fn tail(&self) -> Vec<String> {
+        self.tail.lines()
+    }
 }
 
 #[cfg(test)]

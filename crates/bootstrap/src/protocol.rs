@@ -10,7 +10,7 @@
 //! | bootstrap → worker (fd 3) | `INVOKE <context> <event>` |
 //! | worker → bootstrap (fd 4) | `READY`, `INIT_ERROR <type> <message> <stack>`, `RESPONSE <body>`, `ERROR <type> <message> <stack>` |
 
-use crate::invocation::{Invocation, InvocationError};
+use crate::invocation::{Context, InvocationError, context_variables};
 
 /// Version announced to workers in [`env::PROTOCOL`].
 pub const VERSION: &str = "1";
@@ -79,16 +79,16 @@ pub struct Request {
 }
 
 /// The header line and context block of an `INVOKE` message; the event bytes follow it.
-pub fn encode_invoke_head(invocation: &Invocation, event_len: usize) -> Vec<u8> {
-    let mut context = Vec::new();
-    for (name, value) in invocation.variables() {
-        context.extend_from_slice(name.as_bytes());
-        context.push(b'=');
-        context.extend_from_slice(value.as_bytes());
-        context.push(b'\n');
+pub fn encode_invoke_head(context: &Context, event_len: usize) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in context_variables(context) {
+        block.extend_from_slice(name.as_bytes());
+        block.push(b'=');
+        block.extend_from_slice(value.as_bytes());
+        block.push(b'\n');
     }
-    let mut head = format!("INVOKE {} {}\n", context.len(), event_len).into_bytes();
-    head.extend_from_slice(&context);
+    let mut head = format!("INVOKE {} {}\n", block.len(), event_len).into_bytes();
+    head.extend_from_slice(&block);
     head
 }
 
@@ -305,16 +305,13 @@ mod tests {
 
     #[test]
     fn invoke_carries_context_and_any_bytes() {
-        let invocation = Invocation {
-            request_id: "req-1".into(),
-            deadline_ms: 1_700_000_000_000,
-            invoked_function_arn: "arn:aws:lambda:us-east-1:123:function:f".into(),
-            trace_id: Some("Root=1-abc;Sampled=1".into()),
-            client_context: Some("{\"a\":\n1}".into()),
-            ..Invocation::default()
-        };
+        let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_000);
+        let mut context = Context::new("req-1", deadline);
+        context.invoked_function_arn = Some("arn:aws:lambda:us-east-1:123:function:f".into());
+        context.trace_id = Some("Root=1-abc;Sampled=1".into());
+        context.client_context = Some(serde_json::json!({"a": "line\nbreak"}));
         let event = all_bytes(70_000);
-        let mut stream = encode_invoke_head(&invocation, event.len());
+        let mut stream = encode_invoke_head(&context, event.len());
         stream.extend_from_slice(&event);
         let mut decoder = Decoder::default();
         decoder.push(&stream);
@@ -330,7 +327,7 @@ mod tests {
         LAMINA_DEADLINE_MS=1700000000000
         LAMINA_FUNCTION_ARN=arn:aws:lambda:us-east-1:123:function:f
         LAMINA_TRACE_ID=Root=1-abc;Sampled=1
-        LAMINA_CLIENT_CONTEXT={"a": 1}
+        LAMINA_CLIENT_CONTEXT={"a":"line\nbreak"}
         "#);
     }
 

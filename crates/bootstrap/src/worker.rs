@@ -7,15 +7,14 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
 use crate::executable::tail_suffix;
 use crate::handler_spec::InitError;
-use crate::invocation::{Handler, Invocation, InvocationError, error_types};
-use crate::lines::{self, SharedTail, Tail};
+use crate::invocation::{Context, Handler, InvocationError, cutoff, error_types};
+use crate::lines::Output;
 use crate::log::Log;
 use crate::process::{
     ExitWatch, describe_status, earliest, high_pipe, install_fds, kill_group, poll, set_nonblocking,
@@ -24,8 +23,8 @@ use crate::protocol::{self, Decoder, ProtocolError, Reply};
 
 /// How long a worker that closed its reply pipe gets to exit on its own before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
-/// How long to wait for a dead worker's last stderr lines to reach the log and the tail.
-const STDERR_DRAIN: Duration = Duration::from_secs(1);
+/// How long to wait for a dead worker's last output lines to reach the log.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// The program a worker runs, and how to name it in messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +64,7 @@ struct Running {
     ready: bool,
     /// Replied before reading its whole request: it was killed and must be replaced.
     desynced: bool,
-    stderr_tail: SharedTail,
-    forwarders_done: mpsc::Receiver<()>,
+    output: Output,
 }
 
 /// How one exchange with a worker ended.
@@ -145,24 +143,22 @@ impl WorkerHandler {
         let mut child = command.spawn()?;
         drop(request_reader);
         drop(reply_writer);
-        let stderr_tail: SharedTail = Arc::new(Mutex::new(Tail::default()));
-        let (done_sender, forwarders_done) = mpsc::channel();
-        if let Some(stdout) = child.stdout.take() {
-            let log = self.log.clone();
-            let done = done_sender.clone();
-            std::thread::spawn(move || {
-                lines::forward(stdout, &log, None);
-                let _ = done.send(());
-            });
-        }
-        if let Some(stderr) = child.stderr.take() {
-            let log = self.log.clone();
-            let tail = Arc::clone(&stderr_tail);
-            std::thread::spawn(move || {
-                lines::forward(stderr, &log, Some(&tail));
-                let _ = done_sender.send(());
-            });
-        }
+        let stdout = child
+            .stdout
+            .take()
+            .map(|out| File::from(std::os::fd::OwnedFd::from(out)));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|err| File::from(std::os::fd::OwnedFd::from(err)));
+        let output = match Output::new(stdout, stderr, self.log.clone()) {
+            Ok(output) => output,
+            Err(e) => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let watch = ExitWatch::new(&child);
         self.running = Some(Running {
             child,
@@ -172,8 +168,7 @@ impl WorkerHandler {
             decoder: Decoder::default(),
             ready: false,
             desynced: false,
-            stderr_tail,
-            forwarders_done,
+            output,
         });
         Ok(())
     }
@@ -230,15 +225,12 @@ impl WorkerHandler {
             return Vec::new();
         };
         running.watch.kill(&mut running.child);
-        // The group is dead, so both forwarders reach EOF unless something escaped the group.
-        let until = Instant::now() + STDERR_DRAIN;
-        for _ in 0..2 {
-            let left = until.saturating_duration_since(Instant::now());
-            if running.forwarders_done.recv_timeout(left).is_err() {
-                break;
-            }
-        }
-        lines::tail_lines(&running.stderr_tail)
+        // The group is dead, so both streams reach EOF unless something escaped the group.
+        let mut buffer = vec![0u8; 64 * 1024];
+        running
+            .output
+            .drain_to_eof(Instant::now() + OUTPUT_DRAIN, &mut buffer);
+        running.output.tail()
     }
 
     /// Replaces a failed worker with a fresh one (not yet READY), logging what happened.
@@ -286,12 +278,8 @@ fn reply_kind(reply: &Reply) -> &'static str {
 }
 
 impl Handler for WorkerHandler {
-    fn invoke(
-        &mut self,
-        event: &[u8],
-        invocation: &Invocation,
-    ) -> Result<Vec<u8>, InvocationError> {
-        let cutoff = invocation.cutoff(self.margin);
+    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        let cutoff = cutoff(context, self.margin);
         let display = self.command.display.clone();
         if self.running.is_none() {
             self.spawn().map_err(|e| {
@@ -328,8 +316,7 @@ impl Handler for WorkerHandler {
                 format!("worker `{display}` is not running"),
             ));
         };
-        lines::clear_tail(&running.stderr_tail);
-        let head = protocol::encode_invoke_head(invocation, event.len());
+        let head = protocol::encode_invoke_head(context, event.len());
         let outcome = running.exchange(&[&head, event], Some(cutoff));
         if matches!(
             outcome,
@@ -401,6 +388,8 @@ impl Running {
         loop {
             match self.decoder.next_reply() {
                 Ok(Some(reply)) => {
+                    // Lines printed before the reply belong to this invocation's log.
+                    self.output.drain_available(&mut buffer);
                     if writing {
                         // Replied before reading the whole request: the streams are out of
                         // step, so this worker cannot serve another invocation.
@@ -439,10 +428,19 @@ impl Running {
                     revents: 0,
                 });
             }
+            let output_from = fds.len();
+            let (output_indices, output_fds): (Vec<usize>, Vec<libc::pollfd>) =
+                self.output.pollfds().into_iter().unzip();
+            fds.extend(output_fds);
             fds.extend(self.watch.pollfd());
             let wake = earliest(cutoff, self.watch.poll_slice().map(|s| now + s));
             if let Err(e) = poll(&mut fds, wake) {
                 return Exchange::Io(e);
+            }
+            for (offset, index) in output_indices.into_iter().enumerate() {
+                if fds[output_from + offset].revents != 0 {
+                    self.output.pump(index, &mut buffer);
+                }
             }
             if writing && fds[1].revents != 0 {
                 match self.requests.write(&outgoing[segment][offset..]) {
