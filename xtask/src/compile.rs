@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use lamina_layer_builder::Architecture;
 use xshell::{Shell, cmd};
 
 /// The workspace root: the folder above `xtask/`.
@@ -77,4 +78,78 @@ pub fn ensure_package_exists(package: &str) -> anyhow::Result<()> {
         "no package `{package}` in the workspace; there are: {}",
         names.join(", ")
     )
+}
+
+/// Cross-compiles binary `bin` of workspace package `package` for Lambda's
+/// `arch` (a static musl executable, release profile, linked by rust-lld:
+/// no Docker, no C cross toolchain) and returns the executable's path.
+///
+/// Paths of the build machine (the workspace, `CARGO_HOME`, the rustup
+/// home, the target dir) are remapped to fixed names so the bytes do not
+/// depend on where the checkout or the toolchain lives. Any `RUSTFLAGS` of
+/// the caller's environment are replaced, for the same reason.
+pub fn build_lambda(package: &str, bin: &str, arch: Architecture) -> anyhow::Result<PathBuf> {
+    let triple = arch.rust_target();
+    ensure_rust_target(triple)?;
+    let sh = root_shell()?;
+    let _rustflags = sh.push_env(
+        "CARGO_ENCODED_RUSTFLAGS",
+        reproducible_rustflags().join("\x1f"),
+    );
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release --target {triple} --package {package} --bin {bin}"
+    )
+    .run()
+    .with_context(|| format!("cross-compiling `{package}` (bin `{bin}`) for {triple}"))?;
+    let exe = target_dir().join(triple).join("release").join(bin);
+    if !exe.is_file() {
+        bail!(
+            "cargo built `{package}` for {triple} but {} is not there",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
+
+/// `--remap-path-prefix` flags for every build-machine path that could end
+/// up in a binary. Later flags win when several match, so the most specific
+/// (the target dir, usually inside the workspace) comes last.
+pub fn reproducible_rustflags() -> Vec<String> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cargo"));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".rustup"));
+    let mappings = [
+        (rustup_home, "/rustup"),
+        (cargo_home, "/cargo"),
+        (workspace_root(), "/lamina"),
+        (target_dir(), "/lamina/target"),
+    ];
+    mappings
+        .iter()
+        .filter(|(from, _)| !from.as_os_str().is_empty())
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect()
+}
+
+/// Installs the rustup target `triple` when it is missing.
+pub fn ensure_rust_target(triple: &str) -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    let installed = cmd!(sh, "rustup target list --installed")
+        .read()
+        .context("asking rustup which targets are installed (is rustup on PATH?)")?;
+    if installed.lines().any(|line| line.trim() == triple) {
+        return Ok(());
+    }
+    eprintln!("installing the Rust target {triple}");
+    cmd!(sh, "rustup target add {triple}")
+        .run()
+        .with_context(|| format!("installing the Rust target {triple}"))?;
+    Ok(())
 }

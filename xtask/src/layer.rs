@@ -1,8 +1,290 @@
-//! Not written yet.
+//! `cargo xtask layer [<name>]`: build every layer spec `layers/<name>/layer.toml`
+//! (format: `layers/README.md`) into `target/layers/<name>-<arch>.zip` with a
+//! manifest beside it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use lamina_layer_builder::{
+    Architecture, Artifact, ArtifactKind, BuildOptions, Built, Mode, Spec, build,
+};
+
+use crate::compile::{build_lambda, target_dir, workspace_root};
+use crate::package::{
+    ArchChoice, build_binaries, layer_zip_path, options_from_env, parse_arch_choice, print_table,
+    selected_architectures,
+};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The layer (a folder under `layers/`); every layer when left out.
+    name: Option<String>,
+    /// Which architecture(s) to build.
+    #[arg(long, default_value = "all", value_parser = parse_arch_choice)]
+    arch: ArchChoice,
+    /// Rebuild and fail if any byte differs from the zips on disk.
+    #[arg(long)]
+    check: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mode = if args.check { Mode::Check } else { Mode::Write };
+    let root = workspace_root();
+    let built = build_layers(
+        &root.join("layers"),
+        &root,
+        &target_dir(),
+        args.name.as_deref(),
+        &args.arch.0,
+        &options_from_env()?,
+        mode,
+        &mut build_lambda,
+    )?;
+    if built.is_empty() {
+        println!("no layer specs under layers/ (layers/<name>/layer.toml)");
+    } else {
+        print_table(&built);
+    }
+    Ok(())
+}
+
+/// Builds the layer `only` (or every layer) found as `<layers_dir>/<name>/layer.toml`
+/// into `<target>/layers/<name>-<arch>.zip`. `build_binary` builds
+/// (package, bin) for an architecture and returns the executable.
+#[allow(clippy::too_many_arguments)] // Each is a separate, necessary input; tests vary them.
+pub fn build_layers(
+    layers_dir: &Path,
+    repo_root: &Path,
+    target: &Path,
+    only: Option<&str>,
+    archs: &[Architecture],
+    options: &BuildOptions,
+    mode: Mode,
+    build_binary: &mut dyn FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<Vec<Built>> {
+    let available = layer_names(layers_dir)?;
+    let names = match only {
+        Some(name) if available.iter().any(|n| n == name) => vec![name.to_owned()],
+        Some(name) => bail!(
+            "no layer `{name}`: {} does not exist; layers are: {}",
+            layers_dir.join(name).join("layer.toml").display(),
+            if available.is_empty() {
+                "(none)".into()
+            } else {
+                available.join(", ")
+            }
+        ),
+        None => available,
+    };
+    let mut results = Vec::new();
+    for name in names {
+        let spec_dir = layers_dir.join(&name);
+        let spec = Spec::load(&spec_dir.join("layer.toml"), ArtifactKind::Layer)?;
+        for arch in selected_architectures(archs, &spec, &format!("layer `{name}`"))? {
+            let binaries = build_binaries(&spec, arch, build_binary)?;
+            let tree = spec.assemble(&spec_dir, repo_root, &binaries)?;
+            let artifact = Artifact {
+                name: name.clone(),
+                kind: ArtifactKind::Layer,
+                architecture: arch,
+                compatible_runtimes: spec.compatible_runtimes.clone(),
+            };
+            results.push(build(
+                &tree,
+                &artifact,
+                &layer_zip_path(target, &name, arch),
+                options,
+                mode,
+            )?);
+        }
+    }
+    Ok(results)
+}
+
+/// Folders of `layers_dir` holding a `layer.toml`, sorted.
+fn layer_names(layers_dir: &Path) -> anyhow::Result<Vec<String>> {
+    if !layers_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(layers_dir)
+        .with_context(|| format!("reading {}", layers_dir.display()))?
+    {
+        let path = entry?.path();
+        if path.join("layer.toml").is_file()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+mod tests {
+    use std::fs;
+
+    use lamina_layer_builder::Status;
+
+    use super::*;
+
+    fn fake_binary(
+        dir: &Path,
+    ) -> impl FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf> + '_ {
+        move |package, bin, arch| {
+            // A stand-in executable whose bytes differ per architecture, as real ones do.
+            let path = dir.join(format!("{package}-{bin}-{arch}"));
+            fs::write(&path, format!("binary {bin} of {package} for {arch}\n"))?;
+            Ok(path)
+        }
+    }
+
+    #[test]
+    fn builds_each_layer_per_architecture_then_reports_unchanged() {
+        let repo = tempfile::tempdir().unwrap();
+        let layers = repo.path().join("layers");
+        fs::create_dir_all(layers.join("tools/files/bin")).unwrap();
+        fs::write(
+            layers.join("tools/files/bin/hello.sh"),
+            "#!/bin/sh\necho hello\n",
+        )
+        .unwrap();
+        fs::write(
+            layers.join("tools/layer.toml"),
+            r#"
+description = "test layer"
+[[copy]]
+from = "files/bin"
+to = "bin"
+[[binary]]
+package = "lamina-bootstrap"
+bin = "bootstrap"
+to = "bootstrap"
+[[generated]]
+to = "etc/tools.conf"
+content = "verbose = false\n"
+"#,
+        )
+        .unwrap();
+        fs::create_dir_all(layers.join("only-arm/data")).unwrap();
+        fs::write(layers.join("only-arm/data/readme.txt"), "arm only\n").unwrap();
+        fs::write(
+            layers.join("only-arm/layer.toml"),
+            "architectures = [\"arm64\"]\n[[copy]]\nfrom = \"data\"\nto = \".\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(layers.join("not-a-layer")).unwrap();
+
+        let target = repo.path().join("target");
+        let bins = tempfile::tempdir().unwrap();
+        let options = BuildOptions::default();
+        let all = Architecture::all();
+        let built = build_layers(
+            &layers,
+            repo.path(),
+            &target,
+            None,
+            &all,
+            &options,
+            Mode::Write,
+            &mut fake_binary(bins.path()),
+        )
+        .unwrap();
+        let produced: Vec<String> = built
+            .iter()
+            .map(|b| {
+                b.zip_path
+                    .strip_prefix(&target)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            produced,
+            [
+                "layers/only-arm-arm64.zip",
+                "layers/tools-x86_64.zip",
+                "layers/tools-arm64.zip"
+            ]
+        );
+        let tools = &built[1].manifest;
+        let entries: Vec<(&str, &str)> = tools
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.mode.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("bin/", "0755"),
+                ("bin/hello.sh", "0644"),
+                ("bootstrap", "0755"),
+                ("etc/", "0755"),
+                ("etc/tools.conf", "0644")
+            ]
+        );
+        assert_ne!(
+            built[1].manifest.zip_sha256, built[2].manifest.zip_sha256,
+            "per-architecture binaries"
+        );
+
+        let again = build_layers(
+            &layers,
+            repo.path(),
+            &target,
+            Some("tools"),
+            &all,
+            &options,
+            Mode::Write,
+            &mut fake_binary(bins.path()),
+        )
+        .unwrap();
+        assert!(again.iter().all(|b| b.status == Status::Unchanged));
+        let checked = build_layers(
+            &layers,
+            repo.path(),
+            &target,
+            None,
+            &all,
+            &options,
+            Mode::Check,
+            &mut fake_binary(bins.path()),
+        )
+        .unwrap();
+        assert!(checked.iter().all(|b| b.status == Status::Verified));
+
+        let error = build_layers(
+            &layers,
+            repo.path(),
+            &target,
+            Some("nope"),
+            &all,
+            &options,
+            Mode::Write,
+            &mut fake_binary(bins.path()),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("layers are: only-arm, tools"),
+            "{error}"
+        );
+        let error = build_layers(
+            &layers,
+            repo.path(),
+            &target,
+            Some("only-arm"),
+            &[Architecture::X86_64],
+            &options,
+            Mode::Write,
+            &mut fake_binary(bins.path()),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("not built for x86_64"),
+            "{error}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::tree::{FileMode, Tree};
 
 /// A tree spec, as parsed from TOML. Unknown keys are refused so a typo
 /// cannot silently drop a file.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Spec {
     /// Free text for people.
@@ -96,6 +96,22 @@ pub struct SymlinkSpec {
 
 /// Built binaries handed to [`Spec::assemble`], keyed by (package, bin).
 pub type BuiltBinaries = BTreeMap<(String, String), PathBuf>;
+
+impl Default for Spec {
+    /// The spec of an empty file: both architectures, `provided.al2023`, nothing to add.
+    fn default() -> Self {
+        Spec {
+            description: None,
+            compatible_runtimes: default_runtimes(),
+            architectures: Architecture::all(),
+            layers: Vec::new(),
+            copy: Vec::new(),
+            binary: Vec::new(),
+            generated: Vec::new(),
+            symlink: Vec::new(),
+        }
+    }
+}
 
 fn default_runtimes() -> Vec<String> {
     vec![DEFAULT_RUNTIME.to_owned()]
