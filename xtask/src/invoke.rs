@@ -1,8 +1,137 @@
-//! Not written yet.
+//! `cargo xtask invoke`: build a sample (or take any executable), run it under the local
+//! Lambda emulator, invoke it once; the response goes to stdout, the function's log to stderr.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+use crate::compile;
+
+/// How the function to run is found and configured; shared by `invoke` and `serve`.
+#[derive(clap::Args)]
+pub struct FunctionArgs {
+    /// Timeout of one invocation in seconds (Lambda: 1 to 900) [default: 3; 900 with --runtime-api-only]
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Memory size in MB (Lambda: 128 to 10240).
+    #[arg(long, value_name = "MB", default_value_t = 128)]
+    pub memory: u32,
+    /// Extra environment variable for the function; repeatable.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Build the sample with the release profile.
+    #[arg(long)]
+    pub release: bool,
+    /// Run this executable as the function instead of building a sample (any language).
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap: Option<PathBuf>,
+    /// `_HANDLER` for the function [default: bootstrap].
+    #[arg(long)]
+    pub handler: Option<String>,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Sample to build and run (a workspace package whose binary is `bootstrap`). With
+    /// --bootstrap, leave it out: the first argument is then the payload.
+    sample: Option<String>,
+    /// Event payload, JSON [default: {}].
+    payload: Option<String>,
+    /// Read the payload from this file.
+    #[arg(long, value_name = "F", conflicts_with = "payload")]
+    payload_file: Option<PathBuf>,
+    #[command(flatten)]
+    function: FunctionArgs,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let Args {
+        sample,
+        payload,
+        payload_file,
+        function,
+    } = args;
+    // With --bootstrap there is no sample: a lone positional argument that is JSON is the payload.
+    let (sample, payload) = match (&function.bootstrap, sample, payload) {
+        (Some(_), Some(first), None)
+            if serde_json::from_str::<serde::de::IgnoredAny>(&first).is_ok() =>
+        {
+            (None, Some(first))
+        }
+        (_, sample, payload) => (sample, payload),
+    };
+    let payload = match (payload, payload_file) {
+        (Some(text), _) => text.into_bytes(),
+        (None, Some(path)) => std::fs::read(&path)
+            .with_context(|| format!("reading the payload file {}", path.display()))?,
+        (None, None) => b"{}".to_vec(),
+    };
+    let config = function_config(sample.as_deref(), &function, false)?;
+    let name = config.name.clone();
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config]))
+        .context("starting the local Lambda emulator")?;
+    let invoked = emulator.invoke(&name, &payload);
+    eprint!("{}", emulator.logs(&name));
+    emulator.shutdown();
+    let invoked = invoked.with_context(|| format!("invoking `{name}`"))?;
+    println!("{}", String::from_utf8_lossy(&invoked.payload));
+    if let Some(kind) = invoked.function_error {
+        bail!("the function failed ({kind}); its error is on stdout");
+    }
+    Ok(())
+}
+
+/// The emulator's configuration for the function `args` describe: a sample built for the
+/// host, or the executable given with --bootstrap. In runtime-API-only mode nothing is
+/// built or needed.
+pub fn function_config(
+    sample: Option<&str>,
+    args: &FunctionArgs,
+    runtime_api_only: bool,
+) -> anyhow::Result<FunctionConfig> {
+    let (name, executable) = match (sample, &args.bootstrap) {
+        (Some(_), Some(_)) => bail!("give either a sample or --bootstrap, not both"),
+        (None, Some(path)) => {
+            let path = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            if !path.is_file() {
+                bail!("--bootstrap {}: no such file", path.display());
+            }
+            ("function".to_string(), path)
+        }
+        (Some(sample), None) if runtime_api_only => {
+            (sample.to_string(), PathBuf::from("bootstrap"))
+        }
+        (Some(sample), None) => {
+            let profile = if args.release { "release" } else { "dev" };
+            (
+                sample.to_string(),
+                compile::build_host(sample, "bootstrap", profile)?,
+            )
+        }
+        (None, None) if runtime_api_only => ("function".to_string(), PathBuf::from("bootstrap")),
+        (None, None) => bail!("name a sample to run (e.g. sample-hello) or give --bootstrap PATH"),
+    };
+    let mut config = FunctionConfig::new(name, executable);
+    let default_timeout = if runtime_api_only { 900.0 } else { 3.0 };
+    let timeout = args.timeout.unwrap_or(default_timeout);
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 900.0) {
+        bail!("--timeout {timeout}: Lambda allows 1 to 900 seconds");
+    }
+    config.timeout = Duration::from_secs_f64(timeout);
+    config.memory_mb = args.memory;
+    config.env = args.env.clone();
+    if let Some(handler) = &args.handler {
+        config.handler = handler.clone();
+    }
+    Ok(config)
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
 }

@@ -1,8 +1,82 @@
-//! Not written yet.
+//! `cargo xtask serve`: keep the local Lambda emulator up so any Invoke API client (curl,
+//! the AWS CLI or an SDK with `--endpoint-url`) can call the function.
+
+use anyhow::Context as _;
+use lamina_emulator::{Emulator, EmulatorConfig};
+
+use crate::invoke::{FunctionArgs, function_config};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Sample to build and serve (a workspace package whose binary is `bootstrap`).
+    sample: Option<String>,
+    /// Port of the Invoke API on 127.0.0.1 (0: any free port).
+    #[arg(long, value_name = "P", default_value_t = 9000)]
+    port: u16,
+    /// Most instances (processes) of the function at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    concurrency: usize,
+    /// Start no process: serve the Runtime API for a runtime you start yourself (e.g. under
+    /// a debugger) with the printed AWS_LAMBDA_RUNTIME_API.
+    #[arg(long)]
+    runtime_api_only: bool,
+    /// Port of the Runtime API with --runtime-api-only (0: any free port).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0,
+        requires = "runtime_api_only"
+    )]
+    runtime_api_port: u16,
+    #[command(flatten)]
+    function: FunctionArgs,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut function = function_config(
+        args.sample.as_deref(),
+        &args.function,
+        args.runtime_api_only,
+    )?;
+    function.concurrency = args.concurrency;
+    let name = function.name.clone();
+    let summary = format!(
+        "function `{name}`: timeout {:.2} s, memory {} MB, concurrency {}",
+        function.timeout.as_secs_f64(),
+        function.memory_mb,
+        function.concurrency
+    );
+    let mut config = EmulatorConfig::new(vec![function]);
+    config.port = args.port;
+    config.runtime_api_only = args.runtime_api_only;
+    config.runtime_api_port = args.runtime_api_port;
+    config.log_to_stderr = true;
+    let emulator = Emulator::start(config).with_context(|| {
+        format!(
+            "starting the emulator on port {} (try --port 0 for any free port)",
+            args.port
+        )
+    })?;
+
+    let url = emulator.invoke_url(&name);
+    println!("lamina emulator: {summary}");
+    println!("Invoke API: {url}");
+    println!("  curl -s -d '{{}}' {url}");
+    println!(
+        "  aws lambda invoke --endpoint-url {} --function-name {name} \\\n      --cli-binary-format raw-in-base64-out --payload '{{}}' /dev/stdout",
+        emulator.endpoint_url()
+    );
+    if let Some(runtime_api) = emulator.runtime_api(&name) {
+        println!("No process is started: run your runtime with");
+        println!("  AWS_LAMBDA_RUNTIME_API={runtime_api}");
+        println!("(one instance; /next waits until an invocation arrives)");
+    }
+    println!("Function logs follow on stderr. Ctrl-C stops.");
+
+    emulator
+        .wait_for_shutdown_signal()
+        .context("waiting for Ctrl-C")?;
+    eprintln!("stopping: killing the function's processes");
+    emulator.shutdown();
+    Ok(())
 }

@@ -387,6 +387,9 @@ impl Function {
     /// Starts one process with its own Runtime API endpoint; on failure, the error type and
     /// message the waiting caller gets.
     fn spawn_instance(self: &Arc<Self>, state: &mut FunctionState) -> Result<(), (String, String)> {
+        // Listeners and child processes register with the runtime's reactor, whichever
+        // thread (async or not) queued the invocation.
+        let _entered = self.handle.enter();
         let unknown = |what: &str, err: std::io::Error| {
             ("Runtime.Unknown".to_string(), format!("{what}: {err}"))
         };

@@ -197,3 +197,27 @@ fn report_lines_measure_real_memory() {
     // A shell's peak resident set is at least some hundreds of KiB, i.e. 1 MB rounded up.
     assert!(used >= 1, "{report}");
 }
+
+#[test]
+fn invoke_without_http_answers_like_the_invoke_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emulator = start(FunctionConfig::new(
+        "moody",
+        script(dir.path(), "bootstrap", MOODY),
+    ));
+    let ok = emulator.invoke("moody", b"{}").expect("invoke");
+    assert!(
+        ok.payload.starts_with(b"{\"pid\":"),
+        "{:?}",
+        String::from_utf8_lossy(&ok.payload)
+    );
+    assert_eq!(ok.function_error, None);
+    assert!(
+        ok.log_tail
+            .starts_with(&format!("START RequestId: {}", ok.request_id))
+    );
+    let crashed = emulator.invoke("moody", b"\"abort\"").expect("invoke");
+    assert_eq!(crashed.function_error.as_deref(), Some("Unhandled"));
+    assert!(emulator.invoke("nobody", b"{}").is_err());
+    assert!(emulator.invoke("moody", b"{oops").is_err());
+}
