@@ -326,10 +326,10 @@ impl HandlerSpec {
             });
         };
         if file.is_empty() || !is_identifier(function) {
-            return Err(InitError::NoSuchFile {
-                handler: handler.to_owned(),
-                path,
-            });
+            return Err(invalid(&format!(
+                "there is no file {}, and `{function}` is not a function name (letters, digits and _), so it is not FILE.FUNCTION either",
+                path.display()
+            )));
         }
         let found: Vec<(Language, PathBuf)> = Language::PRECEDENCE
             .into_iter()
@@ -390,6 +390,8 @@ fn find_worker_program(
     environment: &ChildEnvironment,
 ) -> Result<PathBuf, InitError> {
     if program.contains('/') {
+        // `./serve.pl` and `serve.pl` name the same file; messages show the plain path.
+        let program = program.trim_start_matches("./");
         return Ok(settings.task_root.join(program));
     }
     let in_task_root = settings.task_root.join(program);
