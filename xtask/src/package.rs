@@ -556,6 +556,71 @@ mod tests {
         );
     }
 
+    /// The packaged `bootstrap` of sample-hello, unzipped from its zip, answers
+    /// an invoke under the emulator: natively on x86_64, under qemu-aarch64 on arm64.
+    #[test]
+    fn sample_hello_zip_answers_an_invoke_on_both_architectures() {
+        use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+        let qemu = Path::new("/usr/bin/qemu-aarch64");
+        assert!(
+            qemu.is_file(),
+            "qemu-aarch64 is needed to run the arm64 build: apt-get install -y qemu-user"
+        );
+        let root = workspace_root();
+        let out = tempfile::tempdir().unwrap();
+        let built = package_sample(
+            &root.join("samples/sample-hello"),
+            &root,
+            out.path(),
+            &Architecture::all(),
+            &BuildOptions::default(),
+            Mode::Write,
+            &mut build_lambda,
+        )
+        .unwrap();
+        for built in &built {
+            let arch = built.manifest.architecture;
+            let task_root = out.path().join(format!("task-{arch}"));
+            let unzip = Command::new("unzip")
+                .arg("-q")
+                .arg(&built.zip_path)
+                .arg("-d")
+                .arg(&task_root)
+                .status()
+                .unwrap();
+            assert!(unzip.success());
+            let bootstrap = task_root.join("bootstrap");
+            let mut function = match arch {
+                Architecture::X86_64 => FunctionConfig::new("sample-hello", &bootstrap),
+                Architecture::Arm64 => {
+                    let mut f = FunctionConfig::new("sample-hello", qemu);
+                    f.args = vec![bootstrap.display().to_string()];
+                    f
+                }
+            };
+            function.task_root = task_root.clone();
+            function.timeout = std::time::Duration::from_secs(30); // safety bound, not a speed test
+            let emulator = Emulator::start(EmulatorConfig::new(vec![function])).unwrap();
+            let mut response = ureq::post(&emulator.invoke_url("sample-hello"))
+                .send(r#"{"name":"lamina"}"#)
+                .unwrap();
+            let body = response.body_mut().read_to_string().unwrap();
+            assert_eq!(response.status(), 200, "{arch}: {body}");
+            assert!(
+                response.headers().get("X-Amz-Function-Error").is_none(),
+                "{arch}: {body}"
+            );
+            assert_eq!(
+                body,
+                r#"{"message":"Hello, lamina!"}"#,
+                "{arch}; logs:\n{}",
+                emulator.logs("sample-hello")
+            );
+            emulator.shutdown();
+        }
+    }
+
     #[test]
     fn arch_choice_parses() {
         assert_eq!(parse_arch_choice("all").unwrap().0, Architecture::all());
