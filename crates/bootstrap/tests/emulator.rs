@@ -1,0 +1,212 @@
+//! The real `bootstrap` binary under the local Lambda (`lamina-emulator`), invoked over HTTP,
+//! running the samples and the adapters from this repository as the runtime layer would.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use serde_json::{Value, json};
+
+/// An HTTP answer from the Invoke API.
+struct Answer {
+    status: u16,
+    function_error: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+fn invoke(emulator: &Emulator, name: &str, payload: &[u8]) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(common::SAFETY))
+        .build()
+        .into();
+    let mut response = agent
+        .post(&emulator.invoke_url(name))
+        .send(payload)
+        .unwrap();
+    let function_error = response
+        .headers()
+        .get("X-Amz-Function-Error")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Answer {
+        status: response.status().as_u16(),
+        function_error,
+        body: response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap(),
+    }
+}
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A function running the real bootstrap with `handler` in `task_root`, the adapters of this
+/// crate standing in for `/opt/lamina/adapters` and an empty folder for the rest of `/opt`.
+fn function(name: &str, task_root: &Path, handler: &str, opt: &Path) -> FunctionConfig {
+    let mut function = FunctionConfig::new(name, env!("CARGO_BIN_EXE_bootstrap"));
+    function.task_root = task_root.to_path_buf();
+    function.handler = handler.into();
+    function.timeout = Duration::from_secs(3);
+    function.env = vec![
+        ("LAMINA_OPT_DIR".into(), opt.to_string_lossy().into_owned()),
+        (
+            "LAMINA_ADAPTERS_DIR".into(),
+            common::adapters_dir().to_string_lossy().into_owned(),
+        ),
+    ];
+    function
+}
+
+#[test]
+fn the_samples_greet_and_report_errors() {
+    let opt = tempfile::tempdir().unwrap();
+    let samples = repository().join("samples");
+    let functions = vec![
+        function(
+            "shell-function",
+            &samples.join("sample-shell"),
+            "handler.handle",
+            opt.path(),
+        ),
+        function(
+            "shell-executable",
+            &samples.join("sample-shell"),
+            "greet.sh",
+            opt.path(),
+        ),
+        function(
+            "perl",
+            &samples.join("sample-perl"),
+            "handler.handle",
+            opt.path(),
+        ),
+        function(
+            "python",
+            &samples.join("sample-python"),
+            "handler.handle",
+            opt.path(),
+        ),
+    ];
+    let names: Vec<String> = functions.iter().map(|f| f.name.clone()).collect();
+    let emulator = Emulator::start(EmulatorConfig::new(functions)).unwrap();
+    let mut errors = Vec::new();
+    for name in &names {
+        let answer = invoke(&emulator, name, br#"{"name":"Ada"}"#);
+        assert_eq!(answer.status, 200, "{name}");
+        assert_eq!(
+            answer.function_error,
+            None,
+            "{name}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(answer.json(), json!({"message": "Hello, Ada!"}), "{name}");
+
+        let answer = invoke(&emulator, name, b"{}");
+        assert_eq!(answer.status, 200, "{name}");
+        assert_eq!(
+            answer.function_error.as_deref(),
+            Some("Unhandled"),
+            "{name}"
+        );
+        let body = answer.json();
+        let line = format!("{name}: {} / {}", body["errorType"], body["errorMessage"]);
+        errors.push(redact_request_id(&line));
+
+        // Still serving after the error.
+        let answer = invoke(&emulator, name, br#"{"name":"Grace"}"#);
+        assert_eq!(answer.json(), json!({"message": "Hello, Grace!"}), "{name}");
+        let logs = emulator.logs(name);
+        assert!(logs.contains("greeting 'Grace'"), "{name}: {logs}");
+    }
+    insta::assert_snapshot!(errors.join("\n"), @r#"
+    shell-function: "InvalidEvent" / "the event needs a \"name\", e.g. {\"name\":\"Ada\"}"
+    shell-executable: "HandlerError" / "`greet.sh` exited with exit status 2; last lines of stderr:\nrequest <id>: greeting ''\nthe event needs a \"name\", e.g. {\"name\":\"Ada\"}"
+    perl: "InvalidEvent" / "the event needs a \"name\", e.g. {\"name\":\"Ada\"}"
+    python: "InvalidEvent" / "the event needs a \"name\", e.g. {\"name\":\"Ada\"}"
+    "#);
+}
+
+/// `request 1234-...: ` becomes `request <id>: `.
+fn redact_request_id(text: &str) -> String {
+    match text.split_once("request ") {
+        Some((before, after)) => match after.split_once(':') {
+            Some((_, rest)) => format!("{before}request <id>:{rest}"),
+            None => text.to_owned(),
+        },
+        None => text.to_owned(),
+    }
+}
+
+const UNRULY: &str = r#"
+import os, time
+
+def handle(event, context):
+    if event.get("crash"):
+        os._exit(4)
+    if event.get("sleep"):
+        time.sleep(60)
+    return {"pid": os.getpid()}
+"#;
+
+#[test]
+fn crash_and_timeout_recover_under_the_emulator() {
+    let opt = tempfile::tempdir().unwrap();
+    let task = tempfile::tempdir().unwrap();
+    common::write_file(&task.path().join("handler.py"), UNRULY, 0o644);
+    let function = function("unruly", task.path(), "handler.handle", opt.path());
+    let emulator = Emulator::start(EmulatorConfig::new(vec![function])).unwrap();
+
+    let first = invoke(&emulator, "unruly", b"{}").json();
+    let crashed = invoke(&emulator, "unruly", br#"{"crash":true}"#);
+    assert_eq!(crashed.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(crashed.json()["errorType"], "Runtime.ExitError");
+    let second = invoke(&emulator, "unruly", b"{}").json();
+    assert_ne!(first["pid"], second["pid"], "the worker was not restarted");
+
+    let timed_out = invoke(&emulator, "unruly", br#"{"sleep":true}"#);
+    assert_eq!(timed_out.function_error.as_deref(), Some("Unhandled"));
+    let body = timed_out.json();
+    assert_eq!(
+        body["errorType"], "Runtime.HandlerTimeout",
+        "the bootstrap must answer before Lambda's own timeout: {body}"
+    );
+    let third = invoke(&emulator, "unruly", b"{}").json();
+    assert_ne!(second["pid"], third["pid"], "the worker was not restarted");
+    // One bootstrap process served all of it: Lambda never had to restart the runtime.
+    let logs = emulator.logs("unruly");
+    assert!(!logs.contains("Task timed out"), "{logs}");
+}
+
+#[test]
+fn a_bad_handler_is_an_init_error() {
+    let opt = tempfile::tempdir().unwrap();
+    let task = tempfile::tempdir().unwrap();
+    let function = function("broken", task.path(), "handler.handle", opt.path());
+    let emulator = Emulator::start(EmulatorConfig::new(vec![function])).unwrap();
+    let answer = invoke(&emulator, "broken", b"{}");
+    assert_eq!(answer.function_error.as_deref(), Some("Unhandled"));
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    let logs = emulator.logs("broken");
+    assert!(
+        body.contains("Runtime.HandlerNotFound") || logs.contains("Runtime.HandlerNotFound"),
+        "{body}\n{logs}"
+    );
+    assert!(
+        logs.contains("none of handler.pl, handler.py, handler.sh exists"),
+        "{logs}"
+    );
+}
