@@ -246,6 +246,13 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
         .program_headers(endian, data)
         .map_err(|e| ElfError::malformed(format!("program header table: {e}")))?;
 
+    if segments.is_empty() && matches!(kind, FileKind::Executable | FileKind::SharedObject) {
+        return Err(ElfError::malformed(
+            "an executable or shared object without program headers (e_phnum is 0, or \
+             PN_XNUM with no count in section 0): the loader cannot map it",
+        ));
+    }
+
     let mut info = ElfInfo {
         class,
         little_endian: header.is_little_endian(),
