@@ -433,20 +433,27 @@ impl<'o, 'a> Resolver<'o, 'a> {
             info: Rc::new(root.info.clone()),
             loader: None,
         });
-        // Sonames already loaded in this process: the loader reuses them.
-        let mut loaded: HashMap<String, ()> = HashMap::new();
+        // Sonames already dealt with in this process (true when available): the loader
+        // reuses a loaded one, and fails once for a missing one.
+        let mut loaded: HashMap<String, bool> = HashMap::new();
         if let Some(soname) = &root.info.soname {
-            loaded.insert(soname.clone(), ());
+            loaded.insert(soname.clone(), true);
         }
         let mut queue = VecDeque::from([node]);
         while let Some(object) = queue.pop_front() {
             for name in &object.info.needed {
                 self.note_needed_by(name, &object.path);
-                if loaded.contains_key(name) {
-                    continue;
+                match loaded.get(name) {
+                    Some(true) => continue,
+                    Some(false) => {
+                        self.note_missing_needer(name, &object.path);
+                        continue;
+                    }
+                    None => {}
                 }
-                loaded.insert(name.clone(), ());
-                if let Some(child) = self.resolve_name(name, &object) {
+                let (child, available) = self.resolve_name(name, &object);
+                loaded.insert(name.clone(), available);
+                if let Some(child) = child {
                     queue.push_back(child);
                 }
             }
@@ -465,7 +472,10 @@ impl<'o, 'a> Resolver<'o, 'a> {
         if !entry.needed_by.iter().any(|p| p == by) {
             entry.needed_by.push(by.to_owned());
         }
-        // needed_by of a missing library's problem follows the library.
+    }
+
+    /// Adds `by` to the files named in the missing-library problem for `soname`.
+    fn note_missing_needer(&mut self, soname: &str, by: &Path) {
         for problem in &mut self.problems {
             if let Problem::MissingLibrary {
                 soname: missing,
@@ -481,8 +491,8 @@ impl<'o, 'a> Resolver<'o, 'a> {
     }
 
     /// Decides what happens to `name` needed by `object`; returns the node to descend
-    /// into when it is bundled.
-    fn resolve_name(&mut self, name: &str, object: &Rc<Node>) -> Option<Rc<Node>> {
+    /// into when it is bundled, and whether the library is available at all.
+    fn resolve_name(&mut self, name: &str, object: &Rc<Node>) -> (Option<Rc<Node>>, bool) {
         let provided = self.options.provided.kind_of(name);
         let resolution = if provided == Some(ProvidedKind::Glibc) {
             Resolution::Glibc
@@ -509,7 +519,7 @@ impl<'o, 'a> Resolver<'o, 'a> {
                         real_path,
                         via,
                     };
-                    return self.record(name, resolution, Some(child));
+                    return (self.record(name, resolution, Some(child)), true);
                 }
                 SearchOutcome::NotFound {
                     searched,
@@ -518,7 +528,9 @@ impl<'o, 'a> Resolver<'o, 'a> {
                     let already_missing = self.problems.iter().any(
                         |p| matches!(p, Problem::MissingLibrary { soname, .. } if soname == name),
                     );
-                    if !already_missing {
+                    if already_missing {
+                        self.note_missing_needer(name, &object.path);
+                    } else {
                         self.problems.push(Problem::MissingLibrary {
                             soname: name.to_owned(),
                             needed_by: vec![object.path.clone()],
@@ -526,11 +538,12 @@ impl<'o, 'a> Resolver<'o, 'a> {
                             wrong_arch_candidates: wrong_arch,
                         });
                     }
-                    Resolution::Missing
+                    self.record(name, Resolution::Missing, None);
+                    return (None, false);
                 }
             }
         };
-        self.record(name, resolution, None)
+        (self.record(name, resolution, None), true)
     }
 
     /// Stores a resolution; a bundled library that was already bundled from a different

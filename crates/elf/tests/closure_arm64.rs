@@ -469,3 +469,45 @@ fn x86_64_fixture_closure_in_a_sysroot() {
     );
     insta::assert_snapshot!("x86_64_closure_report", closure.render(Some(root)));
 }
+
+#[test]
+fn a_missing_library_names_exactly_the_files_that_cannot_find_it() {
+    let tree = Tree::new();
+    Fixture::library(AARCH64, "libonly.so.1").write(&tree.path("a/libonly.so.1"));
+    Fixture::program(AARCH64)
+        .runpath("/a")
+        .needs(&["libonly.so.1"])
+        .write(&tree.path("bin/finds-it"));
+    Fixture::program(AARCH64)
+        .needs(&["libonly.so.1", "libhelper.so.1"])
+        .write(&tree.path("bin/lacks-it"));
+    Fixture::library(AARCH64, "libhelper.so.1")
+        .needs(&["libonly.so.1"])
+        .write(&tree.path("usr/lib/libhelper.so.1"));
+    let closure = tree.resolve(&["bin/finds-it", "bin/lacks-it"], &[]);
+    let missing: Vec<_> = closure
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::MissingLibrary {
+                soname, needed_by, ..
+            } => Some((soname.as_str(), needed_by.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        missing,
+        [(
+            "libonly.so.1",
+            vec![
+                tree.path("bin/lacks-it"),
+                tree.path("usr/lib/libhelper.so.1")
+            ]
+        )]
+    );
+    // Bundled for the program that finds it.
+    assert!(matches!(
+        closure.library("libonly.so.1").unwrap().resolution,
+        Resolution::Bundled { .. }
+    ));
+}
