@@ -57,9 +57,11 @@ pub enum Problem {
         path: PathBuf,
         /// Its soname.
         soname: String,
-        /// The files in the closure that need it (they, or the executables that load
-        /// them, need `DT_RPATH=/opt/lib`).
+        /// The files in the closure that need it directly.
         needed_by: Vec<PathBuf>,
+        /// The programs (files the closure started from) whose loading needs it: these
+        /// are the files that need `DT_RPATH=/opt/lib` ([`crate::set_rpath`]).
+        programs: Vec<PathBuf>,
     },
     /// A file names glibc or its loader as something to bundle; a copy from the build
     /// machine never matches the image's loader.
@@ -169,11 +171,11 @@ impl Problem {
                 path,
                 soname,
                 needed_by,
+                programs,
             } => format!(
                 "{}: bundled as /opt/lib/{soname}, but Amazon Linux 2023 also has {soname} in \
                  /lib64, which Lambda's LD_LIBRARY_PATH searches first, so the system copy is \
-                 loaded instead. Needed by: {}. Fix: give the executables that need it a \
-                 DT_RPATH of /opt/lib (lamina_elf::set_rpath, or `patchelf --force-rpath \
+                 loaded instead. Needed by: {}. Fix: give {} a DT_RPATH of /opt/lib (lamina_elf::set_rpath, or `patchelf --force-rpath \
                  --set-rpath /opt/lib`), or start them with /opt/lib first on \
                  LD_LIBRARY_PATH; or drop the bundled copy and use the system one.",
                 show(path),
@@ -181,6 +183,11 @@ impl Problem {
                     "(nothing in the closure)".to_owned()
                 } else {
                     list(needed_by)
+                },
+                if programs.is_empty() {
+                    "the programs that need it".to_owned()
+                } else {
+                    list(programs)
                 }
             ),
             Problem::BundlesGlibc { path, soname } => format!(

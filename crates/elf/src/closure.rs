@@ -137,6 +137,9 @@ pub struct Library {
     pub soname: String,
     /// The files that need it, in the order they were met.
     pub needed_by: Vec<PathBuf>,
+    /// The files the closure started from whose loading needs it (directly or through
+    /// other libraries), in the order given.
+    pub needed_by_roots: Vec<PathBuf>,
     /// What happens to it.
     pub resolution: Resolution,
 }
@@ -442,7 +445,7 @@ impl<'o, 'a> Resolver<'o, 'a> {
         let mut queue = VecDeque::from([node]);
         while let Some(object) = queue.pop_front() {
             for name in &object.info.needed {
-                self.note_needed_by(name, &object.path);
+                self.note_needed_by(name, &object.path, &root.path);
                 match loaded.get(name) {
                     Some(true) => continue,
                     Some(false) => {
@@ -460,17 +463,21 @@ impl<'o, 'a> Resolver<'o, 'a> {
         }
     }
 
-    fn note_needed_by(&mut self, soname: &str, by: &Path) {
+    fn note_needed_by(&mut self, soname: &str, by: &Path, root: &Path) {
         let entry = self
             .libraries
             .entry(soname.to_owned())
             .or_insert_with(|| Library {
                 soname: soname.to_owned(),
                 needed_by: Vec::new(),
+                needed_by_roots: Vec::new(),
                 resolution: Resolution::Missing,
             });
         if !entry.needed_by.iter().any(|p| p == by) {
             entry.needed_by.push(by.to_owned());
+        }
+        if !entry.needed_by_roots.iter().any(|p| p == root) {
+            entry.needed_by_roots.push(root.to_owned());
         }
     }
 
@@ -560,6 +567,7 @@ impl<'o, 'a> Resolver<'o, 'a> {
             .or_insert_with(|| Library {
                 soname: name.to_owned(),
                 needed_by: Vec::new(),
+                needed_by_roots: Vec::new(),
                 resolution: Resolution::Missing,
             });
         match (&library.resolution, &resolution) {
@@ -733,15 +741,16 @@ impl<'o, 'a> Resolver<'o, 'a> {
             if self.options.provided.kind_of(soname) != Some(ProvidedKind::System) {
                 continue;
             }
-            let needed_by = self
+            let (needed_by, programs) = self
                 .libraries
                 .get(soname)
-                .map(|lib| lib.needed_by.clone())
+                .map(|lib| (lib.needed_by.clone(), lib.needed_by_roots.clone()))
                 .unwrap_or_default();
             self.problems.push(Problem::Shadowed {
                 path: root.path.clone(),
                 soname: soname.clone(),
                 needed_by,
+                programs,
             });
         }
     }

@@ -242,13 +242,17 @@ fn arm64_closure_covers_every_case() {
     assert_eq!(symbols, ["__isoc23_strtol", "strlcpy"]);
 
     let Problem::Shadowed {
-        path, needed_by, ..
+        path,
+        needed_by,
+        programs,
+        ..
     } = problem(&|p| matches!(p, Problem::Shadowed { .. }))
     else {
         unreachable!()
     };
     assert_eq!(path, tree.path("opt/custom/libcurl.so.4"));
     assert_eq!(needed_by, [tree.path("opt/app/bin/app")]);
+    assert_eq!(programs, [tree.path("opt/app/bin/app")]);
 
     let Problem::WrongArchitecture { path, found, .. } =
         problem(&|p| matches!(p, Problem::WrongArchitecture { .. }))
@@ -504,6 +508,10 @@ fn a_missing_library_names_exactly_the_files_that_cannot_find_it() {
                 tree.path("usr/lib/libhelper.so.1")
             ]
         )]
+    );
+    assert_eq!(
+        closure.library("libonly.so.1").unwrap().needed_by_roots,
+        [tree.path("bin/finds-it"), tree.path("bin/lacks-it")]
     );
     // Bundled for the program that finds it.
     assert!(matches!(
