@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use lamina_emulator::layout::{FunctionLayout, namespaces_available};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
 use crate::compile;
@@ -30,6 +31,12 @@ pub struct FunctionArgs {
     /// `_HANDLER` for the function [default: bootstrap].
     #[arg(long)]
     pub handler: Option<String>,
+    /// Run this function zip, unpacked as the task root (`/var/task`), instead of a sample.
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// A layer zip, unpacked into `/opt`; repeatable, applied in order (later ones win).
+    #[arg(long = "layer", value_name = "PATH")]
+    pub layers: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -53,9 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         payload_file,
         function,
     } = args;
-    // With --bootstrap there is no sample: a lone positional argument that is JSON is the payload.
-    let (sample, payload) = match (&function.bootstrap, sample, payload) {
-        (Some(_), Some(first), None)
+    // With --bootstrap or --zip there is no sample: a lone positional argument that is JSON is the payload.
+    let no_sample = function.bootstrap.is_some() || function.zip.is_some();
+    let (sample, payload) = match (no_sample, sample, payload) {
+        (true, Some(first), None)
             if serde_json::from_str::<serde::de::IgnoredAny>(&first).is_ok() =>
         {
             (None, Some(first))
@@ -91,6 +99,15 @@ pub fn function_config(
     args: &FunctionArgs,
     runtime_api_only: bool,
 ) -> anyhow::Result<FunctionConfig> {
+    if let Some(zip) = &args.zip {
+        if sample.is_some() || args.bootstrap.is_some() {
+            bail!("give one of a sample, --bootstrap or --zip");
+        }
+        let name = function_name_from(zip);
+        let layout = FunctionLayout::unpack(zip, &args.layers, &layout_dir(&name))
+            .with_context(|| format!("unpacking {}", zip.display()))?;
+        return finish_config(layout_config(&layout, &name)?, args, runtime_api_only);
+    }
     let (name, executable) = match (sample, &args.bootstrap) {
         (Some(_), Some(_)) => bail!("give either a sample or --bootstrap, not both"),
         (None, Some(path)) => {
@@ -114,7 +131,22 @@ pub fn function_config(
         (None, None) if runtime_api_only => ("function".to_string(), PathBuf::from("bootstrap")),
         (None, None) => bail!("name a sample to run (e.g. sample-hello) or give --bootstrap PATH"),
     };
-    let mut config = FunctionConfig::new(name, executable);
+    let config = if args.layers.is_empty() || runtime_api_only {
+        FunctionConfig::new(name, executable)
+    } else {
+        let layout = FunctionLayout::from_executable(&executable, &args.layers, &layout_dir(&name))
+            .context("laying out the function with its layers")?;
+        layout_config(&layout, &name)?
+    };
+    finish_config(config, args, runtime_api_only)
+}
+
+/// The settings every function takes from the command line.
+fn finish_config(
+    mut config: FunctionConfig,
+    args: &FunctionArgs,
+    runtime_api_only: bool,
+) -> anyhow::Result<FunctionConfig> {
     let default_timeout = if runtime_api_only { 900.0 } else { 3.0 };
     let timeout = args.timeout.unwrap_or(default_timeout);
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 900.0) {
@@ -127,6 +159,52 @@ pub fn function_config(
         config.handler = handler.clone();
     }
     Ok(config)
+}
+
+/// Runs the layout at Lambda's paths when the machine allows it, and says so when not.
+fn layout_config(layout: &FunctionLayout, name: &str) -> anyhow::Result<FunctionConfig> {
+    let namespaces = namespaces_available();
+    if !namespaces {
+        eprintln!(
+            "warning: this machine does not allow user and mount namespaces \
+             (`unshare --user --map-root-user --mount true` fails), so the function cannot see \
+             its code at /var/task and its layers at /opt. It runs from {} with {}/bin on PATH \
+             and {}/lib on LD_LIBRARY_PATH; absolute paths such as #!/opt/bin/perl will not work.",
+            layout.task.display(),
+            layout.opt.display(),
+            layout.opt.display()
+        );
+    }
+    Ok(layout.function_config(name, namespaces)?)
+}
+
+/// Where a function's unpacked tree lives: `target/lamina-emulator/{name}`.
+fn layout_dir(name: &str) -> PathBuf {
+    compile::target_dir().join("lamina-emulator").join(name)
+}
+
+/// A function name (letters, digits, `-`, `_`) from a zip's file name.
+fn function_name_from(zip: &std::path::Path) -> String {
+    let stem = zip
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "function".to_string()
+    } else {
+        name
+    }
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {

@@ -25,6 +25,19 @@ pub struct FunctionConfig {
     pub env: Vec<(String, String)>,
     /// Extra arguments given to the executable.
     pub args: Vec<String>,
+    /// Host folders shown to the function at `/var/task` and `/opt` (user and mount
+    /// namespaces, see [`crate::layout`]). Then `executable` and `task_root` are paths as the
+    /// function sees them, e.g. `/var/task/bootstrap`. Default: none, the host's view.
+    pub mounts: Option<LambdaMounts>,
+}
+
+/// Host folders to show at Lambda's paths.
+#[derive(Debug, Clone)]
+pub struct LambdaMounts {
+    /// Shown at `/var/task`.
+    pub task: PathBuf,
+    /// Shown at `/opt` (the host's `/opt` is hidden, as on Lambda only layers are there).
+    pub opt: PathBuf,
 }
 
 impl FunctionConfig {
@@ -46,6 +59,7 @@ impl FunctionConfig {
             handler: "bootstrap".into(),
             env: Vec::new(),
             args: Vec::new(),
+            mounts: None,
         }
     }
 }

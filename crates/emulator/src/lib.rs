@@ -23,6 +23,7 @@ mod function;
 mod http;
 mod ids;
 mod invoke_api;
+pub mod layout;
 mod logs;
 mod process;
 mod runtime_api;
@@ -35,7 +36,7 @@ use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
-pub use config::{EmulatorConfig, FunctionConfig};
+pub use config::{EmulatorConfig, FunctionConfig, LambdaMounts};
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
 use function::{Function, Invocation};
@@ -346,6 +347,17 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         }
         if function.concurrency == 0 {
             return Err(invalid("concurrency must be at least 1".to_string()));
+        }
+        if let Some(mounts) = &function.mounts {
+            for (what, dir) in [("/var/task", &mounts.task), ("/opt", &mounts.opt)] {
+                if !dir.is_dir() {
+                    return Err(invalid(format!(
+                        "the folder to show at {what}, {}, is not a folder",
+                        dir.display()
+                    )));
+                }
+            }
+            continue;
         }
         if !config.runtime_api_only && !function.executable.is_file() {
             return Err(invalid(format!(
