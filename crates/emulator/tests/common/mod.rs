@@ -13,9 +13,16 @@ pub const SAFETY: Duration = Duration::from_secs(30);
 pub const PRELUDE: &str = r#"#!/bin/sh
 API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
 HDRS="./.headers.$$"
+CR=$(printf '\r')
+# Parses the request id with shell builtins only: fewer processes per invocation.
 next() {
   EVENT=$(curl -sS -D "$HDRS" "$API/invocation/next")
-  REQUEST_ID=$(sed -n 's/^lambda-runtime-aws-request-id: *//Ip' "$HDRS" | tr -d '\r')
+  REQUEST_ID=
+  while IFS=': ' read -r name value; do
+    case "$name" in
+      [Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d) REQUEST_ID=${value%"$CR"} ;;
+    esac
+  done < "$HDRS"
 }
 respond() {
   curl -sS -o /dev/null -X POST --data-binary "$1" "$API/invocation/$REQUEST_ID/response"
