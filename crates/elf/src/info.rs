@@ -607,3 +607,39 @@ fn split_path_list(value: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_version_names() {
+        let v = |name| GlibcVersion::from_version_name(name);
+        assert_eq!(v("GLIBC_2.34"), Some(GlibcVersion::new(2, 34)));
+        assert_eq!(
+            v("GLIBC_2.2.5"),
+            Some(GlibcVersion {
+                major: 2,
+                minor: 2,
+                patch: 5
+            })
+        );
+        assert_eq!(v("GLIBC_ABI_DT_RELR"), Some(GlibcVersion::new(2, 36)));
+        for other in [
+            "GLIBC_PRIVATE",
+            "GCC_3.0",
+            "OPENSSL_3.0.0",
+            "GLIBC_2",
+            "GLIBC_2.x",
+            "GLIBC_2.1.2.3",
+        ] {
+            assert_eq!(v(other), None, "{other}");
+        }
+        // 2.2.5 is older than 2.17, which is older than 2.34.
+        assert!(v("GLIBC_2.2.5").unwrap() < v("GLIBC_2.17").unwrap());
+        assert!(v("GLIBC_2.17").unwrap() < GlibcVersion::AL2023);
+        assert_eq!(v("GLIBC_2.2.5").unwrap().to_string(), "2.2.5");
+        assert_eq!(GlibcVersion::AL2023.to_string(), "2.34");
+    }
+}

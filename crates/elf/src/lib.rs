@@ -14,6 +14,19 @@
 //! - [`set_rpath`]: an in-place `DT_RPATH` edit so a bundled library wins over the system
 //!   copy (see the [`rpath`] module for when that is impossible and what to do instead).
 //!
+//! # For a layer builder
+//!
+//! 1. Resolve the closure of every ELF file the spec names ([`Closure::resolve`]); a root
+//!    that is not ELF or unreadable is a [`ResolveError`] naming it ([`is_elf`] filters
+//!    a tree first).
+//! 2. Copy each [`Closure::bundled`] library's real file to `/opt/lib/<soname>`.
+//! 3. Refuse to build while [`Closure::problems`] is not empty, printing
+//!    [`Closure::render`] (each problem names the file and the fix). For
+//!    [`Problem::Shadowed`], the builder may instead fix it itself: call [`set_rpath`]
+//!    with `/opt/lib` on the layer's copy of each file in `programs`; if that returns
+//!    [`RpathError::NoRoom`], fall back to what its message says (patchelf, or the
+//!    bootstrap putting `/opt/lib` first on `LD_LIBRARY_PATH`).
+//!
 //! ```no_run
 //! use lamina_elf::{Arch, Closure, ProvidedLibraries, ResolveOptions};
 //! let provided = ProvidedLibraries::al2023(Arch::X86_64);
