@@ -229,9 +229,40 @@ fn unchanged_manifest(zip_path: &Path, manifest_path: &Path, digest: &str) -> Op
     (size == manifest.zip_size && hex(&sha) == manifest.zip_sha256).then_some(manifest)
 }
 
+/// SHA-256 of a small fixed zip written by this very binary. Part of the
+/// inputs digest, so a change in the deflate implementation's output (a
+/// zlib-rs upgrade in Cargo.lock) makes every zip "changed" instead of
+/// silently keeping zips an older writer produced.
+fn writer_fingerprint() -> &'static str {
+    static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        let text: Vec<u8> = (0u32..2000)
+            .flat_map(|i| format!("{i} fingerprint {}\n", i * 7919 % 1000).into_bytes())
+            .collect();
+        let mut tree = Tree::new();
+        let planned = tree
+            .add_bytes("probe/text", text, crate::FileMode::Regular)
+            .and_then(|()| tree.add_symlink("probe/link", "text"))
+            .and_then(|()| tree.plan())
+            .and_then(|entries| {
+                write_zip(
+                    &entries,
+                    SourceDateEpoch::DEFAULT,
+                    std::io::Cursor::new(Vec::new()),
+                )
+            });
+        match planned {
+            Ok(cursor) => hex(&Sha256::digest(cursor.into_inner())),
+            // Writing to memory does not fail; if it ever did, never match an old digest.
+            Err(error) => format!("unavailable: {error}"),
+        }
+    })
+}
+
 #[derive(Serialize)]
 struct DigestInput<'a> {
     writer_format: u32,
+    writer_fingerprint: &'a str,
     writer_version: &'a str,
     compression: &'a str,
     epoch: i64,
@@ -246,6 +277,7 @@ struct DigestInput<'a> {
 fn inputs_digest(artifact: &Artifact, epoch: SourceDateEpoch, entries: &[PlannedEntry]) -> String {
     let input = DigestInput {
         writer_format: WRITER_FORMAT,
+        writer_fingerprint: writer_fingerprint(),
         writer_version: env!("CARGO_PKG_VERSION"),
         compression: COMPRESSION,
         epoch: epoch.seconds(),
