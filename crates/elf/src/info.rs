@@ -209,8 +209,14 @@ pub(crate) struct DynamicLayout {
 
 /// Dispatches on the ELF class and returns the info plus the dynamic layout.
 pub(crate) fn parse_layout(data: &[u8]) -> Result<(ElfInfo, Option<DynamicLayout>), ElfError> {
-    if data.len() < 16 || &data[..4] != b"\x7fELF" {
+    if !data.starts_with(b"\x7fELF") {
         return Err(ElfError::NotElf);
+    }
+    if data.len() < 16 {
+        return Err(ElfError::malformed(format!(
+            "truncated: {} bytes, shorter than the 16-byte e_ident",
+            data.len()
+        )));
     }
     // e_ident[EI_CLASS]
     match elf::FileClass(data[4]) {

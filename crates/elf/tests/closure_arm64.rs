@@ -519,3 +519,33 @@ fn a_missing_library_names_exactly_the_files_that_cannot_find_it() {
         Resolution::Bundled { .. }
     ));
 }
+
+#[test]
+fn report_of_the_rarer_problems() {
+    let tree = Tree::new();
+    Fixture::library(AARCH64, "libc.so.6").write(&tree.path("x/libc.so.6"));
+    let mut musl = Fixture::program(AARCH64).needs(&["libc.musl-aarch64.so.1"]);
+    musl.interpreter = Some("/lib/ld-musl-aarch64.so.1".to_owned());
+    musl.write(&tree.path("bin/musl"));
+    Fixture::library(AARCH64, "libfoo.so.1").write(&tree.path("other/lib/libfoo.so.1"));
+    Fixture::program(AARCH64)
+        .runpath("$ORIGIN/../lib")
+        .needs(&["libfoo.so.1"])
+        .write(&tree.path("other/bin/tool"));
+    std::fs::create_dir_all(tree.path("lib/aarch64-linux-gnu")).unwrap();
+    std::fs::write(
+        tree.path("lib/aarch64-linux-gnu/libbaz.so.1"),
+        b"\x7fELF\x02\x01",
+    )
+    .unwrap();
+    let closure = tree.resolve(
+        &[
+            "opt/app/bin/app",
+            "other/bin/tool",
+            "x/libc.so.6",
+            "bin/musl",
+        ],
+        &[],
+    );
+    insta::assert_snapshot!("rarer_problems_report", closure.render(Some(&tree.root)));
+}
