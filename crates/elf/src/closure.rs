@@ -447,7 +447,14 @@ impl<'o, 'a> Resolver<'o, 'a> {
             for name in &object.info.needed {
                 self.note_needed_by(name, &object.path, &root.path);
                 match loaded.get(name) {
-                    Some(true) => continue,
+                    Some(true) => {
+                        // A library that needs the root it is loaded for (a cycle):
+                        // make sure it is not left looking unresolved.
+                        if let Some(root_path) = self.root_sonames.get(name).cloned() {
+                            self.record(name, Resolution::Root(root_path), None);
+                        }
+                        continue;
+                    }
                     Some(false) => {
                         self.note_missing_needer(name, &object.path);
                         continue;

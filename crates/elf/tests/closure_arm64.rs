@@ -549,3 +549,20 @@ fn report_of_the_rarer_problems() {
     );
     insta::assert_snapshot!("rarer_problems_report", closure.render(Some(&tree.root)));
 }
+
+#[test]
+fn a_cycle_back_to_a_root_library_resolves_to_the_root() {
+    let tree = Tree::new();
+    Fixture::library(AARCH64, "libcycle.so.1")
+        .needs(&["libpartner.so.1"])
+        .write(&tree.path("x/libcycle.so.1"));
+    Fixture::library(AARCH64, "libpartner.so.1")
+        .needs(&["libcycle.so.1"])
+        .write(&tree.path("usr/lib/libpartner.so.1"));
+    let closure = tree.resolve(&["x/libcycle.so.1"], &[]);
+    assert!(closure.is_ok(), "{closure}");
+    assert_eq!(
+        closure.library("libcycle.so.1").unwrap().resolution,
+        Resolution::Root(tree.path("x/libcycle.so.1"))
+    );
+}
