@@ -39,6 +39,9 @@ const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// only a runaway writer filling the pipe faster than we read it would hit this.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
+/// How often the list of a function's processes is refreshed for memory measurement.
+const MEMBERS_REFRESH: Duration = Duration::from_secs(1);
+
 /// Lambda splits log lines longer than this (256 KiB).
 const MAX_LOG_LINE: u64 = 256 * 1024;
 
@@ -183,6 +186,8 @@ pub struct InstanceIo {
     inner: Mutex<IoState>,
     peak_rss_kib: AtomicU64,
     pgid: Option<u32>,
+    /// When the process group's members were last listed, and who they were.
+    group_members: Mutex<(Option<Instant>, Vec<u32>)>,
 }
 
 #[derive(Default)]
@@ -217,6 +222,7 @@ impl InstanceIo {
             }),
             peak_rss_kib: AtomicU64::new(0),
             pgid,
+            group_members: Mutex::new((None, Vec::new())),
         }
     }
 
@@ -263,11 +269,22 @@ impl InstanceIo {
     }
 
     /// Samples the process group's memory and returns the instance's peak in MB.
-    async fn max_memory_used_mb(&self) -> u64 {
+    async fn max_memory_used_mb(self: &Arc<Self>) -> u64 {
         if let Some(pgid) = self.pgid {
-            let sampled = tokio::task::spawn_blocking(move || process::group_peak_rss_kib(pgid))
-                .await
-                .unwrap_or(0);
+            let io = Arc::clone(self);
+            let sampled = tokio::task::spawn_blocking(move || {
+                // Finding the group's members scans all of /proc; at hundreds of invocations
+                // a second that would dominate, so the member list is refreshed at most once
+                // per interval and only the known members are read in between.
+                let mut members = lock(&io.group_members);
+                let stale = members.0.is_none_or(|at| at.elapsed() >= MEMBERS_REFRESH);
+                if stale {
+                    *members = (Some(Instant::now()), process::group_members(pgid));
+                }
+                process::peak_rss_kib(&members.1, pgid)
+            })
+            .await
+            .unwrap_or(0);
             self.peak_rss_kib.fetch_max(sampled, Ordering::Relaxed);
         }
         process::kib_to_mb(self.peak_rss_kib.load(Ordering::Relaxed))
