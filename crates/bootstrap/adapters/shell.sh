@@ -7,7 +7,7 @@
 # Status 0 is success. Any other status (or `exit N`) is an invocation error of type
 # $LAMINA_ERROR_TYPE (default HandlerError) whose message is $LAMINA_ERROR_MESSAGE if the
 # function set it, else the status and the last lines of its stderr.
-# Needs coreutils (head, tail, wc, mktemp), as on provided.al2023.
+# Needs coreutils (head, tail, tee, wc), as on provided.al2023.
 
 __lamina_source=$1
 __lamina_function=$2
@@ -15,7 +15,13 @@ __lamina_in=${LAMINA_PROTOCOL_IN:-3}
 __lamina_out=${LAMINA_PROTOCOL_OUT:-4}
 __lamina_context_names="LAMINA_REQUEST_ID LAMINA_DEADLINE_MS LAMINA_FUNCTION_ARN LAMINA_TRACE_ID LAMINA_CLIENT_CONTEXT LAMINA_COGNITO_IDENTITY LAMINA_TENANT_ID _X_AMZN_TRACE_ID"
 
-__lamina_tmp=$(mktemp -d "${TMPDIR:-/tmp}/lamina-shell.XXXXXX") || exit 1
+# Scratch files of this worker, named by its pid. A worker killed for a timeout cannot clean
+# up, so the folders of workers that are gone are removed here.
+for __lamina_stale in "${TMPDIR:-/tmp}"/lamina-shell.*; do
+    [[ -d $__lamina_stale ]] && ! kill -0 "${__lamina_stale##*.}" 2>/dev/null && rm -rf "$__lamina_stale"
+done
+__lamina_tmp="${TMPDIR:-/tmp}/lamina-shell.$$"
+rm -rf "$__lamina_tmp" && mkdir -m 700 "$__lamina_tmp" || exit 1
 trap 'rm -rf "$__lamina_tmp"' EXIT
 
 # Byte length of $1, whatever the locale.
@@ -73,14 +79,15 @@ while IFS=' ' read -r __lamina_kind __lamina_context_length __lamina_event_lengt
     head -c "$__lamina_event_length" <&"$__lamina_in" >"$__lamina_tmp/event"
 
     : >"$__lamina_tmp/type"
+    # stderr goes through tee: to the log as it comes, and to a file for the error message.
+    # A pipeline ends when tee has seen all of it, so the file is complete afterwards.
     (
         trap '__lamina_exit=$?; printf "%s\n%s" "${LAMINA_ERROR_TYPE-}" "${LAMINA_ERROR_MESSAGE-}" >"$__lamina_tmp/type"; exit $__lamina_exit' EXIT
         eval "$__lamina_user_options"
         "$__lamina_function"
-    ) <"$__lamina_tmp/event" >"$__lamina_tmp/response" \
-        2> >(tee "$__lamina_tmp/stderr" >&2) {__lamina_in}<&- {__lamina_out}>&-
-    __lamina_status=$?
-    wait $! 2>/dev/null
+    ) <"$__lamina_tmp/event" 2>&1 >"$__lamina_tmp/response" {__lamina_in}<&- {__lamina_out}>&- |
+        tee "$__lamina_tmp/stderr" >&2
+    __lamina_status=${PIPESTATUS[0]}
 
     if ((__lamina_status == 0)); then
         printf 'RESPONSE %d\n' "$(($(wc -c <"$__lamina_tmp/response")))" >&"$__lamina_out"

@@ -9,9 +9,9 @@
 //! * **function** (`handler.handle`): a Perl, Python or shell function, run by an adapter that
 //!   shipped in the layer and speaks the worker protocol.
 //!
-//! Everything here is independent of the Runtime API: a [`Handler`] turns event bytes and an
-//! [`Invocation`] into response bytes or an [`InvocationError`]. The `bootstrap` binary is the
-//! thin glue that feeds it from `lamina-runtime`.
+//! The core is independent of the Runtime API: a [`Handler`] turns event bytes and a
+//! [`Context`] into response bytes or an [`InvocationError`]; [`run`] is the thin glue that
+//! feeds it from `lamina-runtime`'s loop, and all the `bootstrap` binary does.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -23,6 +23,7 @@ mod lines;
 mod log;
 mod process;
 pub mod protocol;
+mod run;
 mod worker;
 
 pub use environment::{ChildEnvironment, Settings};
@@ -32,4 +33,5 @@ pub use invocation::{
     Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
 };
 pub use log::Log;
+pub use run::run;
 pub use worker::{WorkerCommand, WorkerHandler};

@@ -3,51 +3,6 @@
 //! Glue only: `lamina-runtime` talks to the Runtime API; `lamina_bootstrap` resolves
 //! `_HANDLER` and runs the handler process(es).
 
-use std::sync::Arc;
-
-use lamina_bootstrap::{ChildEnvironment, Handler, InitError, InvocationError, Log, Settings};
-use lamina_runtime::{Config, Context, Error};
-
 fn main() {
-    lamina_runtime::run_raw_with_init(|config: &Config| {
-        let log = Log::stdout();
-        let mut handler = load(config, &log).map_err(|error| {
-            let error = error.to_invocation_error();
-            log_stack_trace(&log, &error);
-            Error::new(error.error_type, error.message)
-        })?;
-        Ok(move |event: Vec<u8>, context: &Context| {
-            handler.invoke(&event, context).map_err(|error| {
-                log_stack_trace(&log, &error);
-                Error::new(error.error_type, error.message)
-            })
-        })
-    })
-}
-
-fn load(config: &Config, log: &Log) -> Result<Box<dyn Handler>, InitError> {
-    let mut settings = Settings::from_env()?;
-    settings.task_root = config.task_root.clone();
-    // The runtime exports the trace id per invocation; children get theirs per invocation too,
-    // never a stale one from init.
-    let base = std::env::vars_os().filter(|(name, _)| name != "_X_AMZN_TRACE_ID");
-    let environment = ChildEnvironment::build(base, &settings.opt_dir)?;
-    lamina_bootstrap::load_handler(
-        config.handler.as_deref(),
-        &settings,
-        Arc::new(environment),
-        log,
-    )
-}
-
-/// The Runtime API client posts type and message only, so stack traces from adapters go to the
-/// function log, where they are read anyway.
-fn log_stack_trace(log: &Log, error: &InvocationError) {
-    if error.stack_trace.is_empty() {
-        return;
-    }
-    log.line(format!("{} stack trace:", error.error_type).as_bytes());
-    for line in &error.stack_trace {
-        log.line(format!("  {line}").as_bytes());
-    }
+    lamina_bootstrap::run()
 }

@@ -1,4 +1,5 @@
-//! The real `bootstrap` binary under the local Lambda (`lamina-emulator`), invoked over HTTP,
+//! The real bootstrap binary (as `lamina-bootstrap`: `target/debug/bootstrap` may be
+//! sample-hello's, see `src/bin/lamina-bootstrap.rs`) under the local Lambda (`lamina-emulator`), invoked over HTTP,
 //! running the samples and the adapters from this repository as the runtime layer would.
 #![allow(clippy::unwrap_used)]
 
@@ -57,7 +58,7 @@ fn repository() -> PathBuf {
 /// A function running the real bootstrap with `handler` in `task_root`, the adapters of this
 /// crate standing in for `/opt/lamina/adapters` and an empty folder for the rest of `/opt`.
 fn function(name: &str, task_root: &Path, handler: &str, opt: &Path) -> FunctionConfig {
-    let mut function = FunctionConfig::new(name, env!("CARGO_BIN_EXE_bootstrap"));
+    let mut function = FunctionConfig::new(name, env!("CARGO_BIN_EXE_lamina-bootstrap"));
     function.task_root = task_root.to_path_buf();
     function.handler = handler.into();
     function.timeout = Duration::from_secs(3);

@@ -172,3 +172,22 @@ fn a_worker_reporting_init_error_keeps_its_type() {
     assert_eq!(error.error_type(), "Config.Missing");
     assert_eq!(error.to_string(), "no config");
 }
+
+#[test]
+fn the_minimal_worker_in_protocol_md_works() {
+    let protocol =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../PROTOCOL.md")).unwrap();
+    let start = protocol
+        .find("```python\n")
+        .expect("PROTOCOL.md has a Python example")
+        + 10;
+    let length = protocol[start..].find("```").unwrap();
+    let function = Function::new();
+    function.executable("minimal.py", &protocol[start..start + length]);
+    let mut handler = function.load("worker:./minimal.py").unwrap();
+    assert_eq!(
+        invoke(&mut *handler, b"shout\x00\xff").unwrap(),
+        b"SHOUT\x00\xff"
+    );
+    assert_eq!(invoke(&mut *handler, b"again").unwrap(), b"AGAIN");
+}
