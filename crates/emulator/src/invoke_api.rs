@@ -63,10 +63,11 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         );
     };
     let headers = request.headers();
-    let invocation_type = match http::header_text(headers, "X-Amz-Invocation-Type") {
-        None | Some("RequestResponse") => InvocationType::RequestResponse,
-        Some("Event") => InvocationType::Event,
-        Some("DryRun") => InvocationType::DryRun,
+    let invocation_type = match header_choice(headers, "X-Amz-Invocation-Type") {
+        None => InvocationType::RequestResponse,
+        Some(value) if value == "RequestResponse" => InvocationType::RequestResponse,
+        Some(value) if value == "Event" => InvocationType::Event,
+        Some(value) if value == "DryRun" => InvocationType::DryRun,
         Some(other) => {
             return http::service_error(
                 StatusCode::BAD_REQUEST,
@@ -77,9 +78,10 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
             );
         }
     };
-    let tail = match http::header_text(headers, "X-Amz-Log-Type") {
-        None | Some("None") => false,
-        Some("Tail") => true,
+    let tail = match header_choice(headers, "X-Amz-Log-Type") {
+        None => false,
+        Some(value) if value == "None" => false,
+        Some(value) if value == "Tail" => true,
         Some(other) => {
             return http::service_error(
                 StatusCode::BAD_REQUEST,
@@ -215,6 +217,17 @@ fn completion_response(
         );
     }
     response
+}
+
+/// A header's value for matching against its allowed values: a value that is not text is
+/// kept (lossily) so it is refused by name rather than taken as absent.
+fn header_choice<'a>(
+    headers: &'a hyper::HeaderMap,
+    name: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
 }
 
 fn set_header(response: &mut Response<Body>, name: &'static str, value: &str) {

@@ -278,3 +278,63 @@ fn the_function_gets_lambdas_environment() {
         "the host's environment does not leak in"
     );
 }
+
+/// Sends raw bytes and returns whatever comes back before the server closes or 5 s pass.
+fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn raw_garbage_and_non_text_headers_get_400s_and_the_server_serves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emulator = start(vec![FunctionConfig::new(
+        "f",
+        script(dir.path(), "bootstrap", ECHO),
+    )]);
+    let addr = emulator.addr();
+
+    let non_text = raw_exchange(
+        addr,
+        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Amz-Invocation-Type: \xffEvent\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(non_text.starts_with("HTTP/1.1 400"), "{non_text}");
+    assert!(
+        non_text.contains("InvalidParameterValueException"),
+        "{non_text}"
+    );
+
+    let garbage = raw_exchange(addr, b"\x00\x01\xfe GARBAGE\r\n\r\n");
+    assert!(
+        garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+        "{garbage}"
+    );
+    let bad_path = raw_exchange(
+        addr,
+        b"POST /2015-03-31/functions/%ZZ/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(bad_path.starts_with("HTTP/1.1 400"), "{bad_path}");
+    let lying_length = raw_exchange(
+        addr,
+        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+    );
+    assert!(
+        lying_length.is_empty() || lying_length.starts_with("HTTP/1.1 4"),
+        "{lying_length}"
+    );
+
+    let answer = post(
+        &agent(),
+        &emulator.invoke_url("f"),
+        &[],
+        b"[\"still here\"]",
+    );
+    assert_eq!(answer.body, "[\"still here\"]");
+}
