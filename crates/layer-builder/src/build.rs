@@ -39,6 +39,18 @@ pub struct BuildOptions {
     pub epoch: SourceDateEpoch,
     /// Limits to check; Lambda's by default.
     pub limits: Limits,
+    /// For a function: the layers it uses, already built. Their count and
+    /// unzipped total are checked with the function before anything is written.
+    pub layers: LayerUsage,
+}
+
+/// The layers a function uses, as far as the limits care.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerUsage {
+    /// How many layers.
+    pub count: usize,
+    /// Their unzipped sizes added up.
+    pub unzipped_bytes: u64,
 }
 
 /// What [`build`] did.
@@ -90,11 +102,28 @@ pub fn build(
 ) -> Result<Built> {
     let entries = tree.plan()?;
     let unzipped_size: u64 = entries.iter().map(|e| e.size).sum();
-    if unzipped_size > options.limits.max_unzipped_bytes {
+    let limits = &options.limits;
+    if unzipped_size > limits.max_unzipped_bytes {
         return Err(Error::UnzippedTooLarge {
             artifact: label(artifact),
             size: unzipped_size,
-            limit: options.limits.max_unzipped_bytes,
+            limit: limits.max_unzipped_bytes,
+        });
+    }
+    if options.layers.count > limits.max_layers_per_function {
+        return Err(Error::TooManyLayers {
+            function: label(artifact),
+            count: options.layers.count,
+            limit: limits.max_layers_per_function,
+        });
+    }
+    let with_layers = unzipped_size.saturating_add(options.layers.unzipped_bytes);
+    if options.layers.count > 0 && with_layers > limits.max_unzipped_bytes {
+        return Err(Error::FunctionWithLayersTooLarge {
+            function: label(artifact),
+            layers: options.layers.count,
+            size: with_layers,
+            limit: limits.max_unzipped_bytes,
         });
     }
     let digest = inputs_digest(artifact, options.epoch, &entries);
@@ -202,6 +231,7 @@ pub fn zip_folder(source: &Path, zip_path: &Path, epoch: SourceDateEpoch) -> Res
         &BuildOptions {
             epoch,
             limits: Limits::NONE,
+            ..Default::default()
         },
         Mode::Write,
     )

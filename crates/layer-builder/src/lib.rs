@@ -32,7 +32,7 @@ mod spec;
 mod tree;
 mod zipfile;
 
-pub use build::{BuildOptions, Built, Mode, Status, build, zip_folder, zip_sha256};
+pub use build::{BuildOptions, Built, LayerUsage, Mode, Status, build, zip_folder, zip_sha256};
 pub use epoch::SourceDateEpoch;
 pub use error::{Error, Result};
 pub use limits::Limits;

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use common::*;
 use lamina_layer_builder::{
-    ArtifactKind, BuildOptions, BuiltBinaries, Error, FileMode, Limits, Manifest, Mode, Spec,
-    Status, Tree, build,
+    ArtifactKind, BuildOptions, BuiltBinaries, Error, FileMode, LayerUsage, Limits, Manifest, Mode,
+    Spec, Status, Tree, build,
 };
 
 /// Runs `f` against a fresh tree and returns its error message, with the
@@ -389,6 +389,30 @@ fn limits_are_checked_with_the_numbers_in_the_message() {
             .unwrap_err()
             .to_string(),
     );
+
+    // A function is checked with its layers before anything is written.
+    let fresh = dir.path().join("fresh/function.zip");
+    for layers in [
+        LayerUsage {
+            count: 6,
+            unzipped_bytes: 0,
+        },
+        LayerUsage {
+            count: 2,
+            unzipped_bytes: 262_100_000,
+        },
+    ] {
+        let options = BuildOptions {
+            layers,
+            ..Default::default()
+        };
+        let error = build(&tree, &artifact(), &fresh, &options, Mode::Write).unwrap_err();
+        messages.push(error.to_string());
+        assert_eq!(
+            folder_listing(&dir.path().join("fresh")),
+            Vec::<String>::new()
+        );
+    }
 
     // Lambda's numbers are the defaults.
     assert_eq!(
