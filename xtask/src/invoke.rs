@@ -213,3 +213,57 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         _ => Err(format!("`{text}` is not KEY=VALUE")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> FunctionArgs {
+        FunctionArgs {
+            timeout: None,
+            memory: 128,
+            env: Vec::new(),
+            release: false,
+            bootstrap: None,
+            handler: None,
+            zip: None,
+            layers: Vec::new(),
+        }
+    }
+
+    /// What `cargo xtask invoke sample-hello '{"name":"Ada"}'` does, minus the printing.
+    #[test]
+    fn sample_hello_says_hello() {
+        let config =
+            function_config(Some("sample-hello"), &defaults(), false).expect("build sample-hello");
+        let emulator = Emulator::start(EmulatorConfig::new(vec![config])).expect("start");
+        let invoked = emulator
+            .invoke("sample-hello", br#"{"name":"Ada"}"#)
+            .expect("invoke");
+        assert_eq!(
+            String::from_utf8_lossy(&invoked.payload),
+            r#"{"message":"Hello, Ada!"}"#
+        );
+        assert_eq!(invoked.function_error, None);
+        assert!(emulator.logs("sample-hello").contains("REPORT RequestId: "));
+    }
+
+    #[test]
+    fn settings_outside_lambdas_limits_are_refused() {
+        let mut args = defaults();
+        args.timeout = Some(901.0);
+        let err = function_config(None, &args, true)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("--timeout 901: Lambda allows 1 to 900 seconds")
+        );
+        assert!(parse_env("NOEQUALS").is_err());
+        assert_eq!(parse_env("K=a=b"), Ok(("K".to_string(), "a=b".to_string())));
+        assert_eq!(
+            function_name_from(std::path::Path::new("/x/my fn.v2.zip")),
+            "my-fn-v2"
+        );
+    }
+}
