@@ -15,7 +15,10 @@ use crate::invocation::{
 };
 use crate::lines::{LineSplitter, Tail};
 use crate::log::Log;
-use crate::process::{ExitWatch, describe_status, earliest, kill_group, poll, set_nonblocking};
+use crate::process::{
+    ExitWatch, describe_status, die_with_parent, earliest, kill_group, own_pid, poll,
+    set_nonblocking,
+};
 use crate::protocol::MAX_FIELD;
 
 /// Runs an executable once per invocation.
@@ -71,6 +74,11 @@ impl Handler for ExecutableHandler {
             .process_group(0);
         if let Some(trace) = &context.trace_id {
             command.env(names::AMZN_TRACE_ID, trace);
+        }
+        let parent = own_pid();
+        // SAFETY: die_with_parent only makes async-signal-safe calls.
+        unsafe {
+            command.pre_exec(move || die_with_parent(parent));
         }
         let mut child = command.spawn().map_err(|e| {
             InvocationError::new(

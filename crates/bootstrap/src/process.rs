@@ -97,6 +97,34 @@ pub(crate) unsafe fn install_fds(child_fds: &[RawFd]) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs in the child between fork and exec: asks the kernel to SIGKILL it when the bootstrap
+/// dies, so a handler never outlives the runtime that supervises it (locally, an emulator
+/// kills only the bootstrap's own process group). Exits at once if the bootstrap is already
+/// gone. The kernel ties this to the spawning *thread*: the bootstrap spawns handlers from
+/// the invocation loop's thread, which lives as long as the process.
+///
+/// # Safety
+/// Only async-signal-safe calls (`prctl`, `getppid`, `_exit`).
+pub(crate) unsafe fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getppid and _exit are async-signal-safe.
+    unsafe {
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// The bootstrap's own pid, for [`die_with_parent`].
+pub(crate) fn own_pid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
 /// Watches a child for its exit without reaping it, through a pidfd when the kernel has them
 /// (Linux 5.3+, so always on Lambda) and by polling `try_wait` in short slices otherwise.
 #[derive(Debug)]

@@ -17,7 +17,8 @@ use crate::invocation::{Context, Handler, InvocationError, cutoff, error_types};
 use crate::lines::Output;
 use crate::log::Log;
 use crate::process::{
-    ExitWatch, describe_status, earliest, high_pipe, install_fds, kill_group, poll, set_nonblocking,
+    ExitWatch, describe_status, die_with_parent, earliest, high_pipe, install_fds, kill_group,
+    own_pid, poll, set_nonblocking,
 };
 use crate::protocol::{self, Decoder, ProtocolError, Reply};
 
@@ -135,10 +136,14 @@ impl WorkerHandler {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // SAFETY: the closure only calls dup2 (async-signal-safe) on descriptors that stay open
-        // in the parent until after spawn returns.
+        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, dup2), on
+        // descriptors that stay open in the parent until after spawn returns.
+        let parent = own_pid();
         unsafe {
-            command.pre_exec(move || install_fds(&child_fds));
+            command.pre_exec(move || {
+                die_with_parent(parent)?;
+                install_fds(&child_fds)
+            });
         }
         let mut child = command.spawn()?;
         drop(request_reader);

@@ -191,3 +191,26 @@ fn the_minimal_worker_in_protocol_md_works() {
     );
     assert_eq!(invoke(&mut *handler, b"again").unwrap(), b"AGAIN");
 }
+
+#[test]
+fn a_worker_does_not_outlive_the_bootstrap() {
+    let function = function();
+    let task_root = function.task_root.path().to_path_buf();
+    let pid = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut handler = function.load("worker:./serve.py").unwrap();
+                let pid = pid_of(&invoke(&mut *handler, b"whoami").unwrap());
+                // Vanish without cleaning up, as a bootstrap killed by Lambda would.
+                std::mem::forget(handler);
+                pid
+            })
+            .join()
+            .unwrap()
+    });
+    assert!(task_root.exists());
+    assert!(
+        becomes_gone(pid),
+        "worker {pid} outlived the thread that supervised it"
+    );
+}
