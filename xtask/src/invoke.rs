@@ -13,7 +13,7 @@ use crate::compile;
 /// How the function to run is found and configured; shared by `invoke` and `serve`.
 #[derive(clap::Args)]
 pub struct FunctionArgs {
-    /// Timeout of one invocation in seconds (Lambda: 1 to 900) [default: 3; 900 with --runtime-api-only]
+    /// Timeout of one invocation in seconds, 1 to 900 [default: 3; 900 for serve --runtime-api-only]
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
     /// Memory size in MB (Lambda: 128 to 10240).
@@ -42,7 +42,7 @@ pub struct FunctionArgs {
 #[derive(clap::Args)]
 pub struct Args {
     /// Sample to build and run (a workspace package whose binary is `bootstrap`). With
-    /// --bootstrap, leave it out: the first argument is then the payload.
+    /// --bootstrap or --zip, leave it out: the first argument is then the payload.
     sample: Option<String>,
     /// Event payload, JSON [default: {}].
     payload: Option<String>,
