@@ -160,6 +160,15 @@ struct Instance {
     runtime_api: SocketAddr,
 }
 
+impl Instance {
+    /// Stops the instance's Runtime API: no new connections, and a `/next` still waiting
+    /// wakes up to find the instance gone and answers 500, ending its connection.
+    fn retire(&self) {
+        self.server.abort();
+        self.wake.notify_waiters();
+    }
+}
+
 enum Phase {
     /// Started, has not called `/next` yet.
     Init,
@@ -784,7 +793,7 @@ impl Function {
         if !self.external {
             // The runtime is expected to exit now; Lambda would not use it again either.
             if let Some(instance) = state.instances.remove(&instance_id) {
-                instance.server.abort();
+                instance.retire();
             }
         }
         let invocation = state.queue.pop_front();
@@ -828,7 +837,7 @@ impl Function {
         if !self.external
             && let Some(instance) = state.instances.remove(&instance_id)
         {
-            instance.server.abort();
+            instance.retire();
             if let Some(pgid) = instance.pgid {
                 process::kill_group(pgid);
             }
@@ -856,7 +865,7 @@ impl Function {
         let Some(instance) = state.instances.remove(&instance_id) else {
             return;
         };
-        instance.server.abort();
+        instance.retire();
         if let Some(pgid) = instance.pgid {
             process::kill_group(pgid);
         }
@@ -902,7 +911,7 @@ impl Function {
             // Already retired (timeout, init error): nothing is waiting on this process.
             return;
         };
-        instance.server.abort();
+        instance.retire();
         let description = status.map_or_else(|| "unknown exit".to_string(), process::describe_exit);
         let io = Arc::clone(&instance.io);
         // Whatever the function left running in its group goes with it.
@@ -1189,7 +1198,7 @@ impl Function {
         let mut state = lock(&self.state);
         state.queue.clear();
         for (_, instance) in std::mem::take(&mut state.instances) {
-            instance.server.abort();
+            instance.retire();
             if let Some(pgid) = instance.pgid {
                 process::kill_group(pgid);
             }
