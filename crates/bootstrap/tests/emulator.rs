@@ -193,21 +193,40 @@ fn crash_and_timeout_recover_under_the_emulator() {
 }
 
 #[test]
-fn a_bad_handler_is_an_init_error() {
+fn init_errors_reach_lambda_with_their_type() {
     let opt = tempfile::tempdir().unwrap();
-    let task = tempfile::tempdir().unwrap();
-    let function = function("broken", task.path(), "handler.handle", opt.path());
-    let emulator = Emulator::start(EmulatorConfig::new(vec![function])).unwrap();
-    let answer = invoke(&emulator, "broken", b"{}");
-    assert_eq!(answer.function_error.as_deref(), Some("Unhandled"));
-    let body = String::from_utf8_lossy(&answer.body).into_owned();
-    let logs = emulator.logs("broken");
-    assert!(
-        body.contains("Runtime.HandlerNotFound") || logs.contains("Runtime.HandlerNotFound"),
-        "{body}\n{logs}"
+    let missing = tempfile::tempdir().unwrap();
+    let broken = tempfile::tempdir().unwrap();
+    common::write_file(
+        &broken.path().join("handler.py"),
+        "def handle(e, c)\n",
+        0o644,
     );
-    assert!(
-        logs.contains("none of handler.pl, handler.py, handler.sh exists"),
-        "{logs}"
-    );
+    let functions = vec![
+        function("missing", missing.path(), "handler.handle", opt.path()),
+        function("broken", broken.path(), "handler.handle", opt.path()),
+    ];
+    let emulator = Emulator::start(EmulatorConfig::new(functions)).unwrap();
+    for (name, error_type, message_start) in [
+        (
+            "missing",
+            "Runtime.HandlerNotFound",
+            "_HANDLER=`handler.handle` names function `handle` of `handler`, but none of handler.pl, handler.py, handler.sh exists",
+        ),
+        ("broken", "Runtime.UserCodeSyntaxError", "Syntax error in "),
+    ] {
+        let answer = invoke(&emulator, name, b"{}");
+        assert_eq!(
+            answer.function_error.as_deref(),
+            Some("Unhandled"),
+            "{name}"
+        );
+        let body = answer.json();
+        assert_eq!(body["errorType"], error_type, "{name}: {body}");
+        let message = body["errorMessage"].as_str().unwrap();
+        assert!(message.starts_with(message_start), "{name}: {message}");
+        let logs = emulator.logs(name);
+        let init_report = format!("Status: error\tError Type: {error_type}");
+        assert!(logs.contains(&init_report), "{name}: {logs}");
+    }
 }
