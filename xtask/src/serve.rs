@@ -33,33 +33,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut function = function_config(
-        args.sample.as_deref(),
-        &args.function,
-        args.runtime_api_only,
-    )?;
-    function.concurrency = args.concurrency;
-    let name = function.name.clone();
-    let summary = format!(
-        "function `{name}`: timeout {:.2} s, memory {} MB, concurrency {}",
-        function.timeout.as_secs_f64(),
-        function.memory_mb,
-        function.concurrency
-    );
-    let mut config = EmulatorConfig::new(vec![function]);
-    config.port = args.port;
-    config.runtime_api_only = args.runtime_api_only;
-    config.runtime_api_port = args.runtime_api_port;
-    config.log_to_stderr = true;
-    let emulator = Emulator::start(config).with_context(|| {
-        format!(
-            "starting the emulator on port {} (try --port 0 for any free port)",
-            args.port
-        )
-    })?;
-
+    let (emulator, name) = start(&args)?;
     let url = emulator.invoke_url(&name);
-    println!("lamina emulator: {summary}");
     println!("Invoke API: {url}");
     println!("  curl -s -d '{{}}' {url}");
     println!(
@@ -79,4 +54,92 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("stopping: killing the function's processes");
     emulator.shutdown();
     Ok(())
+}
+
+/// Starts the emulator as `args` ask; returns it and the function's name.
+fn start(args: &Args) -> anyhow::Result<(Emulator, String)> {
+    let mut function = function_config(
+        args.sample.as_deref(),
+        &args.function,
+        args.runtime_api_only,
+    )?;
+    function.concurrency = args.concurrency;
+    let name = function.name.clone();
+    println!(
+        "lamina emulator: function `{name}`: timeout {:.2} s, memory {} MB, concurrency {}",
+        function.timeout.as_secs_f64(),
+        function.memory_mb,
+        function.concurrency
+    );
+    let mut config = EmulatorConfig::new(vec![function]);
+    config.port = args.port;
+    config.runtime_api_only = args.runtime_api_only;
+    config.runtime_api_port = args.runtime_api_port;
+    config.log_to_stderr = true;
+    let emulator = Emulator::start(config).with_context(|| {
+        format!(
+            "starting the emulator on port {} (try --port 0 for any free port)",
+            args.port
+        )
+    })?;
+    Ok((emulator, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// `serve --bootstrap script.sh --port 0` serves any executable over real HTTP.
+    #[test]
+    fn serves_a_shell_script_over_the_invoke_api() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("bootstrap.sh");
+        std::fs::write(
+            &script,
+            r#"#!/bin/sh
+API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while true; do
+  EVENT=$(curl -sS -D ./.h "$API/invocation/next")
+  ID=$(sed -n 's/^lambda-runtime-aws-request-id: *//Ip' ./.h | tr -d '\r')
+  curl -sS -o /dev/null -X POST --data-binary "{\"echo\":$EVENT}" "$API/invocation/$ID/response"
+done
+"#,
+        )
+        .expect("write script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--bootstrap",
+            script.to_str().expect("utf-8 path"),
+            "--port",
+            "0",
+            "--concurrency",
+            "2",
+        ])
+        .expect("arguments");
+        let (emulator, name) = start(&cli.args).expect("start");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        // Any name reaches the one function, as clients of AWS's emulator expect.
+        let body = agent
+            .post(emulator.invoke_url("function"))
+            .send(r#"{"a":1}"#)
+            .expect("invoke")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        assert_eq!(body, r#"{"echo":{"a":1}}"#);
+        assert_eq!(name, "function");
+        emulator.shutdown();
+    }
 }
