@@ -205,6 +205,10 @@ pub(crate) struct DynamicLayout {
     /// False when the file has dynamic symbols whose names could not be listed (no
     /// section headers): then nobody can tell which strings they share.
     pub symbol_names_known: bool,
+    /// File ranges an edit of the string table must not touch: the ELF header, the
+    /// program header table and the dynamic entries, in that order (a malformed file may
+    /// overlap them).
+    pub protected: Vec<std::ops::Range<usize>>,
 }
 
 /// Dispatches on the ELF class and returns the info plus the dynamic layout.
@@ -423,9 +427,19 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
         &mut other_string_refs,
     ) || value_of(elf::DT_SYMTAB).is_none();
 
+    let dynamic_offset = dynamic_segment.p_offset(endian).into() as usize;
+    let entry_size = if header.is_class_64() { 16 } else { 8 };
+    let phoff = header.e_phoff(endian).into() as usize;
+    let protected = vec![
+        0..usize::from(header.e_ehsize(endian)).max(if header.is_class_64() { 64 } else { 52 }),
+        phoff..phoff.saturating_add(std::mem::size_of_val(segments)),
+        // The entries the loader reads, including the DT_NULL that ends them.
+        dynamic_offset..dynamic_offset.saturating_add((entries.len() + 1) * entry_size),
+    ];
     let layout = DynamicLayout {
-        dynamic_offset: dynamic_segment.p_offset(endian).into() as usize,
-        entry_size: if header.is_class_64() { 16 } else { 8 },
+        dynamic_offset,
+        entry_size,
+        protected,
         entries,
         strtab_offset,
         strtab_size: strtab.len(),

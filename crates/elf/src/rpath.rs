@@ -77,6 +77,20 @@ pub fn set_rpath(data: &mut [u8], value: &str) -> Result<RpathEdit, RpathError> 
         reason,
     };
 
+    // A malformed file whose dynamic entries lie inside its string table: rewriting an
+    // entry would change strings, and rewriting a string could change entries.
+    let strtab_range = layout.strtab_offset..layout.strtab_offset + layout.strtab_size;
+    if let Some(dynamic) = layout.protected.last()
+        && dynamic.start < strtab_range.end
+        && strtab_range.start < dynamic.end
+    {
+        return Err(no_room(format!(
+            "the dynamic entries (file bytes {}..{}) overlap the dynamic string table (bytes \
+             {}..{}): the file is malformed",
+            dynamic.start, dynamic.end, strtab_range.start, strtab_range.end
+        )));
+    }
+
     // Indexes (into the dynamic entries) of the search-path entries.
     let path_entries: Vec<usize> = layout
         .entries
@@ -122,6 +136,19 @@ pub fn set_rpath(data: &mut [u8], value: &str) -> Result<RpathEdit, RpathError> 
     let Some((chosen, offset, length)) = best else {
         return Err(no_room(reasons.join("; ")));
     };
+    let start = layout.strtab_offset + offset;
+    let slot = start..start + length + 1;
+    if let Some(overlap) = layout
+        .protected
+        .iter()
+        .find(|r| r.start < slot.end && slot.start < r.end)
+    {
+        return Err(no_room(format!(
+            "the search path string (file bytes {}..{}) overlaps the file's headers or \
+             dynamic entries (bytes {}..{}): the file is malformed",
+            slot.start, slot.end, overlap.start, overlap.end
+        )));
+    }
     if value.len() > length {
         return Err(no_room(format!(
             "the existing search path string has room for {length} bytes, the new value \
@@ -140,7 +167,6 @@ pub fn set_rpath(data: &mut [u8], value: &str) -> Result<RpathEdit, RpathError> 
         .any(|&i| layout.entries[i].0 == elf::DT_RUNPATH.0);
 
     // Write the string, NUL-padded to its old length.
-    let start = layout.strtab_offset + offset;
     data[start..start + value.len()].copy_from_slice(value.as_bytes());
     data[start + value.len()..start + length].fill(0);
 

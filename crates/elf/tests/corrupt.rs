@@ -173,8 +173,12 @@ fn saved_regressions_are_survived_with_clear_errors() {
             Ok(info) => format!("parsed: needs {:?}", info.needed),
             Err(err) => err.to_string(),
         };
+        let rpath = match set_rpath(&mut bytes.clone(), "/opt/lib") {
+            Ok(edit) => format!("set to /opt/lib (was {:?})", edit.previous),
+            Err(err) => err.to_string(),
+        };
         report.push_str(&format!(
-            "{}: {outcome}\n",
+            "{}:\n  parse: {outcome}\n  set_rpath: {rpath}\n",
             path.file_name().unwrap().to_string_lossy()
         ));
     }
