@@ -506,3 +506,47 @@ pub fn load_handler(
         )?)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shebang_of(text: &str) -> Option<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("script");
+        std::fs::write(&path, text).unwrap();
+        read_shebang(&path)
+    }
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(
+            shebang_of("#!/bin/bash\necho\n"),
+            Some(("/bin/bash".into(), String::new()))
+        );
+        assert_eq!(
+            shebang_of("#! /usr/bin/env -S perl -w\n"),
+            Some(("/usr/bin/env".into(), "-S perl -w".into()))
+        );
+        assert_eq!(shebang_of("echo no shebang\n"), None);
+        assert_eq!(shebang_of(""), None);
+    }
+
+    #[test]
+    fn env_shebang_programs_are_looked_up_on_the_handlers_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("serve");
+        std::fs::write(&script, "#!/usr/bin/env -S no-such-interpreter --flag\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut environment = ChildEnvironment::default();
+        environment.set("PATH", "/usr/bin:/bin");
+        let error = check_runnable("serve", &script, &environment, Path::new("/opt")).unwrap_err();
+        assert!(
+            matches!(&error, InitError::InterpreterMissing { interpreter, .. } if interpreter == "no-such-interpreter"),
+            "{error}"
+        );
+        std::fs::write(&script, "#!/usr/bin/env -S sh -e\n").unwrap();
+        check_runnable("serve", &script, &environment, Path::new("/opt")).unwrap();
+    }
+}
