@@ -154,6 +154,9 @@ struct Instance {
     /// Set at the first `/next`; reported with the first invocation only.
     init_duration: Option<Duration>,
     init_reported: bool,
+    /// Runtime-API-only mode: an init error posted before any invocation waited; the next
+    /// invocation is answered with it, as the invocation that would have followed the init.
+    pending_init_error: Option<(Bytes, String)>,
     /// Recently answered request ids: a second result for one of them is a 403.
     answered: VecDeque<String>,
     server: AbortHandle,
@@ -353,6 +356,29 @@ impl Function {
             if queue.is_empty() {
                 break;
             }
+            if let Some((body, error_type)) = instance.pending_init_error.take()
+                && let Some(invocation) = queue.pop_front()
+            {
+                let function = Arc::clone(self);
+                let io = Arc::clone(&instance.io);
+                self.handle.spawn(async move {
+                    function
+                        .fail_init(
+                            &io,
+                            Some(invocation),
+                            Duration::ZERO,
+                            &error_type,
+                            body,
+                            Vec::new(),
+                        )
+                        .await;
+                });
+            }
+        }
+        for instance in instances.values_mut() {
+            if queue.is_empty() {
+                break;
+            }
             if matches!(instance.phase, Phase::Idle)
                 && let Some(invocation) = queue.pop_front()
             {
@@ -400,6 +426,7 @@ impl Function {
                 spawned_at: Instant::now(),
                 init_duration: None,
                 init_reported: true,
+                pending_init_error: None,
                 answered: VecDeque::new(),
                 server,
                 runtime_api: addr,
@@ -545,6 +572,7 @@ impl Function {
                 spawned_at: Instant::now(),
                 init_duration: None,
                 init_reported: false,
+                pending_init_error: None,
                 answered: VecDeque::new(),
                 server,
                 runtime_api: addr,
@@ -786,6 +814,12 @@ impl Function {
                 "InvalidStateTransition",
                 "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
             );
+        }
+        if self.external && state.queue.is_empty() {
+            if let Some(instance) = state.instances.get_mut(&instance_id) {
+                instance.pending_init_error = Some((body, error_type));
+            }
+            return http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
         }
         let io = Arc::clone(&instance.io);
         let init_duration = instance.spawned_at.elapsed();

@@ -249,12 +249,21 @@ fn posted_errors_reach_the_caller_as_unhandled() {
 fn init_error_reaches_the_waiting_caller_and_the_endpoint_serves_on() {
     let h = harness(Duration::from_secs(30));
     let agent = agent();
-    let caller = invoke_in_background(h.emulator.invoke_url("probe"), vec![], b"{}".to_vec());
-    // Wait until the invocation is queued, as a runtime starting up would not know either.
-    common::wait_until("the invocation to be queued", || {
-        h.emulator.logs("probe").is_empty() && caller_is_waiting(&caller)
-    });
+    // The runtime fails its init before anyone invokes: the next invocation gets the error.
     let body = r#"{"errorMessage":"config missing","errorType":"Runtime.InitError"}"#;
+    let accepted = post(
+        &agent,
+        &format!("{}/init/error", h.api),
+        &[("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")],
+        body.as_bytes(),
+    );
+    assert_eq!(accepted.status, 202);
+    let answer = post(&agent, &h.emulator.invoke_url("probe"), &[], b"{}");
+    assert_eq!(answer.header("X-Amz-Function-Error"), Some("Unhandled"));
+    assert_eq!(answer.body, body);
+
+    // An init error while an invocation waits answers that invocation.
+    let caller = invoke_in_background(h.emulator.invoke_url("probe"), vec![], b"{}".to_vec());
     let accepted = post(
         &agent,
         &format!("{}/init/error", h.api),
@@ -285,12 +294,6 @@ fn init_error_reaches_the_waiting_caller_and_the_endpoint_serves_on() {
     // A second init error once the runtime is serving is out of order.
     let late = post(&agent, &format!("{}/init/error", h.api), &[], b"{}");
     assert_eq!(late.status, 403);
-}
-
-fn caller_is_waiting(caller: &thread::JoinHandle<Answer>) -> bool {
-    // Give the caller's request a moment to reach the queue; it cannot finish before we answer.
-    thread::sleep(Duration::from_millis(200));
-    !caller.is_finished()
 }
 
 #[test]
