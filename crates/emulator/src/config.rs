@@ -13,6 +13,9 @@ pub struct FunctionConfig {
     pub executable: PathBuf,
     /// How long one invocation may run before the process is killed. Default 3 s (AWS's default).
     pub timeout: Duration,
+    /// How long a process may take to reach its first `/next` before it is killed and the
+    /// waiting invocation fails with `Sandbox.Timedout`. Default 10 s, Lambda's init limit.
+    pub init_timeout: Duration,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and `Memory Size` in REPORT lines. Default 128.
     pub memory_mb: u32,
     /// Most instances (processes) running at once. Default 1.
@@ -53,6 +56,7 @@ impl FunctionConfig {
             name: name.into(),
             executable,
             timeout: Duration::from_secs(3),
+            init_timeout: Duration::from_secs(10),
             memory_mb: 128,
             concurrency: 1,
             task_root,

@@ -31,10 +31,6 @@ use crate::{ids, process, runtime_api};
 pub const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 
-/// How long a process may take to reach its first `/next` (Lambda's init limit is 10 s; an
-/// init that runs past it is retried within the invoke, so the function timeout counts too).
-const INIT_LIMIT: Duration = Duration::from_secs(10);
-
 /// How long to wait for a function's pipe to be read up to a flush marker before giving up:
 /// only a runaway writer filling the pipe faster than we read it would hit this.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
@@ -557,7 +553,7 @@ impl Function {
             supervisor.on_exit(id, status.ok());
         });
         let init_watch = Arc::clone(self);
-        let init_limit = INIT_LIMIT.max(self.config.timeout);
+        let init_limit = self.config.init_timeout;
         self.handle.spawn(async move {
             tokio::time::sleep(init_limit).await;
             init_watch.on_init_timeout(id);
@@ -1152,7 +1148,12 @@ impl Function {
         io.flush().await;
         let max_memory_used_mb = io.max_memory_used_mb().await;
         let mut log = io.take_current();
-        let mut lines = vec![logs::init_report_line(init_duration, error_type)];
+        let status = if error_type == "Sandbox.Timedout" {
+            "timeout"
+        } else {
+            "error"
+        };
+        let mut lines = vec![logs::init_report_line(init_duration, status, error_type)];
         if let Some(invocation) = &invocation {
             let request_id = &invocation.request_id;
             lines.push(logs::start_line(request_id));

@@ -339,6 +339,9 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
                 function.timeout
             )));
         }
+        if function.init_timeout.is_zero() {
+            return Err(invalid("init timeout must be above zero".to_string()));
+        }
         if !(128..=10_240).contains(&function.memory_mb) {
             return Err(invalid(format!(
                 "memory {} MB is outside Lambda's 128 to 10240 MB",

@@ -91,10 +91,10 @@ pub fn report_line(report: &Report<'_>) -> String {
     line
 }
 
-/// `INIT_REPORT Init Duration: ... ms\tPhase: init\tStatus: error\tError Type: ...`
-pub fn init_report_line(init_duration: Duration, error_type: &str) -> String {
+/// `INIT_REPORT Init Duration: ... ms\tPhase: init\tStatus: {error|timeout}\tError Type: ...`
+pub fn init_report_line(init_duration: Duration, status: &str, error_type: &str) -> String {
     format!(
-        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: {status}\tError Type: {error_type}",
         millis(init_duration)
     )
 }

@@ -221,3 +221,28 @@ fn invoke_without_http_answers_like_the_invoke_api() {
     assert!(emulator.invoke("nobody", b"{}").is_err());
     assert!(emulator.invoke("moody", b"{oops").is_err());
 }
+
+#[test]
+fn an_init_that_never_reaches_next_times_out_and_the_next_invoke_starts_afresh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = r#"
+if [ ! -e ./started-once ]; then touch ./started-once; echo "warming up forever"; sleep 60; fi
+while true; do next; respond '"warm"'; done"#;
+    let mut function = FunctionConfig::new("slow", script(dir.path(), "bootstrap", body));
+    function.init_timeout = Duration::from_secs(1);
+    let emulator = start(function);
+    let agent = agent();
+    let url = emulator.invoke_url("slow");
+    let failed = post(&agent, &url, &[], b"{}");
+    assert_eq!(failed.header("X-Amz-Function-Error"), Some("Unhandled"));
+    assert!(failed.body.contains("Sandbox.Timedout"), "{}", failed.body);
+    let next = post(&agent, &url, &[], b"{}");
+    assert_eq!(next.body, "\"warm\"");
+    let log = emulator.logs("slow");
+    let init_report = log
+        .lines()
+        .find(|l| l.starts_with("INIT_REPORT"))
+        .expect("INIT_REPORT");
+    assert!(init_report.contains("Status: timeout"), "{init_report}");
+    assert!(log.contains("warming up forever"));
+}
