@@ -647,6 +647,22 @@ mod tests {
                 .unwrap();
             assert!(unzip.success());
             let bootstrap = task_root.join("bootstrap");
+            // No path of the build machine is in the binary (`strings | grep`, in Rust).
+            let bytes = fs::read(&bootstrap).unwrap();
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            for machine_path in [
+                root.display().to_string(),
+                format!("{home}/.cargo"),
+                format!("{home}/.rustup"),
+            ] {
+                let found = bytes
+                    .windows(machine_path.len())
+                    .any(|w| w == machine_path.as_bytes());
+                assert!(
+                    !found,
+                    "{arch}: the binary contains the build machine's path {machine_path}"
+                );
+            }
             let mut function = match arch {
                 Architecture::X86_64 => FunctionConfig::new("sample-hello", &bootstrap),
                 Architecture::Arm64 => {
