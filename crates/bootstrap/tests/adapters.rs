@@ -338,3 +338,20 @@ fn a_newer_interpreter_in_opt_bin_takes_over() {
         function.logs()
     );
 }
+
+#[test]
+fn a_handler_file_in_a_subfolder_imports_its_siblings() {
+    let function = Function::new();
+    function.file(
+        "src/helpers.py",
+        "def shout(text):\n    return text.upper()\n",
+        0o644,
+    );
+    function.file(
+        "src/app.py",
+        "import helpers\n\ndef handle(event, context):\n    return helpers.shout(event['word'])\n",
+        0o644,
+    );
+    let mut handler = function.load("src/app.handle").unwrap();
+    assert_eq!(invoke(&mut *handler, br#"{"word":"hi"}"#).unwrap(), b"HI");
+}
