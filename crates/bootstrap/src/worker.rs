@@ -136,9 +136,9 @@ impl WorkerHandler {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        let parent = own_pid();
         // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, dup2), on
         // descriptors that stay open in the parent until after spawn returns.
-        let parent = own_pid();
         unsafe {
             command.pre_exec(move || {
                 die_with_parent(parent)?;
