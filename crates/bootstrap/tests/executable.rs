@@ -124,3 +124,23 @@ fn killed_by_a_signal_is_reported_by_name() {
     let error = invoke(&mut *handler, b"").unwrap_err();
     insta::assert_snapshot!(error.message, @"`die.sh` exited with signal 11 (SIGSEGV)");
 }
+
+#[test]
+fn heavy_stderr_before_reading_stdin_does_not_deadlock() {
+    let function = Function::new();
+    // 2 MB of log before the 5 MB event is read: both pipes are far past their buffers.
+    function.executable(
+        "noisy.sh",
+        "#!/bin/bash\nhead -c 2000000 /dev/zero | tr '\\0' 'x' | fold -w 1000 >&2\nexec cat\n",
+    );
+    let mut handler = function.load("noisy.sh").unwrap();
+    let event = binary_event();
+    let response = handler
+        .invoke(&event, &context("req-noisy", SAFETY))
+        .unwrap();
+    assert!(response == event, "the event came back changed");
+    assert_eq!(
+        function.logs().lines().filter(|l| l.len() == 1000).count(),
+        2000
+    );
+}

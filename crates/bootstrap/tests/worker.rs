@@ -214,3 +214,26 @@ fn a_worker_does_not_outlive_the_bootstrap() {
         "worker {pid} outlived the thread that supervised it"
     );
 }
+
+#[test]
+fn heavy_output_during_an_invocation_is_logged_without_blocking_the_worker() {
+    let function = Function::new();
+    function.executable(
+        "serve.py",
+        &SERVE.replace(
+            "    if event == b\"crash\":",
+            "    if event == b\"chatty\":\n        for i in range(3000):\n            print('line %04d ' % i + 'y' * 500)\n        sys.stdout.flush()\n    if event == b\"crash\":",
+        ),
+    );
+    let mut handler = function.load("worker:./serve.py").unwrap();
+    assert_eq!(invoke(&mut *handler, b"chatty").unwrap(), b"chatty");
+    let logs = function.logs();
+    assert_eq!(
+        logs.lines().filter(|l| l.starts_with("line ")).count(),
+        3000
+    );
+    assert!(
+        logs.contains("line 2999 yyy"),
+        "the last line was not logged before the reply"
+    );
+}
