@@ -30,6 +30,8 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     .run()?;
     step("tests");
     cmd!(sh, "cargo test --workspace --locked").run()?;
+    step("reproducibility: sample-hello here and in a fresh clone, both architectures");
+    crate::package::reproducibility_check()?;
     Ok(())
 }
 

@@ -29,8 +29,8 @@ pub struct Args {
     /// Rebuild and fail if any byte differs from the zip on disk.
     #[arg(long)]
     check: bool,
-    /// Build the sample from two fresh clones of HEAD (different folders,
-    /// umasks and times) and fail unless both give the same zips.
+    /// Build the sample here and in a fresh clone of HEAD (another folder,
+    /// umask and time) and fail unless both give the same zips.
     #[arg(long, conflicts_with = "check")]
     reproducibility: bool,
 }
@@ -313,34 +313,49 @@ fn list_samples(sample_dir: &Path) -> String {
     }
 }
 
-/// Builds `sample-hello` from two fresh clones of HEAD, in different
-/// folders, with different umasks, one after the other, and fails unless
-/// both architectures' zips have the same sha256. For CI.
-#[allow(dead_code)] // `ci.rs` calls it once its owner wires it in.
+/// Proves that `sample-hello`'s zips do not depend on where, when or by whom
+/// they are built; see [`reproducibility_check_of`].
 pub fn reproducibility_check() -> anyhow::Result<()> {
     reproducibility_check_of("sample-hello")
 }
 
-/// [`reproducibility_check`] for any sample.
+/// Packages `sample` twice and fails unless both give the same bytes for every
+/// architecture: once in this checkout, then in a fresh clone of HEAD in another,
+/// deeper folder, under umask 077, later. The clone's xtask is compiled into a
+/// target dir shared between runs (it is not what is compared); the sample
+/// itself is compiled from scratch in the clone's own target dir, so nothing of
+/// the first build can leak into the second.
 pub fn reproducibility_check_of(sample: &str) -> anyhow::Result<()> {
+    let root = workspace_root();
+    eprintln!("==> packaging {sample} in {}", root.display());
+    package_sample(
+        &root.join("samples").join(sample),
+        &root,
+        &target_dir(),
+        &Architecture::all(),
+        &options_from_env()?,
+        Mode::Write,
+        &mut build_lambda,
+    )?;
+    let first = zip_shas(&target_dir(), sample)?;
+
     let scratch = std::env::temp_dir().join(format!("lamina-repro-{}", std::process::id()));
-    let clones = [
-        (scratch.join("a/lamina"), "022"),
-        (scratch.join("b/deeper/folder/lamina"), "077"),
-    ];
-    let result = (|| {
-        let mut shas = Vec::new();
-        for (dir, umask) in &clones {
-            shas.push(build_in_clone(dir, umask, sample)?);
-        }
-        compare_clones(sample, &clones[0].0, &clones[1].0, &shas[0], &shas[1])
-    })();
+    let clone = scratch.join("a/deeper/folder/lamina");
+    let result = build_in_clone(&clone, "077", sample).and_then(|second| {
+        compare_builds(
+            sample,
+            &target_dir(),
+            &clone.join("target"),
+            &first,
+            &second,
+        )
+    });
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-/// Clones HEAD into `dir` under `umask`, packages `sample` there with that
-/// clone's own xtask and target dir, and returns sha256 per architecture.
+/// Clones HEAD into `dir` under `umask`, packages `sample` there into the
+/// clone's own target dir, and returns the sha256 of each architecture's zip.
 fn build_in_clone(
     dir: &Path,
     umask: &str,
@@ -352,35 +367,44 @@ fn build_in_clone(
         "==> cloning HEAD into {} (umask {umask}) and packaging {sample}",
         dir.display()
     );
-    let script = r#"umask "$1" && git clone --quiet --no-hardlinks "$2" "$3" && cd "$3" && cargo xtask package "$4" --arch all"#;
+    let xtask_target = target_dir().join("reproducibility-xtask");
+    let script = r#"umask "$1" && git clone --quiet --no-hardlinks "$2" "$3" && cd "$3" && CARGO_TARGET_DIR="$5" cargo build --quiet --package xtask && "$5/debug/xtask" package "$4" --arch all"#;
     let status = Command::new("sh")
         .args(["-c", script, "sh", umask])
         .arg(workspace_root())
         .arg(dir)
         .arg(sample)
+        .arg(&xtask_target)
         .env_remove("CARGO_TARGET_DIR")
-        .env_remove("SOURCE_DATE_EPOCH")
         .status()
         .context("running sh")?;
     if !status.success() {
         bail!("packaging {sample} in the clone {} failed", dir.display());
     }
+    zip_shas(&dir.join("target"), sample)
+}
+
+fn sample_zip(target: &Path, sample: &str, arch: Architecture) -> PathBuf {
+    target
+        .join("lambda")
+        .join(sample)
+        .join(arch.name())
+        .join("bootstrap.zip")
+}
+
+fn zip_shas(target: &Path, sample: &str) -> anyhow::Result<BTreeMap<Architecture, String>> {
     let mut shas = BTreeMap::new();
     for arch in Architecture::ALL {
-        let zip = dir
-            .join("target/lambda")
-            .join(sample)
-            .join(arch.name())
-            .join("bootstrap.zip");
-        shas.insert(arch, lamina_layer_builder::zip_sha256(&zip)?);
+        let sha = lamina_layer_builder::zip_sha256(&sample_zip(target, sample, arch))?;
+        shas.insert(arch, sha);
     }
     Ok(shas)
 }
 
-fn compare_clones(
+fn compare_builds(
     sample: &str,
-    a: &Path,
-    b: &Path,
+    target_a: &Path,
+    target_b: &Path,
     shas_a: &BTreeMap<Architecture, String>,
     shas_b: &BTreeMap<Architecture, String>,
 ) -> anyhow::Result<()> {
@@ -388,21 +412,19 @@ fn compare_clones(
     for arch in Architecture::ALL {
         let (sha_a, sha_b) = (&shas_a[&arch], &shas_b[&arch]);
         if sha_a == sha_b {
-            println!("{sample} {arch}: {sha_a} in both clones");
+            println!("{sample} {arch}: {sha_a} in both builds");
             continue;
         }
-        let zip = |root: &Path| {
-            root.join("target/lambda")
-                .join(sample)
-                .join(arch.name())
-                .join("bootstrap.zip")
-        };
-        let differing = differing_entries(&zip(a), &zip(b))
+        let (zip_a, zip_b) = (
+            sample_zip(target_a, sample, arch),
+            sample_zip(target_b, sample, arch),
+        );
+        let differing = differing_entries(&zip_a, &zip_b)
             .unwrap_or_else(|e| format!("(manifests unreadable: {e})"));
         failures.push(format!(
             "{sample} {arch}: {sha_a} in {} but {sha_b} in {}; {differing}",
-            a.display(),
-            b.display()
+            zip_a.display(),
+            zip_b.display()
         ));
     }
     if failures.is_empty() {

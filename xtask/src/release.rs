@@ -75,10 +75,11 @@ fn names_under(dir: &str, marker: &str) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(workspace_root().join(dir))? {
         let path = entry?.path();
-        if path.is_dir() && (marker.is_empty() || path.join(marker).is_file()) {
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                names.push(name.to_string());
-            }
+        if path.is_dir()
+            && (marker.is_empty() || path.join(marker).is_file())
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(name.to_string());
         }
     }
     names.sort();

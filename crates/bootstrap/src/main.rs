@@ -1,4 +1,4 @@
-//! `bootstrap`: the entry point of lamina's runtime layer (`/opt/bootstrap`).
+//! `lamina-bootstrap`, installed as `/opt/bootstrap` by the runtime layer: its entry point.
 //!
 //! Glue only: `lamina-runtime` talks to the Runtime API; `lamina_bootstrap` resolves
 //! `_HANDLER` and runs the handler process(es).
