@@ -14,12 +14,12 @@ pub fn run() -> ! {
         let mut handler = load(config, &log).map_err(|error| {
             let error = error.to_invocation_error();
             log_stack_trace(&log, &error);
-            Error::new(error.error_type, error.message)
+            to_runtime_error(error)
         })?;
         Ok(move |event: Vec<u8>, context: &Context| {
             handler.invoke(&event, context).map_err(|error| {
                 log_stack_trace(&log, &error);
-                Error::new(error.error_type, error.message)
+                to_runtime_error(error)
             })
         })
     })
@@ -40,8 +40,14 @@ fn load(config: &Config, log: &Log) -> Result<Box<dyn Handler>, InitError> {
     )
 }
 
-/// The Runtime API client posts type and message only, so stack traces from adapters go to the
-/// function log, where they are read anyway.
+/// The error posted to Lambda: type, message and the handler's stack trace as `stackTrace`,
+/// as AWS's own Python and Node.js runtimes report it.
+fn to_runtime_error(error: InvocationError) -> Error {
+    Error::new(error.error_type, error.message).with_stack_trace(error.stack_trace)
+}
+
+/// Stack traces also go to the function log, where people read them first (CloudWatch), as
+/// AWS's runtimes print a handler's traceback there too.
 fn log_stack_trace(log: &Log, error: &InvocationError) {
     if error.stack_trace.is_empty() {
         return;

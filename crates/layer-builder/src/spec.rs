@@ -27,6 +27,10 @@ pub struct Spec {
     /// Functions only: names of layers under `layers/` the function uses.
     #[serde(default)]
     pub layers: Vec<String>,
+    /// Functions only: the `_HANDLER` the function is meant to run with (e.g.
+    /// `handler.handle`), used by local runs (`cargo xtask invoke`); not part of the zip.
+    #[serde(default)]
+    pub handler: Option<String>,
     /// Files and folders of the repository.
     #[serde(default)]
     pub copy: Vec<CopySpec>,
@@ -105,6 +109,7 @@ impl Default for Spec {
             compatible_runtimes: default_runtimes(),
             architectures: Architecture::all(),
             layers: Vec::new(),
+            handler: None,
             copy: Vec::new(),
             binary: Vec::new(),
             generated: Vec::new(),
@@ -142,6 +147,9 @@ impl Spec {
         };
         if kind == ArtifactKind::Layer && !spec.layers.is_empty() {
             return refuse("`layers` is for functions: a layer cannot use layers".into());
+        }
+        if kind == ArtifactKind::Layer && spec.handler.is_some() {
+            return refuse("`handler` is for functions: a layer has no handler".into());
         }
         if spec.architectures.is_empty() {
             return refuse("`architectures` is empty: name x86_64, arm64 or both".into());
