@@ -1,14 +1,17 @@
 //! `cargo xtask invoke`: build a sample (or take any executable), run it under the local
 //! Lambda emulator, invoke it once; the response goes to stdout, the function's log to stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use lamina_emulator::layout::{FunctionLayout, namespaces_available};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use lamina_layer_builder::{Architecture, ArtifactKind, Mode, Spec};
 
 use crate::compile;
+use crate::layer::build_layers;
+use crate::package::{options_from_env, package_sample};
 
 /// How the function to run is found and configured; shared by `invoke` and `serve`.
 #[derive(clap::Args)]
@@ -28,21 +31,25 @@ pub struct FunctionArgs {
     /// Run this executable as the function instead of building a sample (any language).
     #[arg(long, value_name = "PATH")]
     pub bootstrap: Option<PathBuf>,
-    /// `_HANDLER` for the function [default: bootstrap].
+    /// `_HANDLER` for the function [default: a script sample's `handler` in package.toml,
+    /// else bootstrap].
     #[arg(long)]
     pub handler: Option<String>,
     /// Run this function zip, unpacked as the task root (`/var/task`), instead of a sample.
     #[arg(long, value_name = "PATH")]
     pub zip: Option<PathBuf>,
-    /// A layer zip, unpacked into `/opt`; repeatable, applied in order (later ones win).
-    #[arg(long = "layer", value_name = "PATH")]
-    pub layers: Vec<PathBuf>,
+    /// Layers unpacked into `/opt`, applied in order (later ones win); repeatable or
+    /// comma-separated. A zip path, or a NAME (no `/`, not `.zip`): `layers/NAME` built for
+    /// this machine's architecture [default: a script sample's `layers` in package.toml].
+    #[arg(long = "layer", value_name = "NAME|PATH", value_delimiter = ',')]
+    pub layers: Vec<String>,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Sample to build and run (a workspace package whose binary is `bootstrap`). With
-    /// --bootstrap or --zip, leave it out: the first argument is then the payload.
+    /// Sample to build and run: a workspace package whose binary is `bootstrap`, or a
+    /// script sample (`samples/NAME` without Cargo.toml), packaged and run with its layers.
+    /// With --bootstrap or --zip, leave it out: the first argument is then the payload.
     sample: Option<String>,
     /// Event payload, JSON [default: {}].
     payload: Option<String>,
@@ -104,9 +111,26 @@ pub fn function_config(
             bail!("give one of a sample, --bootstrap or --zip");
         }
         let name = function_name_from(zip);
-        let layout = FunctionLayout::unpack(zip, &args.layers, &layout_dir(&name))
+        let layers = resolve_layers(&args.layers)?;
+        let layout = FunctionLayout::unpack(zip, &layers, &layout_dir(&name))
             .with_context(|| format!("unpacking {}", zip.display()))?;
         return finish_config(layout_config(&layout, &name)?, args, runtime_api_only);
+    }
+    if let Some(sample) = sample
+        && !runtime_api_only
+        && let Some(sample_dir) = script_sample_dir(sample)
+    {
+        if args.bootstrap.is_some() {
+            bail!("give either a sample or --bootstrap, not both");
+        }
+        let (config, default_handler) = script_sample_config(sample, &sample_dir, &args.layers)?;
+        let mut config = finish_config(config, args, runtime_api_only)?;
+        if args.handler.is_none()
+            && let Some(handler) = default_handler
+        {
+            config.handler = handler;
+        }
+        return Ok(config);
     }
     let (name, executable) = match (sample, &args.bootstrap) {
         (Some(_), Some(_)) => bail!("give either a sample or --bootstrap, not both"),
@@ -134,11 +158,110 @@ pub fn function_config(
     let config = if args.layers.is_empty() || runtime_api_only {
         FunctionConfig::new(name, executable)
     } else {
-        let layout = FunctionLayout::from_executable(&executable, &args.layers, &layout_dir(&name))
+        let layers = resolve_layers(&args.layers)?;
+        let layout = FunctionLayout::from_executable(&executable, &layers, &layout_dir(&name))
             .context("laying out the function with its layers")?;
         layout_config(&layout, &name)?
     };
     finish_config(config, args, runtime_api_only)
+}
+
+/// `samples/<sample>` when it is a script sample: a folder without `Cargo.toml`. Rust
+/// samples are built as packages instead.
+fn script_sample_dir(sample: &str) -> Option<PathBuf> {
+    if sample.contains('/') {
+        return None;
+    }
+    let dir = compile::workspace_root().join("samples").join(sample);
+    (dir.is_dir() && !dir.join("Cargo.toml").exists()).then_some(dir)
+}
+
+/// A script sample as Lambda runs it: packaged for this machine (the `package` code) and
+/// unpacked as the task root, with `layers` (or, when none are given, the ones its
+/// package.toml names) unpacked into `/opt`. Returns the configuration and the sample's
+/// default handler (package.toml's `handler`).
+fn script_sample_config(
+    sample: &str,
+    sample_dir: &Path,
+    layers: &[String],
+) -> anyhow::Result<(FunctionConfig, Option<String>)> {
+    let spec_path = sample_dir.join("package.toml");
+    let spec = if spec_path.is_file() {
+        Spec::load(&spec_path, ArtifactKind::Function)?
+    } else {
+        Spec::default()
+    };
+    // Layers first: packaging checks the function's size together with them.
+    let layer_zips = if layers.is_empty() {
+        resolve_layers(&spec.layers)?
+    } else {
+        resolve_layers(layers)?
+    };
+    let arch = host_architecture()?;
+    let root = compile::workspace_root();
+    let built = package_sample(
+        sample_dir,
+        &root,
+        &compile::target_dir(),
+        &[arch],
+        &options_from_env()?,
+        Mode::Write,
+        &mut compile::build_lambda,
+    )?;
+    let zip = &built
+        .first()
+        .with_context(|| format!("sample `{sample}` is not built for {arch}"))?
+        .zip_path;
+    let layout = FunctionLayout::unpack(zip, &layer_zips, &layout_dir(sample))
+        .with_context(|| format!("unpacking {}", zip.display()))?;
+    Ok((layout_config(&layout, sample)?, spec.handler))
+}
+
+/// The zips for `--layer` values: a path (has a `/` or ends in `.zip`) as it is; a NAME is
+/// `layers/NAME`, built for this machine's architecture by the `layer` code (nothing is
+/// rewritten when it is up to date).
+pub fn resolve_layers(values: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut zips = Vec::new();
+    for value in values {
+        if value.is_empty() {
+            bail!("--layer ``: give a layer name (e.g. runtime) or a zip path");
+        }
+        if value.contains('/') || value.ends_with(".zip") {
+            let path = PathBuf::from(value);
+            if !path.is_file() {
+                bail!("--layer {value}: no such zip");
+            }
+            zips.push(path);
+            continue;
+        }
+        let root = compile::workspace_root();
+        let built = build_layers(
+            &root.join("layers"),
+            &root,
+            &compile::target_dir(),
+            Some(value),
+            &[host_architecture()?],
+            &options_from_env()?,
+            Mode::Write,
+            &mut compile::build_lambda,
+        )
+        .with_context(|| format!("building the layer `{value}`"))?;
+        let layer = built
+            .into_iter()
+            .next()
+            .with_context(|| format!("layer `{value}` is not built for this machine"))?;
+        zips.push(layer.zip_path);
+    }
+    Ok(zips)
+}
+
+/// The Lambda architecture of this machine, whose binaries run here without emulation.
+fn host_architecture() -> anyhow::Result<Architecture> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok(Architecture::X86_64),
+        "aarch64" => Ok(Architecture::Arm64),
+        other => bail!("this machine ({other}) is neither x86_64 nor arm64, Lambda's two"),
+    }
 }
 
 /// The settings every function takes from the command line.

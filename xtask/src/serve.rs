@@ -8,7 +8,8 @@ use crate::invoke::{FunctionArgs, function_config};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Sample to build and serve (a workspace package whose binary is `bootstrap`).
+    /// Sample to build and serve: a workspace package whose binary is `bootstrap`, or a
+    /// script sample (`samples/NAME` without Cargo.toml), packaged and run with its layers.
     sample: Option<String>,
     /// Port of the Invoke API on 127.0.0.1 (0: any free port).
     #[arg(long, value_name = "P", default_value_t = 9000)]
