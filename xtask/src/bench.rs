@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use xshell::cmd;
 
-use crate::compile::{build_host, root_shell, target_dir};
+use crate::compile::{build_host, root_shell, target_dir, workspace_root};
 use measure::Function;
 use report::{Report, Row, Section, Stats};
 
@@ -23,7 +23,7 @@ pub struct Args {
     /// Warm invocations in each throughput run.
     #[arg(long, default_value_t = 2000)]
     invocations: usize,
-    /// Only these sections (comma-separated): rust, emulator.
+    /// Only these sections (comma-separated): rust, emulator, layer, packaging.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -46,6 +46,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if wanted("emulator") {
             report.push(emulators(&args, &lamina)?);
         }
+    }
+
+    if wanted("layer") {
+        report.push(universal_layer(&args)?);
+    }
+    if wanted("packaging") {
+        report.push(packaging(&args)?);
     }
 
     let out = target_dir().join("bench/report.md");
@@ -187,6 +194,158 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
         rows,
         notes: vec![
             "The function is lamina's `sample-hello` in both, with as many function processes as callers; each caller keeps one connection.".into(),
+        ],
+    })
+}
+
+/// The runtime layer's conventions against the bash + curl bootstrap of AWS's
+/// custom runtime walkthrough (`bench/universal/bootstrap`), all greeting alike.
+fn universal_layer(args: &Args) -> anyhow::Result<Section> {
+    eprintln!("==> Universal layer: conventions vs the bash + curl bootstrap");
+    let bootstrap = build_host("lamina-bootstrap", "lamina-bootstrap", "release")?;
+    let root = workspace_root();
+    let adapters = root.join("crates/bootstrap/adapters").display().to_string();
+    let lamina = |task_root: &str, handler: &str| Function {
+        executable: bootstrap.clone(),
+        handler: Some(handler.into()),
+        task_root: Some(root.join(task_root)),
+        env: vec![("LAMINA_ADAPTERS_DIR".into(), adapters.clone())],
+    };
+    let baseline = Function {
+        executable: root.join("bench/universal/bootstrap"),
+        handler: Some("function.handler".into()),
+        task_root: Some(root.join("bench/universal")),
+        env: Vec::new(),
+    };
+    let conventions = [
+        (
+            "worker (`worker:./worker.py`, Python)",
+            lamina("bench/universal", "worker:./worker.py"),
+        ),
+        (
+            "`file.function`, Python adapter",
+            lamina("samples/sample-python", "handler.handle"),
+        ),
+        (
+            "`file.function`, Perl adapter",
+            lamina("samples/sample-perl", "handler.handle"),
+        ),
+        (
+            "`file.function`, shell adapter",
+            lamina("samples/sample-shell", "handler.handle"),
+        ),
+        (
+            "executable (`greet.sh`, bash)",
+            lamina("samples/sample-shell", "greet.sh"),
+        ),
+    ];
+    // Process-per-event conventions and the baseline run tens per second: fewer invocations.
+    let invocations = (args.invocations / 10).max(50);
+    let mut baseline_rate = Stats::default();
+    let mut rates = vec![Stats::default(); conventions.len()];
+    for run in 1..=args.runs {
+        let measured = measure::warm_run(&baseline, HELLO_EVENT, 1, invocations)?;
+        eprintln!(
+            "    run {run}: bash + curl baseline {:.0} inv/s",
+            measured.per_second
+        );
+        baseline_rate.push(measured.per_second);
+        for ((name, function), rate) in conventions.iter().zip(&mut rates) {
+            let measured = measure::warm_run(function, HELLO_EVENT, 1, invocations)?;
+            eprintln!("    run {run}: {name} {:.0} inv/s", measured.per_second);
+            rate.push(measured.per_second);
+        }
+    }
+    let rows = conventions
+        .iter()
+        .zip(rates)
+        .map(|((name, _), rate)| {
+            Row::higher(
+                &format!("{name}: invocations per second"),
+                "inv/s",
+                (rate, baseline_rate.clone()),
+            )
+        })
+        .collect();
+    Ok(Section {
+        title: "Universal runtime layer".into(),
+        lamina: "lamina's `bootstrap` (release build) with each `_HANDLER` convention".into(),
+        peer: "the bash + curl bootstrap of AWS's custom runtime walkthrough (`bench/universal/bootstrap`)".into(),
+        rows,
+        notes: vec![
+            "Concurrency 1 under lamina's emulator; every function answers `{\"message\":\"Hello, Ada!\"}`.".into(),
+            "Process-per-event conventions pay a fork and exec of an interpreter per event; workers start it once.".into(),
+        ],
+    })
+}
+
+/// Zipping a large tree against `zip -X -9 -r`, and `package --check` on an unchanged tree.
+fn packaging(args: &Args) -> anyhow::Result<Section> {
+    eprintln!("==> Packaging: zip writer vs zip -X -9 -r");
+    let sh = root_shell()?;
+    let tree = target_dir().join("bench/large-tree");
+    let (files, bytes) = measure::generate_tree(&tree)?;
+    cmd!(
+        sh,
+        "cargo build --quiet --release --package lamina-layer-builder --example zip_tree"
+    )
+    .run()?;
+    let zip_tree = target_dir().join("release/examples/zip_tree");
+    let ours = target_dir().join("bench/large-tree-lamina.zip");
+    let theirs = target_dir().join("bench/large-tree-infozip.zip");
+
+    let mut time = (Stats::default(), Stats::default());
+    let mut size = (Stats::default(), Stats::default());
+    for run in 1..=args.runs {
+        let _ = std::fs::remove_file(&theirs);
+        let lamina =
+            measure::time_command(std::process::Command::new(&zip_tree).arg(&tree).arg(&ours))?;
+        let infozip = measure::time_command(
+            std::process::Command::new("zip")
+                .args(["-X", "-9", "-r", "-q"])
+                .arg(&theirs)
+                .arg(".")
+                .current_dir(&tree),
+        )?;
+        eprintln!("    run {run}: lamina {lamina:.2} s, zip -X -9 -r {infozip:.2} s");
+        time.0.push(lamina);
+        time.1.push(infozip);
+        size.0.push(std::fs::metadata(&ours)?.len() as f64);
+        size.1.push(std::fs::metadata(&theirs)?.len() as f64);
+    }
+
+    // `--check` on an unchanged tree against hashing what it must read.
+    let xtask = crate::compile::xtask_exe()?;
+    cmd!(sh, "{xtask} package sample-hello --arch x86_64")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let binary = target_dir().join("x86_64-unknown-linux-musl/release/bootstrap");
+    let zip = target_dir().join("lambda/sample-hello/x86_64/bootstrap.zip");
+    let mut check = (Stats::default(), Stats::default());
+    for _ in 0..args.runs {
+        let mut package_check = std::process::Command::new(&xtask);
+        package_check.args(["package", "sample-hello", "--arch", "x86_64", "--check"]);
+        check.0.push(measure::time_command(&mut package_check)?);
+        check.1.push(measure::time_command(
+            std::process::Command::new("sha256sum")
+                .arg(&binary)
+                .arg(&zip),
+        )?);
+    }
+    Ok(Section {
+        title: "Packaging".into(),
+        lamina: "lamina-layer-builder (deflate level 9, zlib-rs)".into(),
+        peer: "Info-ZIP `zip -X -9 -r`; for `--check`, `sha256sum` of the binary and the zip".into(),
+        rows: vec![
+            Row::lower(&format!("zip a tree of {files} files, {} MB: time", bytes / 1_000_000), "s", time),
+            Row::lower("zip a tree: zip size", "bytes", size),
+            Row::lower("`cargo xtask package sample-hello --check`, unchanged (x86_64)", "s", check),
+        ],
+        notes: vec![
+            "The tree is generated (`target/bench/large-tree`): text-like files and some incompressible ones.".into(),
+            "lamina's zip is byte-reproducible (sorted entries, fixed time, no extra fields); Info-ZIP's is not.".into(),
+            "`--check` runs cargo to confirm the binary is fresh, rebuilds the zip in memory and compares.".into(),
         ],
     })
 }

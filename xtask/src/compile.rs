@@ -153,3 +153,15 @@ pub fn ensure_rust_target(triple: &str) -> anyhow::Result<()> {
         .with_context(|| format!("installing the Rust target {triple}"))?;
     Ok(())
 }
+
+/// This xtask's own executable, to run another subcommand as a child process.
+/// A rebuild while it runs replaces the file: `/proc` then names the old one
+/// `... (deleted)`, and the new one at the same path is the one to run.
+pub fn xtask_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the xtask executable")?;
+    let text = exe.to_string_lossy();
+    Ok(match text.strip_suffix(" (deleted)") {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    })
+}

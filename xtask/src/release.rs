@@ -18,7 +18,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let out = if args.out.is_absolute() { args.out } else { workspace_root().join(args.out) };
+    let out = if args.out.is_absolute() {
+        args.out
+    } else {
+        workspace_root().join(args.out)
+    };
     let layers = names_under("layers", "layer.toml")?;
     let samples = names_under("samples", "")?;
 
@@ -44,26 +48,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for layer in &layers {
         for arch in ["x86_64", "arm64"] {
             let zip = target_dir().join(format!("layers/{layer}-{arch}.zip"));
-            assets.extend(copy_with_manifest(&zip, &out, &format!("lamina-layer-{layer}-{arch}.zip"))?);
+            assets.extend(copy_with_manifest(
+                &zip,
+                &out,
+                &format!("lamina-layer-{layer}-{arch}.zip"),
+            )?);
         }
     }
     for sample in &samples {
         for arch in ["x86_64", "arm64"] {
             let zip = target_dir().join(format!("lambda/{sample}/{arch}/bootstrap.zip"));
-            assets.extend(copy_with_manifest(&zip, &out, &format!("lamina-{sample}-{arch}.zip"))?);
+            assets.extend(copy_with_manifest(
+                &zip,
+                &out,
+                &format!("lamina-{sample}-{arch}.zip"),
+            )?);
         }
     }
     let sums = sha256sums(&out, &assets)?;
     crate::fsutil::write_atomic(&out.join("SHA256SUMS"), sums.as_bytes())?;
     print!("{sums}");
-    eprintln!("{} assets and SHA256SUMS in {}", assets.len(), out.display());
+    eprintln!(
+        "{} assets and SHA256SUMS in {}",
+        assets.len(),
+        out.display()
+    );
     Ok(())
 }
 
 /// Runs this xtask binary with `args`, failing when it fails.
 fn xtask(args: &[&str]) -> anyhow::Result<()> {
     eprintln!("\n==> cargo xtask {}", args.join(" "));
-    let status = Command::new(std::env::current_exe()?).args(args).current_dir(workspace_root()).status()?;
+    let status = Command::new(crate::compile::xtask_exe()?)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()?;
     if !status.success() {
         bail!("cargo xtask {} failed", args.join(" "));
     }
@@ -97,7 +116,11 @@ fn copy_with_manifest(zip: &Path, out: &Path, name: &str) -> anyhow::Result<Vec<
         std::fs::copy(&manifest, out.join(&manifest_name))?;
         copied.push(manifest_name);
     } else {
-        bail!("{} has no manifest beside it ({})", zip.display(), manifest.display());
+        bail!(
+            "{} has no manifest beside it ({})",
+            zip.display(),
+            manifest.display()
+        );
     }
     Ok(copied)
 }

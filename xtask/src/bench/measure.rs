@@ -229,7 +229,7 @@ fn stop(child: &mut Child) -> anyhow::Result<()> {
 
 /// The size of lamina's function zip for `sample` on `arch`, built by `cargo xtask package`.
 pub fn lamina_zip_size(sample: &str, arch: &str) -> anyhow::Result<f64> {
-    let xtask = std::env::current_exe()?;
+    let xtask = crate::compile::xtask_exe()?;
     let status = Command::new(xtask)
         .args(["package", sample, "--arch", arch])
         .status()?;
@@ -335,4 +335,85 @@ fn wait_for_port(port: u16, limit: Duration) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// Wall time of a command that must succeed, in seconds; its output is discarded.
+pub fn time_command(command: &mut Command) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(elapsed)
+}
+
+/// Writes a deterministic tree of a few thousand files (tens of MB) to `dir`
+/// unless it is there already: text-like files of varied size in nested
+/// folders, and every 25th file incompressible, like a binary. Returns the
+/// number of files and bytes.
+pub fn generate_tree(dir: &Path) -> anyhow::Result<(usize, u64)> {
+    const FILES: usize = 3000;
+    const WORDS: &[&str] = &[
+        "lambda",
+        "layer",
+        "runtime",
+        "bootstrap",
+        "invoke",
+        "event",
+        "context",
+        "deadline",
+        "handler",
+        "zip",
+        "reproducible",
+        "arm64",
+        "x86_64",
+        "fn",
+        "let",
+        "match",
+        "return",
+        "{",
+        "}",
+        "(",
+        ")",
+        ";",
+    ];
+    let marker = dir.with_extension("complete");
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        // xorshift64*: a fixed sequence, so the tree is the same on every machine.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut total = 0u64;
+    let exists = marker.is_file();
+    if !exists {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for i in 0..FILES {
+        let path = dir.join(format!("d{:02}/s{:02}/file{i:04}.txt", i % 37, i % 11));
+        let mut content = Vec::new();
+        if i % 25 == 0 {
+            let len = 64 * 1024 + (next() % (128 * 1024)) as usize;
+            while content.len() < len {
+                content.extend_from_slice(&next().to_le_bytes());
+            }
+        } else {
+            let len = 512 + (next() % (16 * 1024)) as usize;
+            while content.len() < len {
+                content.extend_from_slice(WORDS[(next() % WORDS.len() as u64) as usize].as_bytes());
+                content.push(if next() % 9 == 0 { b'\n' } else { b' ' });
+            }
+        }
+        total += content.len() as u64;
+        if !exists {
+            std::fs::create_dir_all(path.parent().context("a file in a folder")?)?;
+            std::fs::write(&path, &content)?;
+        }
+    }
+    std::fs::write(&marker, b"")?;
+    Ok((FILES, total))
 }
