@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use lamina_layer_builder::{
-    Architecture, Artifact, ArtifactKind, BuildOptions, Built, Mode, Spec, build,
+    Architecture, Artifact, ArtifactKind, BuildOptions, Built, ElfBundle, ElfCheck, ElfTarget,
+    Mode, Spec, build, check_tree,
 };
 
 use crate::compile::{build_lambda, target_dir, workspace_root};
@@ -30,7 +31,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mode = if args.check { Mode::Check } else { Mode::Write };
     let root = workspace_root();
-    let built = build_layers(
+    let layers = build_layers_reporting(
         &root.join("layers"),
         &root,
         &target_dir(),
@@ -40,11 +41,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         mode,
         &mut build_lambda,
     )?;
-    if built.is_empty() {
+    if layers.is_empty() {
         println!("no layer specs under layers/ (layers/<name>/layer.toml)");
-    } else {
-        print_table(&built);
+        return Ok(());
     }
+    for layer in &layers {
+        print!("{}", layer.report());
+    }
+    let built: Vec<Built> = layers.into_iter().map(|layer| layer.built).collect();
+    print_table(&built);
     Ok(())
 }
 
@@ -62,6 +67,61 @@ pub fn build_layers(
     mode: Mode,
     build_binary: &mut dyn FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<Vec<Built>> {
+    Ok(build_layers_reporting(
+        layers_dir,
+        repo_root,
+        target,
+        only,
+        archs,
+        options,
+        mode,
+        build_binary,
+    )?
+    .into_iter()
+    .map(|layer| layer.built)
+    .collect())
+}
+
+/// One layer built for one architecture, with what its ELF files needed.
+pub struct BuiltLayer {
+    /// The zip and manifest.
+    pub built: Built,
+    /// What `[[elf]]` bundled, when the spec has any.
+    pub elf: Option<ElfBundle>,
+    /// The ELF check of the whole layer (it passed: a failing one stops the build).
+    pub check: ElfCheck,
+}
+
+impl BuiltLayer {
+    /// The `[[elf]]` closure report (if any) and the check's summary line.
+    pub fn report(&self) -> String {
+        let label = format!(
+            "{} ({})",
+            self.built.manifest.artifact, self.built.manifest.architecture
+        );
+        let mut out = String::new();
+        if let Some(bundle) = &self.elf {
+            out.push_str(&format!("{label}: [[elf]] files\n{}", bundle.render(None)));
+        }
+        out.push_str(&format!("{label}: {}", self.check.render()));
+        out
+    }
+}
+
+/// [`build_layers`], also returning each layer's `[[elf]]` closure and ELF check.
+/// Every ELF file of a layer must be for its architecture, need glibc <= 2.34 and find
+/// every library it needs, or nothing is written.
+#[allow(clippy::too_many_arguments)] // Each is a separate, necessary input; tests vary them.
+pub fn build_layers_reporting(
+    layers_dir: &Path,
+    repo_root: &Path,
+    target: &Path,
+    only: Option<&str>,
+    archs: &[Architecture],
+    options: &BuildOptions,
+    mode: Mode,
+    build_binary: &mut dyn FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<Vec<BuiltLayer>> {
     let available = layer_names(layers_dir)?;
     let names = match only {
         Some(name) if available.iter().any(|n| n == name) => vec![name.to_owned()],
@@ -82,20 +142,28 @@ pub fn build_layers(
         let spec = Spec::load(&spec_dir.join("layer.toml"), ArtifactKind::Layer)?;
         for arch in selected_architectures(archs, &spec, &format!("layer `{name}`"))? {
             let binaries = build_binaries(&spec, arch, build_binary)?;
-            let tree = spec.assemble(&spec_dir, repo_root, &binaries)?;
+            let mut tree = spec.assemble(&spec_dir, repo_root, &binaries)?;
+            let elf_target = ElfTarget::al2023(arch);
+            let label = format!("layer `{name}` ({arch})");
+            let elf = spec
+                .add_elf_into(&mut tree, &elf_target)
+                .with_context(|| label.clone())?;
+            let check =
+                check_tree(&tree, ArtifactKind::Layer, &[], &elf_target)?.into_result(&label)?;
             let artifact = Artifact {
                 name: name.clone(),
                 kind: ArtifactKind::Layer,
                 architecture: arch,
                 compatible_runtimes: spec.compatible_runtimes.clone(),
             };
-            results.push(build(
+            let built = build(
                 &tree,
                 &artifact,
                 &layer_zip_path(target, &name, arch),
                 options,
                 mode,
-            )?);
+            )?;
+            results.push(BuiltLayer { built, elf, check });
         }
     }
     Ok(results)

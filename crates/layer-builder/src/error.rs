@@ -141,6 +141,33 @@ pub enum Error {
         rebuilt: String,
     },
 
+    /// An `[[elf]]` source cannot be used.
+    #[error("[[elf]] `{from}`: {message}")]
+    ElfSource { from: String, message: String },
+
+    /// The `[[elf]]` files and the libraries they need would fail on Lambda.
+    #[error(
+        "the [[elf]] files would fail on Lambda ({arch}):\n{}\n\nclosure:\n{report}",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    ElfClosure {
+        arch: crate::Architecture,
+        problems: Vec<String>,
+        report: String,
+    },
+
+    /// A program could not be given the `DT_RPATH` that makes a bundled library win.
+    #[error("`{}`: cannot set DT_RPATH=/opt/lib: {message}", path.display())]
+    Rpath { path: PathBuf, message: String },
+
+    /// ELF files of an artifact would fail on Lambda.
+    #[error("{artifact}: {report}")]
+    ElfCheckFailed { artifact: String, report: String },
+
+    /// A zip given to check could not be read.
+    #[error("`{}`: not a readable zip: {message}", path.display())]
+    ZipRead { path: PathBuf, message: String },
+
     /// Reading or writing a file failed.
     #[error("{action} `{}`: {source}", path.display())]
     Io {

@@ -5,13 +5,18 @@
 //! The pieces, in the order a build uses them:
 //! - [`Spec`]: a `layer.toml` / `package.toml` naming files of the
 //!   repository, built binaries and generated files (format in `layers/README.md`);
+//! - [`add_elf_files`]: `[[elf]]` programs and libraries of the build machine with the
+//!   closure of libraries they need, minus what `provided.al2023` has;
 //! - [`Tree`]: the future `/opt` or task root, every destination checked
 //!   (no absolute paths, no `..`, no symlink leaving the tree, no non-UTF-8
 //!   names, no two sources for one path);
 //! - [`build`]: plans the entries (sorted bytewise, hashed), skips the
 //!   write when the inputs digest is unchanged, otherwise writes the zip
 //!   ([`write_zip`]) and its [`Manifest`] to temporary files, checks the
-//!   [`Limits`], and renames them into place.
+//!   [`Limits`], and renames them into place;
+//! - [`check_tree`] / [`check_zip`]: every ELF file for the right architecture,
+//!   glibc <= 2.34, every needed library found, none shadowed by the image;
+//! - [`leave_out_layer_files`]: a function's files its layers already carry.
 //!
 //! Zip rules: one timestamp ([`SourceDateEpoch`], clamped to 1980 or
 //! later); made-by Unix with the mode in the external attributes (folders
@@ -22,6 +27,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))] // Tests fail loudly on purpose.
 
 mod build;
+mod dedup;
+mod elf;
+mod elfcheck;
 mod epoch;
 mod error;
 mod limits;
@@ -33,6 +41,12 @@ mod tree;
 mod zipfile;
 
 pub use build::{BuildOptions, Built, LayerUsage, Mode, Status, build, zip_folder, zip_sha256};
+pub use dedup::{DedupReport, LeftOut, leave_out_layer_files};
+pub use elf::{
+    ElfBundle, ElfOptions, ElfSpec, ElfTarget, LAYER_LIBRARY_DIR, PlacedFile, RpathFix,
+    add_elf_files, elf_arch,
+};
+pub use elfcheck::{ElfCheck, check_tree, check_zip};
 pub use epoch::SourceDateEpoch;
 pub use error::{Error, Result};
 pub use limits::Limits;

@@ -6,6 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::elf::{ElfBundle, ElfOptions, ElfSpec, ElfTarget, add_elf_files};
 use crate::error::{Error, Result};
 use crate::manifest::{Architecture, ArtifactKind, DEFAULT_RUNTIME};
 use crate::tree::{FileMode, Tree};
@@ -43,6 +44,13 @@ pub struct Spec {
     /// Relative symlinks.
     #[serde(default)]
     pub symlink: Vec<SymlinkSpec>,
+    /// Executables and shared libraries of the build machine, with the libraries they
+    /// need (see [`crate::add_elf_files`]).
+    #[serde(default)]
+    pub elf: Vec<ElfSpec>,
+    /// How `[[elf]]` files' libraries are looked for.
+    #[serde(default)]
+    pub elf_options: ElfOptions,
 }
 
 /// `[[copy]]`: a file or folder of the repository.
@@ -114,6 +122,8 @@ impl Default for Spec {
             binary: Vec::new(),
             generated: Vec::new(),
             symlink: Vec::new(),
+            elf: Vec::new(),
+            elf_options: ElfOptions::default(),
         }
     }
 }
@@ -210,6 +220,12 @@ impl Spec {
             tree.add_symlink(&link.to, &link.target)?;
         }
         Ok(())
+    }
+
+    /// Adds the spec's `[[elf]]` files and the libraries they need for `target` to
+    /// `tree` (see [`crate::add_elf_files`]); `None` when the spec has none.
+    pub fn add_elf_into(&self, tree: &mut Tree, target: &ElfTarget) -> Result<Option<ElfBundle>> {
+        add_elf_files(&self.elf, &self.elf_options, tree, target)
     }
 
     /// A new tree holding everything the spec names (see [`Spec::assemble_into`]).

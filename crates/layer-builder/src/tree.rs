@@ -173,6 +173,31 @@ impl Tree {
         )
     }
 
+    /// Adds a file with the given content and mode at `dest`; `origin` names
+    /// where it came from in "two sources" messages (e.g. "[[elf]] `/usr/bin/jq`").
+    pub fn add_file(
+        &mut self,
+        dest: &str,
+        content: Content,
+        mode: FileMode,
+        origin: &str,
+    ) -> Result<()> {
+        let dest = TreePath::parse_non_root(dest)?;
+        self.insert(dest, Node::File { content, mode }, origin.to_owned())
+    }
+
+    /// Removes the file or symlink at `path` and returns it; folders and
+    /// paths not in the tree are left alone (`None`).
+    pub fn remove_file(&mut self, path: &str) -> Option<Node> {
+        let path = TreePath::parse_non_root(path).ok()?;
+        match self.nodes.get(&path).map(|slot| &slot.node) {
+            Some(Node::File { .. } | Node::Symlink { .. }) => {
+                self.nodes.remove(&path).map(|slot| slot.node)
+            }
+            _ => None,
+        }
+    }
+
     /// Adds a symlink at `dest` pointing at `target`, which must be relative
     /// and (checked by [`Tree::plan`]) resolve to something in the tree.
     pub fn add_symlink(&mut self, dest: &str, target: &str) -> Result<()> {
