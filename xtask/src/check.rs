@@ -1,8 +1,187 @@
-//! Not written yet.
+//! `cargo xtask check <zip> [--arch x86_64|arm64] [--kind layer|function] [--layer <zip>]...`:
+//! what in a layer or function zip (from anywhere, not only lamina's) would fail on Lambda.
+//!
+//! Every ELF file must be for the architecture, need glibc <= 2.34 and find every library
+//! it needs in the image, the zip itself or the layers given; no bundled library may be
+//! shadowed by the image's copy; the zip must fit Lambda's size limits. Each problem names
+//! the file as Lambda sees it (`/opt/lib/...`, `/var/task/...`) and the fix.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use lamina_layer_builder::{
+    Architecture, ArtifactKind, ElfTarget, Limits, Manifest, check_zip, manifest_path,
+};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The zip to check: a layer (unpacked into /opt) or a function (into /var/task).
+    zip: PathBuf,
+    /// The architecture it is for [default: the manifest's beside the zip, else the first
+    /// ELF file's, else x86_64].
+    #[arg(long, value_parser = parse_arch)]
+    arch: Option<Architecture>,
+    /// What the zip is [default: the manifest's beside the zip; else `function` when it
+    /// has a `bootstrap` at its root, `layer` otherwise].
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<ArtifactKind>,
+    /// A layer zip the function runs with (its libraries count as found); repeatable,
+    /// in the function's layer order.
+    #[arg(long = "layer", value_name = "ZIP")]
+    layers: Vec<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+fn parse_arch(value: &str) -> Result<Architecture, String> {
+    value.parse()
+}
+
+fn parse_kind(value: &str) -> Result<ArtifactKind, String> {
+    match value {
+        "layer" => Ok(ArtifactKind::Layer),
+        "function" => Ok(ArtifactKind::Function),
+        other => Err(format!(
+            "unknown kind `{other}`: expected layer or function"
+        )),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let report = check(&args.zip, args.arch, args.kind, &args.layers)?;
+    print!("{}", report.text);
+    if !report.ok {
+        bail!("{}: would fail on Lambda (see above)", args.zip.display());
+    }
+    Ok(())
+}
+
+/// What [`check`] found.
+pub struct CheckReport {
+    /// The report, a few lines.
+    pub text: String,
+    /// True when nothing would fail.
+    pub ok: bool,
+}
+
+/// Checks one zip; `arch` and `kind` are guessed when not given (see [`Args`]).
+pub fn check(
+    zip: &Path,
+    arch: Option<Architecture>,
+    kind: Option<ArtifactKind>,
+    layers: &[PathBuf],
+) -> anyhow::Result<CheckReport> {
+    let listing = list_zip(zip)?;
+    let manifest = Manifest::read(&manifest_path(zip)).ok();
+    let arch = arch
+        .or(manifest.as_ref().map(|m| m.architecture))
+        .or(listing.first_elf_arch)
+        .unwrap_or(Architecture::X86_64);
+    let kind =
+        kind.or(manifest.as_ref().map(|m| m.kind))
+            .unwrap_or(if listing.has_root_bootstrap {
+                ArtifactKind::Function
+            } else {
+                ArtifactKind::Layer
+            });
+    let kind_name = match kind {
+        ArtifactKind::Function => "function (/var/task)",
+        ArtifactKind::Layer => "layer (/opt)",
+    };
+    let elf = check_zip(zip, kind, layers, &ElfTarget::al2023(arch))?;
+    let mut ok = elf.is_ok();
+    let mut text = format!("{}: {kind_name}, {}", zip.display(), elf.render());
+
+    let limits = Limits::LAMBDA;
+    let mut total = listing.unzipped;
+    for layer in layers {
+        total += list_zip(layer)?.unzipped;
+    }
+    if listing.zip_size > limits.max_zip_bytes {
+        ok = false;
+        text.push_str(&format!(
+            "  - the zip is {} bytes, over the {} bytes Lambda accepts as a direct upload. \
+             Fix: upload it through S3, or make it smaller.\n",
+            listing.zip_size, limits.max_zip_bytes
+        ));
+    }
+    if total > limits.max_unzipped_bytes {
+        ok = false;
+        let mut largest = listing.entries.clone();
+        largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let names: Vec<String> = largest
+            .iter()
+            .take(5)
+            .map(|(name, size)| format!("{name} {size} bytes"))
+            .collect();
+        text.push_str(&format!(
+            "  - unzipped, it{} is {total} bytes, over Lambda's limit of {} bytes; largest \
+             entries: {}. Fix: leave out what the image or a layer already has.\n",
+            if layers.is_empty() {
+                ""
+            } else {
+                " and its layers"
+            },
+            limits.max_unzipped_bytes,
+            names.join(", ")
+        ));
+    }
+    Ok(CheckReport { text, ok })
+}
+
+/// What the zip's directory says, without unpacking it.
+struct Listing {
+    zip_size: u64,
+    unzipped: u64,
+    entries: Vec<(String, u64)>,
+    has_root_bootstrap: bool,
+    first_elf_arch: Option<Architecture>,
+}
+
+fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
+    let file = std::fs::File::open(zip).with_context(|| format!("opening {}", zip.display()))?;
+    let zip_size = file.metadata()?.len();
+    let mut archive = zip::ZipArchive::new(file)
+        .with_context(|| format!("{}: not a readable zip", zip.display()))?;
+    let mut listing = Listing {
+        zip_size,
+        unzipped: 0,
+        entries: Vec::new(),
+        has_root_bootstrap: false,
+        first_elf_arch: None,
+    };
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .with_context(|| format!("{}: entry #{index}", zip.display()))?;
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("#{index}"));
+        listing.unzipped += entry.size();
+        listing.has_root_bootstrap |= name == "bootstrap";
+        if listing.first_elf_arch.is_none() && entry.is_file() {
+            let mut head = [0u8; 64];
+            let read = entry.read(&mut head).unwrap_or(0);
+            listing.first_elf_arch = elf_arch_of(&head[..read]);
+        }
+        listing.entries.push((name, entry.size()));
+    }
+    Ok(listing)
+}
+
+/// The architecture named by an ELF header's `e_machine`, if it is one of Lambda's.
+fn elf_arch_of(head: &[u8]) -> Option<Architecture> {
+    if !lamina_elf::is_elf(head) || head.len() < 20 {
+        return None;
+    }
+    let machine = if head[5] == 2 {
+        u16::from_be_bytes([head[18], head[19]])
+    } else {
+        u16::from_le_bytes([head[18], head[19]])
+    };
+    match machine {
+        62 => Some(Architecture::X86_64),
+        183 => Some(Architecture::Arm64),
+        _ => None,
+    }
 }

@@ -13,8 +13,9 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use lamina_layer_builder::{
-    Architecture, Artifact, ArtifactKind, BuildOptions, Built, BuiltBinaries, LayerUsage, Limits,
-    Manifest, Mode, Node, Row, SourceDateEpoch, Spec, Tree, build, manifest_path, render_table,
+    Architecture, Artifact, ArtifactKind, BuildOptions, Built, BuiltBinaries, DedupReport,
+    ElfCheck, ElfTarget, LayerUsage, Limits, Manifest, Mode, Node, Row, SourceDateEpoch, Spec,
+    Tree, build, check_tree, leave_out_layer_files, manifest_path, render_table,
 };
 
 use crate::compile::{build_lambda, target_dir, workspace_root};
@@ -33,6 +34,10 @@ pub struct Args {
     /// umask and time) and fail unless both give the same zips.
     #[arg(long, conflicts_with = "check")]
     reproducibility: bool,
+    /// The layers the function uses, in order (replaces package.toml's `layers`); files
+    /// identical to what Lambda would find in them are left out of the zip.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    layers: Option<Vec<String>>,
 }
 
 /// `--arch x86_64 | arm64 | all`.
@@ -52,17 +57,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mode = if args.check { Mode::Check } else { Mode::Write };
     let root = workspace_root();
-    let built = package_sample(
+    let packaged = package_sample_reporting(
         &root.join("samples").join(&args.sample),
         &root,
         &target_dir(),
         &args.arch.0,
         &options_from_env()?,
         mode,
+        args.layers.as_deref(),
         &mut build_lambda,
     )?;
+    for function in &packaged {
+        print!("{}", function.report());
+    }
+    let built: Vec<Built> = packaged.into_iter().map(|p| p.built).collect();
     print_table(&built);
     Ok(())
+}
+
+/// One function zip with what packaging it found out.
+pub struct PackagedFunction {
+    /// The zip and manifest.
+    pub built: Built,
+    /// The files left out because its layers carry them (empty without built layers).
+    pub dedup: DedupReport,
+    /// The ELF check of the function with its built layers.
+    pub check: ElfCheck,
+}
+
+impl PackagedFunction {
+    /// What was left out (if anything) and the check's summary line.
+    pub fn report(&self) -> String {
+        let label = format!(
+            "{} ({})",
+            self.built.manifest.artifact, self.built.manifest.architecture
+        );
+        let mut out = String::new();
+        if !self.dedup.left_out.is_empty() {
+            out.push_str(&self.dedup.render(&label));
+        }
+        out.push_str(&format!("{label}: {}", self.check.render()));
+        out
+    }
 }
 
 /// Build options for the xtask: `SOURCE_DATE_EPOCH` from the environment
@@ -136,6 +172,42 @@ pub fn package_sample(
     mode: Mode,
     build_binary: &mut dyn FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<Vec<Built>> {
+    let packaged = package_sample_reporting(
+        sample_dir,
+        repo_root,
+        target,
+        archs,
+        options,
+        mode,
+        None,
+        build_binary,
+    )?;
+    Ok(packaged
+        .into_iter()
+        .map(|function| {
+            if !function.dedup.left_out.is_empty() {
+                eprint!("{}", function.report());
+            }
+            function.built
+        })
+        .collect())
+}
+
+/// [`package_sample`], with the layers to use given (`None`: package.toml's), returning
+/// what was left out because the layers carry it and the ELF check. Every ELF file of
+/// the function must be for its architecture, need glibc <= 2.34 and find every library
+/// it needs (in the image, the function or its built layers), or nothing is written.
+#[allow(clippy::too_many_arguments)] // Each is a separate, necessary input; tests vary them.
+pub fn package_sample_reporting(
+    sample_dir: &Path,
+    repo_root: &Path,
+    target: &Path,
+    archs: &[Architecture],
+    options: &BuildOptions,
+    mode: Mode,
+    layers: Option<&[String]>,
+    build_binary: &mut dyn FnMut(&str, &str, Architecture) -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<Vec<PackagedFunction>> {
     let name = sample_dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -150,11 +222,14 @@ pub fn package_sample(
     }
     let spec_path = sample_dir.join("package.toml");
     let has_spec = spec_path.is_file();
-    let spec = if has_spec {
+    let mut spec = if has_spec {
         Spec::load(&spec_path, ArtifactKind::Function)?
     } else {
         Spec::default()
     };
+    if let Some(layers) = layers {
+        spec.layers = layers.to_vec();
+    }
     let rust_package = rust_package_of(sample_dir, repo_root)?;
 
     let mut results = Vec::new();
@@ -173,7 +248,28 @@ pub fn package_sample(
         }
         let built_binaries = build_binaries(&spec, arch, build_binary)?;
         spec.assemble_into(&mut tree, sample_dir, repo_root, &built_binaries)?;
+        let elf_target = ElfTarget::al2023(arch);
+        let label = format!("sample `{name}` ({arch})");
+        spec.add_elf_into(&mut tree, &elf_target)
+            .with_context(|| label.clone())?;
+
+        let built_layers = built_layers(&spec, target, arch, &name)?;
+        let dedup = leave_out_layer_files(&mut tree, &built_layers.manifests)?;
         check_entry_point(&tree, &spec, &name)?;
+        let mut check = check_tree(
+            &tree,
+            ArtifactKind::Function,
+            &built_layers.zips,
+            &elf_target,
+        )?;
+        if !check.is_ok() && !built_layers.missing.is_empty() {
+            check.problems.push(format!(
+                "(layers {} are not built, so their libraries were not seen: `cargo xtask layer {}`)",
+                built_layers.missing.join(", "),
+                built_layers.missing[0]
+            ));
+        }
+        let check = check.into_result(&label)?;
 
         let artifact = Artifact {
             name: name.clone(),
@@ -187,13 +283,53 @@ pub fn package_sample(
             .join(arch.name())
             .join("bootstrap.zip");
         let options = BuildOptions {
-            layers: layer_usage(&spec, target, arch, &name)?,
+            layers: built_layers.usage,
             ..*options
         };
-        let built = build(&tree, &artifact, &zip, &options, mode)?;
-        results.push(built);
+        let built = match build(&tree, &artifact, &zip, &options, mode) {
+            Err(error @ lamina_layer_builder::Error::FunctionWithLayersTooLarge { .. }) => {
+                bail!(
+                    "{error}; largest entries: {}",
+                    largest_entries(&tree, &built_layers.manifests, 5)?
+                )
+            }
+            other => other?,
+        };
+        results.push(PackagedFunction {
+            built,
+            dedup,
+            check,
+        });
     }
     Ok(results)
+}
+
+/// The `count` largest files of the function and its layers, with sizes, largest first.
+fn largest_entries(
+    tree: &Tree,
+    layers: &[(String, Manifest)],
+    count: usize,
+) -> anyhow::Result<String> {
+    let mut sizes: Vec<(u64, String)> = tree
+        .plan()?
+        .into_iter()
+        .map(|e| (e.size, format!("/var/task/{}", e.name)))
+        .collect();
+    for (layer, manifest) in layers {
+        sizes.extend(
+            manifest
+                .files
+                .iter()
+                .map(|f| (f.size, format!("/opt/{} (layer {layer})", f.path))),
+        );
+    }
+    sizes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(sizes
+        .iter()
+        .take(count)
+        .map(|(size, path)| format!("{path} {size} bytes"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// Lambda looks for `/var/task/bootstrap`, then `/opt/bootstrap`: without
@@ -218,36 +354,58 @@ fn check_entry_point(tree: &Tree, spec: &Spec, name: &str) -> anyhow::Result<()>
     }
 }
 
-/// The layers `package.toml` names, for the limits: all of them count, and
-/// the unzipped sizes of those already built (`cargo xtask layer <name>`)
-/// add up; a layer not built yet is named in a note.
-fn layer_usage(
+/// The layers a function uses, as far as they are built.
+struct BuiltLayers {
+    /// For the limits: every layer counts; the built ones' unzipped sizes add up.
+    usage: LayerUsage,
+    /// Name and manifest of each built layer, in order.
+    manifests: Vec<(String, Manifest)>,
+    /// The built layers' zips, in order.
+    zips: Vec<PathBuf>,
+    /// Layers not built yet.
+    missing: Vec<String>,
+}
+
+/// The layers `package.toml` names: all of them count toward the limits, and
+/// those already built (`cargo xtask layer <name>`) are read; a layer not built
+/// yet is named in a note.
+fn built_layers(
     spec: &Spec,
     target: &Path,
     arch: Architecture,
     name: &str,
-) -> anyhow::Result<LayerUsage> {
-    let mut usage = LayerUsage {
-        count: spec.layers.len(),
-        unzipped_bytes: 0,
+) -> anyhow::Result<BuiltLayers> {
+    let mut layers = BuiltLayers {
+        usage: LayerUsage {
+            count: spec.layers.len(),
+            unzipped_bytes: 0,
+        },
+        manifests: Vec::new(),
+        zips: Vec::new(),
+        missing: Vec::new(),
     };
-    let mut missing = Vec::new();
     for layer in &spec.layers {
-        let manifest = manifest_path(&layer_zip_path(target, layer, arch));
+        let zip = layer_zip_path(target, layer, arch);
+        let manifest = manifest_path(&zip);
         if manifest.is_file() {
-            usage.unzipped_bytes += Manifest::read(&manifest)?.unzipped_size;
+            let manifest = Manifest::read(&manifest)?;
+            layers.usage.unzipped_bytes += manifest.unzipped_size;
+            layers.manifests.push((layer.clone(), manifest));
+            if zip.is_file() {
+                layers.zips.push(zip);
+            }
         } else {
-            missing.push(layer.as_str());
+            layers.missing.push(layer.clone());
         }
     }
-    if !missing.is_empty() {
+    if !layers.missing.is_empty() {
         eprintln!(
             "note: {name} ({arch}): unzipped size not checked with layer(s) {} (not built; `cargo xtask layer {}`)",
-            missing.join(", "),
-            missing[0]
+            layers.missing.join(", "),
+            layers.missing[0]
         );
     }
-    Ok(usage)
+    Ok(layers)
 }
 
 /// `<target>/layers/<name>-<arch>.zip`.
