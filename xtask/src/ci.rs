@@ -46,6 +46,9 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("perl -v", "perl"),
     ("python3 --version", "python3"),
     ("python3 -m venv --help", "python3-venv"),
+    ("xmlstarlet --version", "xmlstarlet"),
+    ("jq --version", "jq"),
+    ("patchelf --version", "patchelf"),
 ];
 
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];

@@ -196,6 +196,8 @@ mod tests {
 
     use lamina_layer_builder::Status;
 
+    use crate::compile::build_lambda;
+
     use super::*;
 
     fn fake_binary(
@@ -353,6 +355,96 @@ content = "verbose = false\n"
         assert!(
             error.to_string().contains("not built for x86_64"),
             "{error}"
+        );
+    }
+
+    /// The real sample: Debian's xmlstarlet in its layer, run by sample-xmlstarlet's
+    /// handler through the runtime layer in the emulator, with the function at /var/task
+    /// and both layers at /opt. The loader's own log (LD_DEBUG=libs) proves the libraries
+    /// provided.al2023 lacks are loaded from /opt/lib.
+    #[test]
+    fn xmlstarlet_loads_its_libraries_from_opt_lib_in_the_emulator() {
+        use lamina_emulator::layout::{FunctionLayout, namespaces_available};
+        use lamina_emulator::{Emulator, EmulatorConfig};
+
+        assert!(
+            Path::new("/usr/bin/xmlstarlet").is_file(),
+            "the xmlstarlet layer is built from Debian's package: apt-get install -y xmlstarlet"
+        );
+        assert!(
+            namespaces_available(),
+            "the proof needs /opt as Lambda shows it: user and mount namespaces"
+        );
+        let root = crate::compile::workspace_root();
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("target");
+        let x86 = [Architecture::X86_64];
+        let mut zips = Vec::new();
+        for name in ["runtime", "xmlstarlet"] {
+            let built = build_layers_reporting(
+                &root.join("layers"),
+                &root,
+                &target,
+                Some(name),
+                &x86,
+                &BuildOptions::default(),
+                Mode::Write,
+                &mut build_lambda,
+            )
+            .unwrap();
+            zips.push(built[0].built.zip_path.clone());
+        }
+        let packaged = crate::package::package_sample_reporting(
+            &root.join("samples/sample-xmlstarlet"),
+            &root,
+            &target,
+            &x86,
+            &BuildOptions::default(),
+            Mode::Write,
+            None,
+            &mut build_lambda,
+        )
+        .unwrap();
+        assert!(packaged[0].check.is_ok(), "{}", packaged[0].check.render());
+
+        let layout =
+            FunctionLayout::unpack(&packaged[0].built.zip_path, &zips, &out.path().join("run"))
+                .unwrap();
+        let mut function = layout.function_config("sample-xmlstarlet", true).unwrap();
+        function.handler = "handler.sh".into();
+        function.env.push(("LD_DEBUG".into(), "libs".into()));
+        function.timeout = std::time::Duration::from_secs(30); // safety bound, not a speed test
+        let emulator = Emulator::start(EmulatorConfig::new(vec![function])).unwrap();
+        let invoked = emulator
+            .invoke(
+                "sample-xmlstarlet",
+                br#"{"xpath":"//book[@year<1980]/@id"}"#,
+            )
+            .unwrap();
+        let logs = emulator.logs("sample-xmlstarlet");
+        emulator.shutdown();
+        assert_eq!(
+            String::from_utf8_lossy(&invoked.payload),
+            r#"{"xpath":"//book[@year<1980]/@id","result":"b1 b3"}"#,
+            "logs:\n{logs}"
+        );
+        assert!(logs.contains("evaluating //book[@year<1980]/@id with /opt/bin/xmlstarlet"));
+        for library in [
+            "libxslt.so.1",
+            "libexslt.so.0",
+            "libgcrypt.so.20",
+            "libgpg-error.so.0",
+        ] {
+            assert!(
+                logs.contains(&format!("calling init: /opt/lib/{library}")),
+                "{library} was not loaded from /opt/lib; logs:\n{logs}"
+            );
+        }
+        // libxml2 is the image's (on this machine: the host's), never a layer copy.
+        assert!(!logs.contains("calling init: /opt/lib/libxml2"), "{logs}");
+        assert!(
+            logs.contains("calling init: /lib/x86_64-linux-gnu/libxml2.so.2"),
+            "{logs}"
         );
     }
 }
