@@ -146,7 +146,7 @@ pub fn build_layers_reporting(
             let elf_target = ElfTarget::al2023(arch);
             let label = format!("layer `{name}` ({arch})");
             let elf = spec
-                .add_elf_into(&mut tree, &elf_target)
+                .add_elf_into(&mut tree, ArtifactKind::Layer, &elf_target)
                 .with_context(|| label.clone())?;
             let check =
                 check_tree(&tree, ArtifactKind::Layer, &[], &elf_target)?.into_result(&label)?;

@@ -250,7 +250,7 @@ pub fn package_sample_reporting(
         spec.assemble_into(&mut tree, sample_dir, repo_root, &built_binaries)?;
         let elf_target = ElfTarget::al2023(arch);
         let label = format!("sample `{name}` ({arch})");
-        spec.add_elf_into(&mut tree, &elf_target)
+        spec.add_elf_into(&mut tree, ArtifactKind::Function, &elf_target)
             .with_context(|| label.clone())?;
 
         let built_layers = built_layers(&spec, target, arch, &name)?;

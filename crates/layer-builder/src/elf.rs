@@ -15,11 +15,22 @@ use lamina_elf::{
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::manifest::Architecture;
+use crate::manifest::{Architecture, ArtifactKind};
 use crate::tree::{Content, FileMode, Tree};
 
 /// Where bundled libraries go in a layer, as Lambda sees it (last on `LD_LIBRARY_PATH`).
 pub const LAYER_LIBRARY_DIR: &str = "/opt/lib";
+/// Where bundled libraries go in a function, as Lambda sees it (on `LD_LIBRARY_PATH`
+/// after `/lib64`).
+pub const FUNCTION_LIBRARY_DIR: &str = "/var/task/lib";
+
+/// The folder `lib/` of an artifact of `kind` is on Lambda.
+pub fn library_dir(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Layer => LAYER_LIBRARY_DIR,
+        ArtifactKind::Function => FUNCTION_LIBRARY_DIR,
+    }
+}
 
 /// `[[elf]]`: an executable or shared library of the build machine.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -98,6 +109,8 @@ pub struct RpathFix {
     pub dest: String,
     /// The bundled library sonames it makes win.
     pub sonames: Vec<String>,
+    /// The `DT_RPATH` set: `/opt/lib` in a layer, `/var/task/lib` in a function.
+    pub rpath: &'static str,
     /// `in place` (lamina-elf) or `patchelf`.
     pub how: &'static str,
 }
@@ -134,8 +147,9 @@ impl ElfBundle {
         }
         for fix in &self.rpath_fixes {
             out.push_str(&format!(
-                "  {}: DT_RPATH={LAYER_LIBRARY_DIR} ({}) so the bundled {} win(s) over /lib64\n",
+                "  {}: DT_RPATH={} ({}) so the bundled {} win(s) over /lib64\n",
                 fix.dest,
+                fix.rpath,
                 fix.how,
                 fix.sonames.join(", ")
             ));
@@ -149,14 +163,17 @@ impl ElfBundle {
 /// adds the programs (to `bin/`), the libraries named (to `lib/`) and every library they
 /// need that the image lacks (to `lib/<soname>`) to `tree`. A bundled library with the
 /// soname of one the image provides is made to win for the programs that need it with a
-/// `DT_RPATH` of `/opt/lib` on their copies (in place, or with `patchelf` when the file
+/// `DT_RPATH` of `lib/` as Lambda sees it (`/opt/lib` for a layer, `/var/task/lib` for a
+/// function; [`library_dir`]) on their copies (in place, or with `patchelf` when the file
 /// has no room for it). Returns `None` when there are no `[[elf]]` entries.
 pub fn add_elf_files(
     specs: &[ElfSpec],
     options: &ElfOptions,
     tree: &mut Tree,
+    kind: ArtifactKind,
     target: &ElfTarget,
 ) -> Result<Option<ElfBundle>> {
+    let rpath = library_dir(kind);
     if specs.is_empty() {
         return Ok(None);
     }
@@ -262,10 +279,11 @@ pub fn add_elf_files(
         };
         let content = match rpath_wanted.get(&root.path) {
             Some(sonames) => {
-                let (bytes, how) = with_opt_lib_rpath(&real)?;
+                let (bytes, how) = with_rpath(&real, rpath)?;
                 rpath_fixes.push(RpathFix {
                     dest: dest.clone(),
                     sonames: sonames.clone(),
+                    rpath,
                     how,
                 });
                 Content::Inline(bytes)
@@ -322,11 +340,11 @@ fn disk_mode(path: &Path) -> Result<FileMode> {
     Ok(FileMode::from_disk(metadata.permissions().mode()))
 }
 
-/// The bytes of `path` with a `DT_RPATH` of `/opt/lib`: edited in place by lamina-elf
-/// when the file has room, otherwise by `patchelf` (which moves sections to make room).
-fn with_opt_lib_rpath(path: &Path) -> Result<(Vec<u8>, &'static str)> {
+/// The bytes of `path` with a `DT_RPATH` of `rpath`: edited in place by lamina-elf when
+/// the file has room, otherwise by `patchelf` (which moves sections to make room).
+fn with_rpath(path: &Path, rpath: &str) -> Result<(Vec<u8>, &'static str)> {
     let mut bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    match set_rpath(&mut bytes, LAYER_LIBRARY_DIR) {
+    match set_rpath(&mut bytes, rpath) {
         Ok(_) => return Ok((bytes, "in place")),
         Err(RpathError::NoRoom { .. }) => {}
         Err(other) => {
@@ -342,7 +360,7 @@ fn with_opt_lib_rpath(path: &Path) -> Result<(Vec<u8>, &'static str)> {
         .map_err(|e| Error::io("creating a temporary file for", path, e))?;
     fs::write(scratch.path(), &bytes).map_err(|e| Error::io("writing", scratch.path(), e))?;
     let output = Command::new("patchelf")
-        .args(["--force-rpath", "--set-rpath", LAYER_LIBRARY_DIR])
+        .args(["--force-rpath", "--set-rpath", rpath])
         .arg(scratch.path())
         .output();
     match output {
@@ -354,7 +372,7 @@ fn with_opt_lib_rpath(path: &Path) -> Result<(Vec<u8>, &'static str)> {
         Ok(output) => Err(Error::Rpath {
             path: path.to_owned(),
             message: format!(
-                "patchelf --force-rpath --set-rpath {LAYER_LIBRARY_DIR} failed ({}): {}",
+                "patchelf --force-rpath --set-rpath {rpath} failed ({}): {}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr).trim()
             ),

@@ -157,7 +157,7 @@ pub enum Error {
     },
 
     /// A program could not be given the `DT_RPATH` that makes a bundled library win.
-    #[error("`{}`: cannot set DT_RPATH=/opt/lib: {message}", path.display())]
+    #[error("`{}`: cannot set DT_RPATH: {message}", path.display())]
     Rpath { path: PathBuf, message: String },
 
     /// ELF files of an artifact would fail on Lambda.

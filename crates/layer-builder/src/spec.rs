@@ -223,9 +223,15 @@ impl Spec {
     }
 
     /// Adds the spec's `[[elf]]` files and the libraries they need for `target` to
-    /// `tree` (see [`crate::add_elf_files`]); `None` when the spec has none.
-    pub fn add_elf_into(&self, tree: &mut Tree, target: &ElfTarget) -> Result<Option<ElfBundle>> {
-        add_elf_files(&self.elf, &self.elf_options, tree, target)
+    /// `tree`, the future `/opt` or `/var/task` by `kind` (see [`crate::add_elf_files`]);
+    /// `None` when the spec has none.
+    pub fn add_elf_into(
+        &self,
+        tree: &mut Tree,
+        kind: ArtifactKind,
+        target: &ElfTarget,
+    ) -> Result<Option<ElfBundle>> {
+        add_elf_files(&self.elf, &self.elf_options, tree, kind, target)
     }
 
     /// A new tree holding everything the spec names (see [`Spec::assemble_into`]).

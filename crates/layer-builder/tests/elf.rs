@@ -175,9 +175,15 @@ fn a_bundled_library_wins_over_the_system_copy_for_the_programs_that_need_it() {
         fixture.spec("build/demo-runpath"),
         fixture.spec("build/libdemo.so.1"),
     ];
-    let bundle = add_elf_files(&specs, &ElfOptions::default(), &mut tree, &target)
-        .unwrap()
-        .unwrap();
+    let bundle = add_elf_files(
+        &specs,
+        &ElfOptions::default(),
+        &mut tree,
+        ArtifactKind::Layer,
+        &target,
+    )
+    .unwrap()
+    .unwrap();
     insta::assert_snapshot!("shadowed_closure_report", bundle.render(Some(base)));
     let hows: Vec<(&str, &str)> = bundle
         .rpath_fixes
@@ -249,6 +255,7 @@ fn closure_report_of_a_program_with_a_private_library() {
         &[fixture.spec("app/bin/app")],
         &ElfOptions::default(),
         &mut tree,
+        ArtifactKind::Layer,
         &target,
     )
     .unwrap()
@@ -293,6 +300,7 @@ fn a_missing_library_is_refused() {
         &[fixture.spec("lonely/needs-gone")],
         &ElfOptions::default(),
         &mut tree,
+        ArtifactKind::Layer,
         &ElfTarget::al2023(Architecture::X86_64),
     )
     .unwrap_err();
@@ -324,6 +332,7 @@ fn debian_jq_needs_a_glibc_newer_than_al2023s() {
         }],
         &ElfOptions::default(),
         &mut tree,
+        ArtifactKind::Layer,
         &ElfTarget::al2023(Architecture::X86_64),
     )
     .unwrap_err();
