@@ -49,6 +49,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("xmlstarlet --version", "xmlstarlet"),
     ("jq --version", "jq"),
     ("patchelf --version", "patchelf"),
+    ("aarch64-linux-gnu-gcc --version", "gcc-aarch64-linux-gnu"),
 ];
 
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];

@@ -479,3 +479,176 @@ fn function_files_its_layers_carry_are_left_out() {
         ]
     );
 }
+
+/// Real arm64 files, built with Debian's cross compiler into a sysroot folder and resolved
+/// on this x86_64 machine: the symlinked soname chain and a library found through
+/// `[elf-options] search` are bundled, the layer really runs under qemu-aarch64, the same
+/// files checked for x86_64 are the wrong architecture, and a GLIBC_2.36 symbol is refused.
+#[test]
+fn arm64_files_from_a_sysroot_are_bundled_and_run_under_qemu() {
+    let gcc = "aarch64-linux-gnu-gcc";
+    let cross_libc = Path::new("/usr/aarch64-linux-gnu");
+    assert!(
+        Command::new(gcc).arg("--version").output().is_ok() && cross_libc.is_dir(),
+        "apt-get install -y gcc-aarch64-linux-gnu"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sysroot = dir.path().join("sysroot");
+    let bin = sysroot.join("usr/bin");
+    let libs = sysroot.join("usr/local/lib/demo");
+    fs::create_dir_all(&bin).unwrap();
+    fs::create_dir_all(&libs).unwrap();
+    let cross = |folder: &Path, source: &str, output: &str, args: &[&str]| {
+        let c = folder.join(format!("{output}.c"));
+        fs::write(&c, source).unwrap();
+        let status = Command::new(gcc)
+            .arg("-o")
+            .arg(folder.join(output))
+            .arg(&c)
+            .args(args)
+            .current_dir(folder)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{gcc} {output}");
+        fs::remove_file(c).unwrap();
+    };
+    cross(
+        &libs,
+        "const char *extra(void) { return \"arm64\"; }\n",
+        "libextra.so.2",
+        &["-shared", "-fPIC", "-Wl,-soname,libextra.so.2"],
+    );
+    cross(
+        &libs,
+        "const char *extra(void);\nconst char *who(void) { return extra(); }\n",
+        "libdemo.so.1.0.0",
+        &[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdemo.so.1",
+            "-L.",
+            "-l:libextra.so.2",
+        ],
+    );
+    std::os::unix::fs::symlink("libdemo.so.1.0.0", libs.join("libdemo.so.1")).unwrap();
+    cross(
+        &bin,
+        PROGRAM,
+        "app",
+        &[
+            "-L../local/lib/demo",
+            "-l:libdemo.so.1",
+            "-Wl,--enable-new-dtags,-rpath,/usr/local/lib/demo",
+            "-Wl,--allow-shlib-undefined",
+        ],
+    );
+    // libextra is found neither by RUNPATH (which is not inherited) nor a default folder:
+    // it needs the search option, as LD_LIBRARY_PATH would give it.
+    let options = ElfOptions {
+        search: vec!["/usr/local/lib/demo".into()],
+        sysroot: [(Architecture::Arm64, sysroot.display().to_string())].into(),
+    };
+    let specs = [ElfSpec {
+        from: "/usr/bin/app".into(),
+        to: None,
+    }];
+    let arm64 = ElfTarget::al2023(Architecture::Arm64);
+    let mut tree = Tree::new();
+    let bundle = add_elf_files(&specs, &options, &mut tree, ArtifactKind::Layer, &arm64)
+        .unwrap()
+        .unwrap();
+    insta::assert_snapshot!(
+        "arm64_sysroot_closure_report",
+        bundle.render(Some(&sysroot))
+    );
+    let check = check_tree(&tree, ArtifactKind::Layer, &[], &arm64).unwrap();
+    assert!(check.is_ok(), "{}", check.render());
+
+    // Without the search folder, libextra.so.2 is missing.
+    let mut other = Tree::new();
+    let no_search = ElfOptions {
+        search: Vec::new(),
+        ..options.clone()
+    };
+    let error = add_elf_files(&specs, &no_search, &mut other, ArtifactKind::Layer, &arm64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("libextra.so.2: needed by ") && error.contains("libdemo.so.1"),
+        "{error}"
+    );
+
+    // The layer runs: qemu-aarch64 with the cross libc as the image's /lib.
+    let zip = dir.path().join("out/arm-demo.zip");
+    let mut artifact = layer("arm-demo");
+    artifact.architecture = Architecture::Arm64;
+    build(
+        &tree,
+        &artifact,
+        &zip,
+        &BuildOptions::default(),
+        Mode::Write,
+    )
+    .unwrap();
+    let opt = dir.path().join("opt");
+    unzip(&zip, &opt);
+    let output = Command::new("qemu-aarch64")
+        .arg("-L")
+        .arg(cross_libc)
+        .arg(opt.join("bin/app"))
+        .env("LD_LIBRARY_PATH", opt.join("lib"))
+        .output()
+        .expect("qemu-aarch64 (apt-get install -y qemu-user)");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "arm64",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The same zip is the wrong architecture for x86_64.
+    let check = check_zip(
+        &zip,
+        ArtifactKind::Layer,
+        &[],
+        &ElfTarget::al2023(Architecture::X86_64),
+    )
+    .unwrap();
+    assert_eq!(check.problems.len(), 3, "{}", check.render());
+    assert!(
+        check
+            .problems
+            .iter()
+            .all(|p| p.contains("built for aarch64, but the layer targets x86_64")),
+        "{}",
+        check.render()
+    );
+
+    // arc4random is GLIBC_2.36: too new for Amazon Linux 2023.
+    cross(
+        &bin,
+        "#include <stdlib.h>\n#include <stdio.h>\nint main(void) { printf(\"%u\\n\", arc4random()); return 0; }\n",
+        "random",
+        &[],
+    );
+    let mut tree = Tree::new();
+    let error = add_elf_files(
+        &[ElfSpec {
+            from: "/usr/bin/random".into(),
+            to: None,
+        }],
+        &options,
+        &mut tree,
+        ArtifactKind::Layer,
+        &arm64,
+    )
+    .unwrap_err()
+    .to_string()
+    .replace(&sysroot.display().to_string(), "$SYSROOT");
+    assert!(
+        error.contains(
+            "$SYSROOT/usr/bin/random: needs glibc 2.36 (GLIBC_2.36 from libc.so.6, used by arc4random)"
+        ),
+        "{error}"
+    );
+}
