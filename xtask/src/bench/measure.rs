@@ -256,8 +256,9 @@ pub fn cargo_lambda_zip_size(arch: &str) -> anyhow::Result<f64> {
     };
     xshell::cmd!(
         sh,
-        "cargo lambda build --quiet --release {arch_flag} --output-format zip --target-dir {target} --lambda-dir {lambda_dir}"
+        "cargo lambda build --quiet --release {arch_flag} --output-format zip --lambda-dir {lambda_dir}"
     )
+    .env("CARGO_TARGET_DIR", &target)
     .run()
     .context("cargo lambda build (install it with `pip install cargo-lambda`)")?;
     let zip = lambda_dir.join("bootstrap/bootstrap.zip");
