@@ -14,6 +14,7 @@ mod config;
 mod context;
 pub mod env;
 pub mod header;
+pub mod time;
 
 pub use config::{
     Config, ConfigError, DEFAULT_FUNCTION_VERSION, DEFAULT_MEMORY_MB, DEFAULT_TASK_ROOT,

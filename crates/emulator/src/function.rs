@@ -1061,7 +1061,7 @@ impl Function {
                 let seconds = logs::seconds(self.config.timeout);
                 lines.push(format!(
                     "{} {request_id} Task timed out after {seconds} seconds",
-                    ids::rfc3339_millis(SystemTime::now())
+                    lamina_context::time::rfc3339_millis(SystemTime::now())
                 ));
                 let message = format!(
                     "RequestId: {request_id} Error: Task timed out after {seconds} seconds"

@@ -1,5 +1,5 @@
 //! Identifiers and timestamps in the shapes Lambda uses: request ids, X-Ray trace ids,
-//! log stream names, RFC 3339 times.
+//! log stream names.
 //!
 //! The randomness only has to make ids unique, not unguessable, so it comes from std's
 //! randomly keyed SipHash rather than a random-number crate.
@@ -7,6 +7,8 @@
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lamina_context::time::utc_date;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -48,26 +50,11 @@ pub fn trace_id(now: SystemTime) -> String {
 
 /// A log stream name as Lambda makes them: `YYYY/MM/DD/[$LATEST]{32 hex}`.
 pub fn log_stream_name(now: SystemTime) -> String {
-    let (year, month, day) = civil_date(since_epoch(now).as_secs() / 86_400);
+    let (year, month, day) = utc_date(now);
     format!(
         "{year:04}/{month:02}/{day:02}/[$LATEST]{:016x}{:016x}",
         random_u64(),
         random_u64()
-    )
-}
-
-/// `2026-11-22T10:00:00.123Z`.
-pub fn rfc3339_millis(time: SystemTime) -> String {
-    let since = since_epoch(time);
-    let seconds = since.as_secs();
-    let (year, month, day) = civil_date(seconds / 86_400);
-    let of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since.subsec_millis()
     )
 }
 
@@ -80,38 +67,9 @@ fn since_epoch(time: SystemTime) -> Duration {
     time.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_date(days_since_epoch: u64) -> (u64, u64, u64) {
-    let z = days_since_epoch + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_match_known_days() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(19_782), (2024, 2, 29));
-        assert_eq!(
-            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
-            "2023-11-14T22:13:20.123Z"
-        );
-    }
 
     #[test]
     fn request_ids_are_uuid_v4_and_distinct() {

@@ -100,7 +100,6 @@ mod endpoint;
 mod error;
 mod logger;
 mod serve;
-mod time;
 
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use lamina_context::{LogFormat, LogLevel};
 use serde::Serialize;
 
-use crate::time::rfc3339_millis;
+use lamina_context::time::rfc3339_millis;
 
 /// Request id of the invocation in progress, for log lines. A global, not a thread-local, so
 /// lines logged from threads the handler spawns carry it too (one invocation at a time).

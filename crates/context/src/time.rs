@@ -1,14 +1,14 @@
-//! RFC 3339 timestamps in UTC, without a date crate: log lines need nothing more.
+//! UTC dates and RFC 3339 timestamps, without a date crate: Lambda's log lines, log
+//! stream names and deadlines need nothing more. Shared by the runtime and the emulator.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds). Times before 1970 print as the epoch.
-pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
+pub fn rfc3339_millis(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
-    let days = seconds / 86_400;
     let second_of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = civil_from_days(seconds / 86_400);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         second_of_day / 3600,
@@ -16,6 +16,15 @@ pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
         second_of_day % 60,
         since_epoch.subsec_millis()
     )
+}
+
+/// The UTC calendar date of `time` as (year, month, day). Times before 1970 give 1970-01-01.
+pub fn utc_date(time: SystemTime) -> (u64, u64, u64) {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    civil_from_days(seconds / 86_400)
 }
 
 /// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar
@@ -45,6 +54,15 @@ mod tests {
 
     fn at(millis: u64) -> String {
         rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis))
+    }
+
+    #[test]
+    fn dates_of_known_days() {
+        assert_eq!(utc_date(UNIX_EPOCH), (1970, 1, 1));
+        assert_eq!(
+            utc_date(UNIX_EPOCH + Duration::from_secs(19_782 * 86_400)),
+            (2024, 2, 29)
+        );
     }
 
     #[test]
