@@ -185,3 +185,112 @@ fn elf_arch_of(head: &[u8]) -> Option<Architecture> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+mod tests {
+    use std::fs;
+    use std::process::Command;
+
+    use lamina_layer_builder::{Artifact, BuildOptions, FileMode, Mode, Tree, build};
+
+    use super::*;
+
+    fn cc(dir: &Path, source: &str, output: &str, args: &[&str]) -> PathBuf {
+        let c = dir.join(format!("{output}.c"));
+        fs::write(&c, source).unwrap();
+        let status = Command::new("cc")
+            .arg("-o")
+            .arg(dir.join(output))
+            .arg(&c)
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        dir.join(output)
+    }
+
+    fn zip_of(tree: &Tree, name: &str, kind: ArtifactKind, path: &Path) {
+        let artifact = Artifact {
+            name: name.into(),
+            kind,
+            architecture: Architecture::X86_64,
+            compatible_runtimes: vec!["provided.al2023".into()],
+        };
+        build(tree, &artifact, path, &BuildOptions::default(), Mode::Write).unwrap();
+        // A zip "from anywhere": no manifest beside it, so kind and arch are guessed.
+        fs::remove_file(manifest_path(path)).unwrap();
+    }
+
+    /// A function whose program needs a library its layer carries: alone it cannot find
+    /// it (named, with Lambda's paths and the fix); with the layer it passes.
+    #[test]
+    fn a_function_zip_is_checked_with_its_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = cc(
+            dir.path(),
+            "int answer(void) { return 42; }\n",
+            "libanswer.so.1",
+            &["-shared", "-fPIC", "-Wl,-soname,libanswer.so.1"],
+        );
+        let tool = cc(
+            dir.path(),
+            "int answer(void);\nint main(void) { return answer() == 42 ? 0 : 1; }\n",
+            "tool",
+            &["-L.", "-l:libanswer.so.1"],
+        );
+        let mut function = Tree::new();
+        function
+            .add_bytes(
+                "bootstrap",
+                b"#!/bin/sh\nexec ./bin/tool\n".to_vec(),
+                FileMode::Executable,
+            )
+            .unwrap();
+        function.add_path("bin/tool", &tool).unwrap();
+        let function_zip = dir.path().join("function.zip");
+        zip_of(&function, "fn", ArtifactKind::Function, &function_zip);
+        let mut layer = Tree::new();
+        layer.add_path("lib/libanswer.so.1", &lib).unwrap();
+        let layer_zip = dir.path().join("layer.zip");
+        zip_of(&layer, "answers", ArtifactKind::Layer, &layer_zip);
+
+        let alone = check(&function_zip, None, None, &[]).unwrap();
+        assert!(!alone.ok);
+        let text = alone
+            .text
+            .replace(&dir.path().display().to_string(), "$TMP");
+        insta::assert_snapshot!("function_without_its_layer", text);
+
+        let with_layer =
+            check(&function_zip, None, None, std::slice::from_ref(&layer_zip)).unwrap();
+        assert!(with_layer.ok, "{}", with_layer.text);
+        assert!(
+            with_layer.text.ends_with(
+                "function (/var/task), 1 ELF file(s) checked for x86_64 (glibc <= 2.34): ok\n"
+            ),
+            "{}",
+            with_layer.text
+        );
+        // The layer alone is guessed a layer (no bootstrap) and is fine.
+        let layer_alone = check(&layer_zip, None, None, &[]).unwrap();
+        assert!(
+            layer_alone.ok && layer_alone.text.contains("layer (/opt), 1 ELF file(s)"),
+            "{}",
+            layer_alone.text
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not.zip");
+        fs::write(&path, "hello").unwrap();
+        let error = check(&path, None, None, &[]).err().unwrap();
+        assert!(
+            format!("{error:#}").contains("not.zip: not a readable zip"),
+            "{error:#}"
+        );
+    }
+}

@@ -14,8 +14,8 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use lamina_layer_builder::{
     Architecture, Artifact, ArtifactKind, BuildOptions, Built, BuiltBinaries, DedupReport,
-    ElfCheck, ElfTarget, LayerUsage, Limits, Manifest, Mode, Node, Row, SourceDateEpoch, Spec,
-    Tree, build, check_tree, leave_out_layer_files, manifest_path, render_table,
+    ElfCheck, ElfTarget, EntryKind, LayerUsage, Limits, Manifest, Mode, Node, Row, SourceDateEpoch,
+    Spec, Tree, build, check_tree, leave_out_layer_files, manifest_path, render_table,
 };
 
 use crate::compile::{build_lambda, target_dir, workspace_root};
@@ -313,6 +313,7 @@ fn largest_entries(
     let mut sizes: Vec<(u64, String)> = tree
         .plan()?
         .into_iter()
+        .filter(|e| e.kind != EntryKind::Folder)
         .map(|e| (e.size, format!("/var/task/{}", e.name)))
         .collect();
     for (layer, manifest) in layers {
@@ -320,6 +321,7 @@ fn largest_entries(
             manifest
                 .files
                 .iter()
+                .filter(|f| f.kind != EntryKind::Folder)
                 .map(|f| (f.size, format!("/opt/{} (layer {layer})", f.path))),
         );
     }
@@ -871,6 +873,100 @@ mod tests {
             );
             emulator.shutdown();
         }
+    }
+
+    /// `--layers tools`: the function's copy of a library the layer carries at /opt/lib is
+    /// left out and reported; over the unzipped limit, the error names the largest entries.
+    #[test]
+    fn files_the_layers_carry_are_left_out_and_the_limit_names_the_largest() {
+        let repo = tempfile::tempdir().unwrap();
+        let library = "not really ELF, same bytes in both\n";
+        write(
+            &repo.path().join("layers/tools/files/lib/libfoo.so.1"),
+            library,
+            0o644,
+        );
+        write(
+            &repo.path().join("layers/tools/layer.toml"),
+            "[[copy]]\nfrom = \"files/lib\"\nto = \"lib\"\n",
+            0o644,
+        );
+        let sample = repo.path().join("samples/sample-lib");
+        write(&sample.join("handler.sh"), "#!/bin/sh\ncat\n", 0o755);
+        write(&sample.join("lib/libfoo.so.1"), library, 0o644);
+        write(
+            &sample.join("package.toml"),
+            "[[copy]]\nfrom = \"handler.sh\"\nto = \"handler.sh\"\n\
+             [[copy]]\nfrom = \"lib\"\nto = \"lib\"\n",
+            0o644,
+        );
+        let target = repo.path().join("target");
+        let x86 = [Architecture::X86_64];
+        crate::layer::build_layers(
+            &repo.path().join("layers"),
+            repo.path(),
+            &target,
+            Some("tools"),
+            &x86,
+            &BuildOptions::default(),
+            Mode::Write,
+            &mut no_binaries,
+        )
+        .unwrap();
+        let layers = ["tools".to_owned()];
+        let packaged = package_sample_reporting(
+            &sample,
+            repo.path(),
+            &target,
+            &x86,
+            &BuildOptions::default(),
+            Mode::Write,
+            Some(&layers),
+            &mut no_binaries,
+        )
+        .unwrap();
+        let function = &packaged[0];
+        assert_eq!(
+            function.dedup.render("sample-lib (x86_64)"),
+            "sample-lib (x86_64): left out 1 file(s), 35 bytes, that its layers carry \
+             (unzipped 49 -> 14 bytes)\n  lib/libfoo.so.1          35 bytes  = \
+             /opt/lib/libfoo.so.1 (layer tools)\n"
+        );
+        let names: Vec<&str> = function
+            .built
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(names, ["handler.sh"]);
+        assert!(function.report().contains("0 ELF file(s) checked"));
+
+        let tight = BuildOptions {
+            limits: Limits {
+                max_unzipped_bytes: 40,
+                ..Limits::LAMBDA
+            },
+            ..BuildOptions::default()
+        };
+        let error = package_sample_reporting(
+            &sample,
+            repo.path(),
+            &target,
+            &x86,
+            &tight,
+            Mode::Write,
+            Some(&layers),
+            &mut no_binaries,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "sample-lib (x86_64): function and its 1 layers unzip to 49 bytes, over Lambda's \
+             limit of 40 bytes; largest entries: /opt/lib/libfoo.so.1 (layer tools) 35 bytes, \
+             /var/task/handler.sh 14 bytes"
+        );
     }
 
     #[test]

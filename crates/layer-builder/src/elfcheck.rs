@@ -90,7 +90,7 @@ pub fn check_tree(
     for entry in &entries {
         stage_planned(&base, entry, &mut files)?;
     }
-    stage.check(kind, &files, target)
+    stage.check(&files, target)
 }
 
 /// Checks the ELF files of the zip `zip` (unpacked into `/var/task` or `/opt` by
@@ -103,7 +103,7 @@ pub fn check_zip(
 ) -> Result<ElfCheck> {
     let stage = Stage::new(layers)?;
     let files = unzip_elf_files(zip, &stage.place(kind))?;
-    stage.check(kind, &files, target)
+    stage.check(&files, target)
 }
 
 /// A scratch folder laid out like Lambda's file system.
@@ -136,13 +136,12 @@ impl Stage {
     }
 
     /// Resolves `files` (host paths in the stage) and keeps what Lambda would trip on.
-    fn check(&self, kind: ArtifactKind, files: &[PathBuf], target: &ElfTarget) -> Result<ElfCheck> {
+    fn check(&self, files: &[PathBuf], target: &ElfTarget) -> Result<ElfCheck> {
         let root = self.dir.path();
         let lambda_path = |path: &Path| match path.strip_prefix(root) {
             Ok(rel) => format!("/{}", rel.display()),
             Err(_) => path.display().to_string(),
         };
-        let _ = kind;
         let mut problems = Vec::new();
         let mut roots = Vec::new();
         let mut infos = Vec::new();
@@ -188,7 +187,25 @@ impl Stage {
             {
                 continue;
             }
-            problems.push(problem.render(&lambda_path));
+            problems.push(match problem {
+                // The builder's fix (install a package on the build machine) does not
+                // apply to a zip: say where on Lambda the library has to be instead.
+                Problem::MissingLibrary {
+                    soname, needed_by, ..
+                } => format!(
+                    "{soname}: needed by {}, but neither the image nor the function and its \
+                     layers have it (looked in /var/task, /var/task/lib, /opt/lib and the \
+                     files' DT_RPATH/DT_RUNPATH); Lambda would fail with \"{soname}: cannot \
+                     open shared object file\". Fix: ship it as lib/{soname} in the function \
+                     or in a layer (check a function with its layers: --layer <zip>).",
+                    needed_by
+                        .iter()
+                        .map(|p| lambda_path(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                other => other.render(&lambda_path),
+            });
         }
         Ok(ElfCheck {
             arch: target.arch,

@@ -186,16 +186,29 @@ impl Tree {
         self.insert(dest, Node::File { content, mode }, origin.to_owned())
     }
 
-    /// Removes the file or symlink at `path` and returns it; folders and
-    /// paths not in the tree are left alone (`None`).
+    /// Removes the file or symlink at `path` and returns it, with the folders
+    /// above it that this leaves empty (a zip should not keep a `lib/` whose
+    /// files all moved to a layer); folders and paths not in the tree are left
+    /// alone (`None`).
     pub fn remove_file(&mut self, path: &str) -> Option<Node> {
         let path = TreePath::parse_non_root(path).ok()?;
-        match self.nodes.get(&path).map(|slot| &slot.node) {
+        let removed = match self.nodes.get(&path).map(|slot| &slot.node) {
             Some(Node::File { .. } | Node::Symlink { .. }) => {
                 self.nodes.remove(&path).map(|slot| slot.node)
             }
-            _ => None,
+            _ => return None,
+        };
+        let mut parent = path.parent();
+        while let Some(folder) = parent.filter(|p| !p.is_root()) {
+            let prefix = format!("{folder}/");
+            let has_children = self.nodes.keys().any(|p| p.as_str().starts_with(&prefix));
+            if has_children {
+                break;
+            }
+            self.nodes.remove(&folder);
+            parent = folder.parent();
         }
+        removed
     }
 
     /// Adds a symlink at `dest` pointing at `target`, which must be relative
