@@ -48,6 +48,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for layer in &layers {
         for arch in ["x86_64", "arm64"] {
             let zip = target_dir().join(format!("layers/{layer}-{arch}.zip"));
+            if !zip.is_file() {
+                continue; // A layer restricted to one architecture (`architectures`).
+            }
             assets.extend(copy_with_manifest(
                 &zip,
                 &out,
@@ -58,6 +61,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for sample in &samples {
         for arch in ["x86_64", "arm64"] {
             let zip = target_dir().join(format!("lambda/{sample}/{arch}/bootstrap.zip"));
+            if !zip.is_file() {
+                continue; // A sample restricted to one architecture (`architectures`).
+            }
             assets.extend(copy_with_manifest(
                 &zip,
                 &out,
