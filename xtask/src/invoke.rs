@@ -371,6 +371,131 @@ mod tests {
         assert!(emulator.logs("sample-hello").contains("REPORT RequestId: "));
     }
 
+    /// What `cargo xtask invoke sample-python '{"name":"Ada"}'` does: the sample packaged,
+    /// the runtime layer (named in its package.toml) built for the host, both unpacked, and
+    /// the handler package.toml names; an invalid event's error carries the Python traceback.
+    #[test]
+    fn script_sample_runs_from_its_zip_with_its_layers() {
+        let config = function_config(Some("sample-python"), &defaults(), false)
+            .expect("package sample-python");
+        assert_eq!(config.handler, "handler.handle");
+        let emulator = Emulator::start(EmulatorConfig::new(vec![config])).expect("start");
+        let invoked = emulator
+            .invoke("sample-python", br#"{"name":"Ada"}"#)
+            .expect("invoke");
+        let logs = emulator.logs("sample-python");
+        let body: serde_json::Value = serde_json::from_slice(&invoked.payload).expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({"message": "Hello, Ada!"}),
+            "{logs}"
+        );
+        let failed = emulator.invoke("sample-python", b"{}").expect("invoke");
+        assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
+        let error: serde_json::Value = serde_json::from_slice(&failed.payload).expect("JSON");
+        assert_eq!(error["errorType"], "InvalidEvent", "{error}");
+        assert!(
+            error["stackTrace"]
+                .as_array()
+                .expect("stackTrace")
+                .iter()
+                .any(|frame| frame
+                    .as_str()
+                    .is_some_and(|f| f.contains("/var/task/handler.py"))),
+            "{error}"
+        );
+        emulator.shutdown();
+    }
+
+    /// The arm64 runtime layer's `/opt/bootstrap` (the static aarch64 binary from
+    /// `runtime-arm64.zip`) serves sample-shell's executable and sample-python's function
+    /// under `qemu-aarch64`, with both zips unpacked at `/opt` and `/var/task` as on Lambda.
+    #[test]
+    fn arm64_runtime_layer_runs_samples_under_qemu() {
+        let qemu = Path::new("/usr/bin/qemu-aarch64");
+        assert!(
+            qemu.is_file(),
+            "qemu-aarch64 is needed to run the arm64 build: apt-get install -y qemu-user"
+        );
+        assert!(namespaces_available(), "needs user and mount namespaces");
+        let root = compile::workspace_root();
+        let out = tempfile::tempdir().expect("tempdir");
+        let arm64 = [Architecture::Arm64];
+        let options = lamina_layer_builder::BuildOptions::default();
+        let layer = build_layers(
+            &root.join("layers"),
+            &root,
+            out.path(),
+            Some("runtime"),
+            &arm64,
+            &options,
+            Mode::Write,
+            &mut compile::build_lambda,
+        )
+        .expect("build the arm64 runtime layer");
+        let layer_zip = layer[0].zip_path.clone();
+        let mut functions = Vec::new();
+        for (sample, handler) in [
+            ("sample-shell", "greet.sh"),
+            ("sample-python", "handler.handle"),
+        ] {
+            let built = package_sample(
+                &root.join("samples").join(sample),
+                &root,
+                out.path(),
+                &arm64,
+                &options,
+                Mode::Write,
+                &mut compile::build_lambda,
+            )
+            .expect("package");
+            let layout = FunctionLayout::unpack(
+                &built[0].zip_path,
+                std::slice::from_ref(&layer_zip),
+                &out.path().join("run").join(sample),
+            )
+            .expect("unpack");
+            let bootstrap = std::fs::read(layout.opt.join("bootstrap")).expect("bootstrap");
+            // ELF, 64-bit, machine EM_AARCH64 (183): the cross-built binary, not the host's.
+            assert_eq!(&bootstrap[..5], b"\x7fELF\x02", "{sample}");
+            assert_eq!(u16::from_le_bytes([bootstrap[18], bootstrap[19]]), 183);
+            let mut function = layout.function_config(sample, true).expect("config");
+            function.args = vec![function.executable.display().to_string()];
+            function.executable = qemu.to_path_buf();
+            function.handler = handler.into();
+            function.timeout = Duration::from_secs(30); // safety bound, not a speed test
+            functions.push(function);
+        }
+        let emulator = Emulator::start(EmulatorConfig::new(functions)).expect("start");
+        for sample in ["sample-shell", "sample-python"] {
+            let invoked = emulator
+                .invoke(sample, br#"{"name":"Ada"}"#)
+                .expect("invoke");
+            let body: serde_json::Value = serde_json::from_slice(&invoked.payload).expect("JSON");
+            assert_eq!(
+                body,
+                serde_json::json!({"message": "Hello, Ada!"}),
+                "{sample}; logs:\n{}",
+                emulator.logs(sample)
+            );
+        }
+        emulator.shutdown();
+    }
+
+    #[test]
+    fn layer_values_are_names_or_zip_paths() {
+        let error = resolve_layers(&["no-such-layer".into()]).expect_err("unknown name");
+        assert!(
+            format!("{error:#}").contains("no layer `no-such-layer`"),
+            "{error:#}"
+        );
+        let error = resolve_layers(&["missing/runtime.zip".into()]).expect_err("missing zip");
+        assert_eq!(
+            error.to_string(),
+            "--layer missing/runtime.zip: no such zip"
+        );
+    }
+
     #[test]
     fn settings_outside_lambdas_limits_are_refused() {
         let mut args = defaults();
