@@ -145,6 +145,9 @@ impl ElfBundle {
                 file.reason
             ));
         }
+        if !self.rpath_fixes.is_empty() {
+            out.push_str("shadowing fixed:\n");
+        }
         for fix in &self.rpath_fixes {
             out.push_str(&format!(
                 "  {}: DT_RPATH={} ({}) so the bundled {} win(s) over /lib64\n",
