@@ -282,6 +282,39 @@ mod tests {
         );
     }
 
+    /// A zip that unzips past Lambda's 262,144,000 bytes is refused, naming its largest
+    /// entries (a sparse file, deflated by Info-ZIP: small on disk, large unzipped).
+    #[test]
+    fn an_oversized_zip_names_its_largest_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        fs::File::create(data.join("big.bin"))
+            .unwrap()
+            .set_len(262_144_001)
+            .unwrap();
+        fs::write(data.join("small.txt"), "hello\n").unwrap();
+        let zip = dir.path().join("big.zip");
+        let status = Command::new("zip")
+            .args(["-q", "-r"])
+            .arg(&zip)
+            .arg(".")
+            .current_dir(&data)
+            .status()
+            .expect("zip (apt-get install -y zip)");
+        assert!(status.success());
+        let report = check(&zip, None, Some(ArtifactKind::Layer), &[]).unwrap();
+        assert!(!report.ok);
+        assert!(
+            report.text.contains(
+                "unzipped, it is 262144007 bytes, over Lambda's limit of 262144000 bytes; \
+                 largest entries: big.bin 262144001 bytes, small.txt 6 bytes"
+            ),
+            "{}",
+            report.text
+        );
+    }
+
     #[test]
     fn a_file_that_is_not_a_zip_is_named() {
         let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@
 //! `LD_LIBRARY_PATH`, so `DT_RPATH=/opt/lib` and `$ORIGIN` mean what they mean there.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
@@ -349,22 +349,35 @@ fn unzip_elf_files(zip: &Path, into: &Path) -> Result<Vec<PathBuf>> {
             fs::create_dir_all(&path).map_err(|e| Error::io("creating", &path, e))?;
             continue;
         }
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("entry `{name}`: {e}")))?;
         make_parent(&path)?;
         if path.is_symlink() || path.is_file() {
             fs::remove_file(&path).map_err(|e| Error::io("replacing", &path, e))?;
         }
         if mode & 0o170000 == 0o120000 {
-            let target = String::from_utf8_lossy(&bytes).into_owned();
+            let mut target = String::new();
+            (&mut entry)
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|e| bad(format!("symlink `{name}`: {e}")))?;
             symlink(&target, &path).map_err(|e| Error::io("creating symlink", &path, e))?;
-        } else if is_elf(&bytes) {
-            fs::write(&path, &bytes).map_err(|e| Error::io("writing", &path, e))?;
-            files.retain(|f| f != &path);
-            files.push(path);
+            continue;
         }
+        // Only ELF files matter to the loader: look at the magic before reading on, so
+        // a large data file is never held in memory or written out.
+        let mut head = Vec::with_capacity(4);
+        (&mut entry)
+            .take(4)
+            .read_to_end(&mut head)
+            .map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        if !is_elf(&head) {
+            continue;
+        }
+        let mut out = fs::File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
+        out.write_all(&head)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
+        files.retain(|f| f != &path);
+        files.push(path);
     }
     Ok(files)
 }
