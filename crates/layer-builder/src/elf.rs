@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lamina_elf::{
-    Arch, Closure, FileKind, GlibcVersion, Problem, ProvidedLibraries, ResolveOptions, RootFile,
-    RpathError, set_rpath,
+    Arch, Closure, ElfInfo, FileKind, GlibcVersion, Problem, ProvidedLibraries, ResolveOptions,
+    RootFile, RpathError, set_rpath,
 };
 use serde::Deserialize;
 
@@ -209,6 +209,17 @@ pub fn add_elf_files(
                     } else {
                         format!(" in the sysroot {}", sysroot.display())
                     }
+                ),
+            });
+        }
+        let bytes = fs::read(&host).map_err(|e| Error::io("reading", &host, e))?;
+        if let Err(error) = ElfInfo::parse(&bytes) {
+            return Err(Error::ElfSource {
+                from: spec.from.clone(),
+                message: format!(
+                    "{} is not a usable ELF file ({error}); [[elf]] takes executables and \
+                     shared libraries, use [[copy]] for anything else",
+                    host.display()
                 ),
             });
         }

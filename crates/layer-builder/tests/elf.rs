@@ -652,3 +652,74 @@ fn arm64_files_from_a_sysroot_are_bundled_and_run_under_qemu() {
         "{error}"
     );
 }
+
+/// The `[[elf]]` keys as a spec writes them; a typo is refused.
+#[test]
+fn elf_keys_parse_and_typos_are_refused() {
+    let text = r#"
+[[elf]]
+from = "/usr/bin/xmlstarlet"
+
+[[elf]]
+from = "/usr/lib/{triplet}/libfoo.so.1"
+to = "lib/libfoo.so.1"
+
+[elf-options]
+search = ["/usr/local/lib"]
+sysroot = { arm64 = "/srv/arm64-root" }
+"#;
+    let spec =
+        lamina_layer_builder::Spec::parse(text, Path::new("layer.toml"), ArtifactKind::Layer)
+            .unwrap();
+    assert_eq!(spec.elf.len(), 2);
+    assert_eq!(spec.elf[1].to.as_deref(), Some("lib/libfoo.so.1"));
+    assert_eq!(spec.elf_options.search, ["/usr/local/lib"]);
+    assert_eq!(
+        spec.elf_options
+            .sysroot
+            .get(&Architecture::Arm64)
+            .map(String::as_str),
+        Some("/srv/arm64-root")
+    );
+    let typo = "[[elf]]\nform = \"/usr/bin/jq\"\n";
+    let error =
+        lamina_layer_builder::Spec::parse(typo, Path::new("layer.toml"), ArtifactKind::Layer)
+            .unwrap_err()
+            .to_string();
+    assert!(error.contains("unknown field `form`"), "{error}");
+    let bad_arch = "[elf-options]\nsysroot = { aarch64 = \"/x\" }\n";
+    assert!(
+        lamina_layer_builder::Spec::parse(bad_arch, Path::new("layer.toml"), ArtifactKind::Layer)
+            .is_err()
+    );
+}
+
+/// A relative path, a file that does not exist, a text file and a truncated ELF file are
+/// each refused with a message naming the `from` and what to do; nothing panics.
+#[test]
+fn unusable_elf_sources_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("script.sh"), "#!/bin/sh\n").unwrap();
+    fs::write(dir.path().join("cut"), b"\x7fELF\x02\x01\x01\x00").unwrap();
+    let target = ElfTarget::al2023(Architecture::X86_64);
+    let refuse = |from: String| {
+        let mut tree = Tree::new();
+        add_elf_files(
+            &[ElfSpec { from, to: None }],
+            &ElfOptions::default(),
+            &mut tree,
+            ArtifactKind::Layer,
+            &target,
+        )
+        .unwrap_err()
+        .to_string()
+        .replace(&dir.path().display().to_string(), "$TMP")
+    };
+    let messages = [
+        refuse("usr/bin/jq".into()),
+        refuse(format!("{}/nothing", dir.path().display())),
+        refuse(format!("{}/script.sh", dir.path().display())),
+        refuse(format!("{}/cut", dir.path().display())),
+    ];
+    insta::assert_snapshot!("unusable_elf_sources", messages.join("\n"));
+}
