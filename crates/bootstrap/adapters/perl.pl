@@ -111,12 +111,15 @@ sub read_exact {
     return $data;
 }
 
-# Stack lines of the code that called die, innermost first, without this adapter's frames.
+# Stack lines of the code that called die, innermost first, without this adapter's frames:
+# `main::handle at /var/task/handler.pl line 19`. caller($level) gives a call site and the
+# sub called there; the sub the site is *in* is the one called one level further out.
 sub stack_here {
     my @lines;
     for (my $level = 1; my @frame = caller($level); $level++) {
-        my (undef, $file, $line, $sub) = @frame;
+        my (undef, $file, $line) = @frame;
         last if $file eq __FILE__;
+        my $sub = (caller($level + 1))[3] // 'main';
         push @lines, "$sub at $file line $line";
     }
     return @lines;

@@ -301,6 +301,7 @@ fn function(
 
 /// An HTTP answer from the Invoke API.
 struct Answer {
+    request_id: String,
     function_error: Option<String>,
     body: Vec<u8>,
 }
@@ -344,7 +345,13 @@ fn invoke(emulator: &Emulator, name: &str, payload: &[u8]) -> Answer {
         .headers()
         .get("X-Amz-Function-Error")
         .map(|v| v.to_str().unwrap().to_owned());
+    let request_id = response
+        .headers()
+        .get("X-Amzn-RequestId")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     Answer {
+        request_id,
         function_error,
         body: response
             .body_mut()
@@ -565,6 +572,7 @@ fn samples_greet_and_report_errors_with_stack_traces() {
         .map(|(name, layout, handler)| function(layout, name, handler, common::SAFETY))
         .collect();
     let emulator = Emulator::start(EmulatorConfig::new(functions)).unwrap();
+    let mut bodies = String::new();
     for (name, error_type, frame) in [
         ("sample-shell", "HandlerError", None),
         ("sample-perl", "InvalidEvent", Some("/var/task/handler.pl")),
@@ -576,8 +584,13 @@ fn samples_greet_and_report_errors_with_stack_traces() {
     ] {
         let greeting = invoke(&emulator, name, br#"{"name":"Ada"}"#).ok();
         assert_eq!(greeting, json!({"message": "Hello, Ada!"}), "{name}");
-        let error = invoke(&emulator, name, b"{}").error();
+        let answer = invoke(&emulator, name, b"{}");
+        let error = answer.error();
         assert_eq!(error["errorType"], error_type, "{name}: {error}");
+        let redacted = serde_json::to_string_pretty(&error)
+            .unwrap()
+            .replace(&answer.request_id, "<request-id>");
+        bodies.push_str(&format!("{name}:\n{redacted}\n"));
         let stack: Vec<&str> = error["stackTrace"]
             .as_array()
             .unwrap()
@@ -593,4 +606,5 @@ fn samples_greet_and_report_errors_with_stack_traces() {
         }
     }
     emulator.shutdown();
+    insta::assert_snapshot!(bodies);
 }
