@@ -1,5 +1,6 @@
-//! `cargo xtask invoke`: build a sample (or take any executable), run it under the local
-//! Lambda emulator, invoke it once; the response goes to stdout, the function's log to stderr.
+//! `cargo xtask invoke`: build a sample (or take any executable or function zip), run it
+//! under the local Lambda emulator with its layers, invoke it once; the response goes to
+//! stdout, the function's log to stderr.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,9 +99,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The emulator's configuration for the function `args` describe: a sample built for the
-/// host, or the executable given with --bootstrap. In runtime-API-only mode nothing is
-/// built or needed.
+/// The emulator's configuration for the function `args` describe: a Rust sample built for
+/// the host, a script sample packaged and run from its zip with its layers, a function zip
+/// (--zip), or the executable given with --bootstrap. Shared by `invoke` and `serve`. In
+/// runtime-API-only mode nothing is built or needed.
 pub fn function_config(
     sample: Option<&str>,
     args: &FunctionArgs,
