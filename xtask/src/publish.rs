@@ -32,12 +32,17 @@ struct LayerAsset {
 
 /// Parses `lamina-layer-<name>-<arch>.zip`; anything else is not a layer asset.
 fn layer_asset(file_name: &str) -> Option<LayerAsset> {
-    let stem = file_name.strip_prefix("lamina-layer-")?.strip_suffix(".zip")?;
+    let stem = file_name
+        .strip_prefix("lamina-layer-")?
+        .strip_suffix(".zip")?;
     let (name, arch) = stem.rsplit_once('-')?;
     if name.is_empty() || !matches!(arch, "x86_64" | "arm64") {
         return None;
     }
-    Some(LayerAsset { layer_name: format!("lamina-{name}-{arch}"), arch: arch.to_string() })
+    Some(LayerAsset {
+        layer_name: format!("lamina-{name}-{arch}"),
+        arch: arch.to_string(),
+    })
 }
 
 #[derive(Debug, PartialEq)]
@@ -63,12 +68,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     zips.sort();
     let mut published = 0;
     for zip in zips {
-        let Some(asset) = zip.file_name().and_then(|n| n.to_str()).and_then(layer_asset) else { continue };
+        let Some(asset) = zip
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(layer_asset)
+        else {
+            continue;
+        };
         let bytes = std::fs::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
         let code_sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
         match decide(&code_sha256, latest_version(&asset.layer_name)?) {
-            Action::Skip(arn) => println!("{}: unchanged, latest version {arn} has CodeSha256 {code_sha256}", asset.layer_name),
-            Action::Publish if args.dry_run => println!("{}: would publish {} ({code_sha256})", asset.layer_name, zip.display()),
+            Action::Skip(arn) => println!(
+                "{}: unchanged, latest version {arn} has CodeSha256 {code_sha256}",
+                asset.layer_name
+            ),
+            Action::Publish if args.dry_run => println!(
+                "{}: would publish {} ({code_sha256})",
+                asset.layer_name,
+                zip.display()
+            ),
             Action::Publish => {
                 if bytes.len() as u64 > DIRECT_UPLOAD_LIMIT {
                     bail!(
@@ -104,7 +122,16 @@ fn latest_version(layer_name: &str) -> anyhow::Result<Option<(String, String)>> 
     if arn.is_empty() || arn == "None" {
         return Ok(None);
     }
-    let sha = aws(&["lambda", "get-layer-version-by-arn", "--arn", &arn, "--query", "Content.CodeSha256", "--output", "text"])?;
+    let sha = aws(&[
+        "lambda",
+        "get-layer-version-by-arn",
+        "--arn",
+        &arn,
+        "--query",
+        "Content.CodeSha256",
+        "--output",
+        "text",
+    ])?;
     Ok(Some((arn, sha)))
 }
 
@@ -133,9 +160,16 @@ fn publish(asset: &LayerAsset, zip: &Path) -> anyhow::Result<String> {
 
 /// Runs the AWS CLI and returns its trimmed standard output.
 fn aws(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("aws").args(args).output().context("running the AWS CLI (`aws`)")?;
+    let output = Command::new("aws")
+        .args(args)
+        .output()
+        .context("running the AWS CLI (`aws`)")?;
     if !output.status.success() {
-        bail!("aws {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "aws {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
@@ -148,22 +182,37 @@ mod tests {
     fn layer_assets_are_recognised_by_name() {
         assert_eq!(
             layer_asset("lamina-layer-runtime-arm64.zip"),
-            Some(LayerAsset { layer_name: "lamina-runtime-arm64".into(), arch: "arm64".into() })
+            Some(LayerAsset {
+                layer_name: "lamina-runtime-arm64".into(),
+                arch: "arm64".into()
+            })
         );
         assert_eq!(
             layer_asset("lamina-layer-jq-tools-x86_64.zip"),
-            Some(LayerAsset { layer_name: "lamina-jq-tools-x86_64".into(), arch: "x86_64".into() })
+            Some(LayerAsset {
+                layer_name: "lamina-jq-tools-x86_64".into(),
+                arch: "x86_64".into()
+            })
         );
         assert_eq!(layer_asset("lamina-sample-hello-arm64.zip"), None);
-        assert_eq!(layer_asset("lamina-layer-runtime-arm64.zip.manifest.json"), None);
+        assert_eq!(
+            layer_asset("lamina-layer-runtime-arm64.zip.manifest.json"),
+            None
+        );
         assert_eq!(layer_asset("lamina-layer-runtime-riscv.zip"), None);
         assert_eq!(layer_asset("lamina-layer--arm64.zip"), None);
     }
 
     #[test]
     fn unchanged_bytes_are_not_published_again() {
-        let latest = Some(("arn:aws:lambda:us-east-1:1:layer:x:3".to_string(), "abc=".to_string()));
-        assert_eq!(decide("abc=", latest.clone()), Action::Skip("arn:aws:lambda:us-east-1:1:layer:x:3".into()));
+        let latest = Some((
+            "arn:aws:lambda:us-east-1:1:layer:x:3".to_string(),
+            "abc=".to_string(),
+        ));
+        assert_eq!(
+            decide("abc=", latest.clone()),
+            Action::Skip("arn:aws:lambda:us-east-1:1:layer:x:3".into())
+        );
         assert_eq!(decide("xyz=", latest), Action::Publish);
         assert_eq!(decide("abc=", None), Action::Publish);
     }
