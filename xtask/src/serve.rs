@@ -97,6 +97,41 @@ mod tests {
         args: Args,
     }
 
+    /// `serve sample-shell --handler handler.handle --port 0`: a script sample, packaged and
+    /// run with the runtime layer its package.toml names, answers over real HTTP.
+    #[test]
+    fn serves_a_script_sample_with_its_layers() {
+        let cli = Cli::try_parse_from([
+            "serve",
+            "sample-shell",
+            "--handler",
+            "handler.handle",
+            "--port",
+            "0",
+        ])
+        .expect("arguments");
+        let (emulator, name) = start(&cli.args).expect("start");
+        assert_eq!(name, "sample-shell");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        let body = agent
+            .post(emulator.invoke_url("sample-shell"))
+            .send(r#"{"name":"Ada"}"#)
+            .expect("invoke")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        assert_eq!(
+            body,
+            r#"{"message":"Hello, Ada!"}"#,
+            "{}",
+            emulator.logs(&name)
+        );
+        emulator.shutdown();
+    }
+
     /// `serve --bootstrap script.sh --port 0` serves any executable over real HTTP.
     #[test]
     fn serves_a_shell_script_over_the_invoke_api() {
