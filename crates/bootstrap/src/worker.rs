@@ -217,15 +217,21 @@ impl WorkerHandler {
                 tail: Vec::new(),
             },
         };
-        let tail = self.stop();
+        // Past the cutoff, only half the margin is left for reading the last output.
+        let drain = match failure {
+            StartFailure::TimedOut => self.margin / 2,
+            _ => OUTPUT_DRAIN,
+        };
+        let tail = self.stop(drain);
         Err(match failure {
             StartFailure::Failed { reason, .. } => StartFailure::Failed { reason, tail },
             other => other,
         })
     }
 
-    /// Kills the worker's group, reaps it, and returns the last lines of its stderr.
-    fn stop(&mut self) -> Vec<String> {
+    /// Kills the worker's group, reaps it, and returns the last lines of its stderr,
+    /// read for at most `drain` (something that escaped the group may hold the pipes).
+    fn stop(&mut self, drain: Duration) -> Vec<String> {
         let Some(mut running) = self.running.take() else {
             return Vec::new();
         };
@@ -234,13 +240,18 @@ impl WorkerHandler {
         let mut buffer = vec![0u8; 64 * 1024];
         running
             .output
-            .drain_to_eof(Instant::now() + OUTPUT_DRAIN, &mut buffer);
+            .drain_to_eof(Instant::now() + drain, &mut buffer);
         running.output.tail()
     }
 
     /// Replaces a failed worker with a fresh one (not yet READY), logging what happened.
     fn restart(&mut self, why: &str) -> Vec<String> {
-        let tail = self.stop();
+        self.restart_within(why, OUTPUT_DRAIN)
+    }
+
+    /// [`Self::restart`], reading the old worker's last output for at most `drain`.
+    fn restart_within(&mut self, why: &str, drain: Duration) -> Vec<String> {
+        let tail = self.stop(drain);
         self.log.note(&format!(
             "worker `{}` {why}; starting a new one",
             self.command.display
@@ -344,7 +355,9 @@ impl Handler for WorkerHandler {
                 ))
             }
             Exchange::TimedOut => {
-                let tail = self.restart("timed out");
+                // The error must reach Lambda before its own timeout ends the sandbox:
+                // spend at most half the margin on the dead worker's last output.
+                let tail = self.restart_within("timed out", self.margin / 2);
                 Err(InvocationError {
                     error_type: error_types::TIMEOUT.into(),
                     message: format!(

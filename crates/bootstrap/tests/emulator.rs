@@ -68,6 +68,7 @@ fn function(name: &str, task_root: &Path, handler: &str, opt: &Path) -> Function
             "LAMINA_ADAPTERS_DIR".into(),
             common::adapters_dir().to_string_lossy().into_owned(),
         ),
+        (common::ROOMY_MARGIN.0.into(), common::ROOMY_MARGIN.1.into()),
     ];
     function
 }

@@ -302,6 +302,8 @@ fn function(
     assert_eq!(function.executable, Path::new("/opt/bootstrap"));
     function.handler = handler.into();
     function.timeout = timeout;
+    let (name, value) = common::ROOMY_MARGIN;
+    function.env.push((name.into(), value.into()));
     function
 }
 
