@@ -29,7 +29,7 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     )
     .run()?;
     step("tests");
-    cmd!(sh, "cargo test --workspace --locked").run()?;
+    cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
     step("reproducibility: sample-hello here and in a fresh clone, both architectures");
     crate::package::reproducibility_check()?;
     Ok(())
