@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -479,21 +478,8 @@ fn hash_content(content: &Content) -> Result<(u64, String)> {
     match content {
         Content::Inline(bytes) => Ok((bytes.len() as u64, hex(&Sha256::digest(bytes)))),
         Content::Disk(path) => {
-            let mut file = fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-            let mut hasher = Sha256::new();
-            let mut buffer = vec![0u8; 64 * 1024];
-            let mut size = 0u64;
-            loop {
-                let read = file
-                    .read(&mut buffer)
-                    .map_err(|e| Error::io("reading", path, e))?;
-                if read == 0 {
-                    break;
-                }
-                size += read as u64;
-                hasher.update(&buffer[..read]);
-            }
-            Ok((size, hex(&hasher.finalize())))
+            let (size, digest) = crate::build::sha256_file(path)?;
+            Ok((size, hex(&digest)))
         }
     }
 }
