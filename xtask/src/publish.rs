@@ -19,6 +19,9 @@ pub struct Args {
     /// Say what would be published, call no AWS API that changes anything.
     #[arg(long)]
     dry_run: bool,
+    /// The AWS CLI to run.
+    #[arg(long, default_value = "aws")]
+    aws_cli: PathBuf,
 }
 
 /// A layer zip of the release and the AWS layer it is published as.
@@ -77,7 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let bytes = std::fs::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
         let code_sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
-        match decide(&code_sha256, latest_version(&asset.layer_name)?) {
+        match decide(
+            &code_sha256,
+            latest_version(&args.aws_cli, &asset.layer_name)?,
+        ) {
             Action::Skip(arn) => println!(
                 "{}: unchanged, latest version {arn} has CodeSha256 {code_sha256}",
                 asset.layer_name
@@ -95,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         bytes.len()
                     );
                 }
-                let arn = publish(&asset, &zip)?;
+                let arn = publish(&args.aws_cli, &asset, &zip)?;
                 println!("{}: published {arn}", asset.layer_name);
                 published += 1;
             }
@@ -106,64 +112,73 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The latest version's ARN and `CodeSha256`, or `None` when the layer has no version yet.
-fn latest_version(layer_name: &str) -> anyhow::Result<Option<(String, String)>> {
-    let arn = aws(&[
-        "lambda",
-        "list-layer-versions",
-        "--layer-name",
-        layer_name,
-        "--max-items",
-        "1",
-        "--query",
-        "LayerVersions[0].LayerVersionArn",
-        "--output",
-        "text",
-    ])?;
+fn latest_version(cli: &Path, layer_name: &str) -> anyhow::Result<Option<(String, String)>> {
+    let arn = aws(
+        cli,
+        &[
+            "lambda",
+            "list-layer-versions",
+            "--layer-name",
+            layer_name,
+            "--max-items",
+            "1",
+            "--query",
+            "LayerVersions[0].LayerVersionArn",
+            "--output",
+            "text",
+        ],
+    )?;
     if arn.is_empty() || arn == "None" {
         return Ok(None);
     }
-    let sha = aws(&[
-        "lambda",
-        "get-layer-version-by-arn",
-        "--arn",
-        &arn,
-        "--query",
-        "Content.CodeSha256",
-        "--output",
-        "text",
-    ])?;
+    let sha = aws(
+        cli,
+        &[
+            "lambda",
+            "get-layer-version-by-arn",
+            "--arn",
+            &arn,
+            "--query",
+            "Content.CodeSha256",
+            "--output",
+            "text",
+        ],
+    )?;
     Ok(Some((arn, sha)))
 }
 
-fn publish(asset: &LayerAsset, zip: &Path) -> anyhow::Result<String> {
+fn publish(cli: &Path, asset: &LayerAsset, zip: &Path) -> anyhow::Result<String> {
     let zip_file = format!("fileb://{}", zip.display());
     let description = format!("lamina {} ({})", env!("CARGO_PKG_VERSION"), asset.arch);
-    aws(&[
-        "lambda",
-        "publish-layer-version",
-        "--layer-name",
-        &asset.layer_name,
-        "--zip-file",
-        &zip_file,
-        "--compatible-runtimes",
-        "provided.al2023",
-        "--compatible-architectures",
-        &asset.arch,
-        "--description",
-        &description,
-        "--query",
-        "LayerVersionArn",
-        "--output",
-        "text",
-    ])
+    aws(
+        cli,
+        &[
+            "lambda",
+            "publish-layer-version",
+            "--layer-name",
+            &asset.layer_name,
+            "--zip-file",
+            &zip_file,
+            "--compatible-runtimes",
+            "provided.al2023",
+            "--compatible-architectures",
+            &asset.arch,
+            "--description",
+            &description,
+            "--query",
+            "LayerVersionArn",
+            "--output",
+            "text",
+        ],
+    )
 }
 
 /// Runs the AWS CLI and returns its trimmed standard output.
-fn aws(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("aws")
+fn aws(cli: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(cli)
         .args(args)
         .output()
-        .context("running the AWS CLI (`aws`)")?;
+        .with_context(|| format!("running the AWS CLI (`{}`)", cli.display()))?;
     if !output.status.success() {
         bail!(
             "aws {} failed: {}",
@@ -175,6 +190,7 @@ fn aws(args: &[&str]) -> anyhow::Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 mod tests {
     use super::*;
 
@@ -201,6 +217,82 @@ mod tests {
         );
         assert_eq!(layer_asset("lamina-layer-runtime-riscv.zip"), None);
         assert_eq!(layer_asset("lamina-layer--arm64.zip"), None);
+    }
+
+    /// A stand-in for the AWS CLI: `lamina-runtime-x86_64`'s latest version has the CodeSha256
+    /// in `$1` of the script; no other layer has a version. Every call is appended to `calls`.
+    fn fake_aws(dir: &Path, known_sha: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = format!(
+            r#"#!/bin/sh
+echo "$*" >> '{calls}'
+case "$*" in
+  *list-layer-versions*lamina-runtime-x86_64*) echo arn:aws:lambda:us-east-1:1:layer:lamina-runtime-x86_64:7 ;;
+  *list-layer-versions*) echo None ;;
+  *get-layer-version-by-arn*) echo '{known_sha}' ;;
+  *publish-layer-version*) echo "arn:aws:lambda:us-east-1:1:layer:$4:1" ;;
+  *) exit 1 ;;
+esac
+"#,
+            calls = dir.join("calls").display()
+        );
+        let path = dir.join("aws");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn publishes_changed_layers_and_skips_the_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let assets = dir.path().join("assets");
+        std::fs::create_dir(&assets).unwrap();
+        for (name, bytes) in [
+            ("lamina-layer-runtime-x86_64.zip", &b"same bytes"[..]),
+            ("lamina-layer-runtime-arm64.zip", b"new bytes"),
+            ("lamina-sample-hello-arm64.zip", b"not a layer"),
+        ] {
+            std::fs::write(assets.join(name), bytes).unwrap();
+        }
+        let known = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"same bytes"));
+        let aws_cli = fake_aws(dir.path(), &known);
+
+        run(Args {
+            assets: assets.clone(),
+            dry_run: false,
+            aws_cli: aws_cli.clone(),
+        })
+        .unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        let published: Vec<&str> = calls
+            .lines()
+            .filter(|c| c.contains("publish-layer-version"))
+            .collect();
+        assert_eq!(published.len(), 1, "{calls}");
+        assert!(
+            published[0].contains("--layer-name lamina-runtime-arm64"),
+            "{calls}"
+        );
+        assert!(
+            published[0].contains("--compatible-runtimes provided.al2023"),
+            "{calls}"
+        );
+        assert!(
+            published[0].contains("--compatible-architectures arm64"),
+            "{calls}"
+        );
+        assert!(!calls.contains("sample-hello"), "{calls}");
+
+        // A dry run asks, but publishes nothing.
+        std::fs::remove_file(dir.path().join("calls")).unwrap();
+        run(Args {
+            assets,
+            dry_run: true,
+            aws_cli,
+        })
+        .unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(!calls.contains("publish-layer-version"), "{calls}");
     }
 
     #[test]
