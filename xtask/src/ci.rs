@@ -99,24 +99,35 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    // As root, apt-get itself; otherwise through passwordless sudo (as on CI runners).
     let is_root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
-    if !is_root
-        || cmd!(sh, "apt-get --version")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .is_err()
-    {
+    // `env` sets DEBIAN_FRONTEND on the far side of sudo, whatever sudo's env policy.
+    let (program, prefix): (&str, &[&str]) = if is_root {
+        ("env", &["DEBIAN_FRONTEND=noninteractive"])
+    } else {
+        ("sudo", &["-n", "env", "DEBIAN_FRONTEND=noninteractive"])
+    };
+    let can_install = cmd!(sh, "apt-get --version")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .is_ok()
+        && (is_root
+            || cmd!(sh, "sudo -n true")
+                .quiet()
+                .ignore_stderr()
+                .run()
+                .is_ok());
+    if !can_install {
         bail!(
             "the tests need these Debian packages: {0}\ninstall them with: sudo apt-get install {0}",
             missing.join(" ")
         );
     }
-    let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
-    cmd!(sh, "apt-get update -qq").run()?;
+    cmd!(sh, "{program} {prefix...} apt-get update -qq").run()?;
     cmd!(
         sh,
-        "apt-get install -y -qq --no-install-recommends {missing...}"
+        "{program} {prefix...} apt-get install -y -qq --no-install-recommends {missing...}"
     )
     .run()?;
     Ok(())
