@@ -35,9 +35,12 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Debian packages the tests run, each with a command that succeeds once it is installed: qemu-user runs
-/// the aarch64 binaries; curl is the HTTP client of the shell-script functions;
-/// zip and unzip are peers of our zip writer; perl and python3 run samples.
+/// Debian packages the tests run, each with a command that succeeds once it is
+/// installed: qemu-user runs the aarch64 binaries; curl is the HTTP client of the
+/// shell-script functions; zip and unzip are peers of our zip writer; perl and
+/// python3 run samples; xmlstarlet is the tool of `layers/xmlstarlet` and jq the
+/// one refused for its glibc; patchelf sets RPATHs that cannot be edited in place;
+/// the aarch64 gcc builds arm64 libraries for the closure tests.
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("qemu-aarch64 --version", "qemu-user"),
     ("curl --version", "curl"),
@@ -50,6 +53,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("jq --version", "jq"),
     ("patchelf --version", "patchelf"),
     ("aarch64-linux-gnu-gcc --version", "gcc-aarch64-linux-gnu"),
+    // lamina-elf's tests resolve real binaries: java's libjli comes through RPATH $ORIGIN.
+    ("java -version", "openjdk-17-jre-headless"),
 ];
 
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
