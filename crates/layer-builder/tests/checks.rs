@@ -280,14 +280,7 @@ fn a_vanished_source_leaves_the_previous_zip_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_fixture(dir.path());
     let zip = dir.path().join("out/fixture.zip");
-    build(
-        &fixture_tree(&src),
-        &artifact(),
-        &zip,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    build_fixture(&src, &zip);
     let before = fs::read(&zip).unwrap();
     let tree = fixture_tree(&src);
     fs::remove_file(src.join("share/big.txt")).unwrap();
@@ -494,14 +487,7 @@ fn manifest_records_files_hashes_and_code_sha256() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_fixture(dir.path());
     let zip = dir.path().join("fixture.zip");
-    let built = build(
-        &fixture_tree(&src),
-        &artifact(),
-        &zip,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    let built = build_fixture(&src, &zip);
     let on_disk = Manifest::read(&dir.path().join("fixture.zip.manifest.json")).unwrap();
     assert_eq!(on_disk, built.manifest);
     let mut manifest = fs::read_to_string(&built.manifest_path).unwrap();

@@ -19,14 +19,7 @@ fn fixed_tree_has_golden_sha256_and_listing() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_fixture(dir.path());
     let zip = dir.path().join("out/fixture.zip");
-    let built = build(
-        &fixture_tree(&src),
-        &artifact(),
-        &zip,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    let built = build_fixture(&src, &zip);
     assert_eq!(built.status, Status::Written);
     assert_eq!(zip_sha256(&zip).unwrap(), GOLDEN_SHA256);
     assert_eq!(built.manifest.zip_sha256, GOLDEN_SHA256);
@@ -140,22 +133,8 @@ fn same_content_from_another_folder_umask_and_time_gives_same_bytes() {
         .unwrap();
     let zip_a = first.path().join("a.zip");
     let zip_b = second.path().join("b.zip");
-    build(
-        &fixture_tree(&src_a),
-        &artifact(),
-        &zip_a,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
-    build(
-        &fixture_tree(&src_b),
-        &artifact(),
-        &zip_b,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    build_fixture(&src_a, &zip_a);
+    build_fixture(&src_b, &zip_b);
     assert_eq!(fs::read(&zip_a).unwrap(), fs::read(&zip_b).unwrap());
 }
 
@@ -164,14 +143,7 @@ fn python_zipfile_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_fixture(dir.path());
     let zip = dir.path().join("fixture.zip");
-    build(
-        &fixture_tree(&src),
-        &artifact(),
-        &zip,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    build_fixture(&src, &zip);
     let script = r##"
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -205,14 +177,7 @@ fn unzip_tests_it_and_extracts_modes_and_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let src = write_fixture(dir.path());
     let zip = dir.path().join("fixture.zip");
-    build(
-        &fixture_tree(&src),
-        &artifact(),
-        &zip,
-        &BuildOptions::default(),
-        Mode::Write,
-    )
-    .unwrap();
+    build_fixture(&src, &zip);
     let test = Command::new("unzip")
         .arg("-t")
         .arg(&zip)

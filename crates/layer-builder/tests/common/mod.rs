@@ -6,7 +6,9 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use lamina_layer_builder::{Architecture, Artifact, ArtifactKind, FileMode, Tree};
+use lamina_layer_builder::{
+    Architecture, Artifact, ArtifactKind, BuildOptions, Built, FileMode, Mode, Tree, build,
+};
 
 /// Writes the fixed source folder under `root` (modes deliberately odd, to
 /// show normalisation) and returns it.
@@ -53,6 +55,18 @@ pub fn fixture_tree(src: &Path) -> Tree {
     )
     .unwrap();
     tree
+}
+
+/// Zips the fixed tree of `src` (see [`write_fixture`]) into `zip` with default options.
+pub fn build_fixture(src: &Path, zip: &Path) -> Built {
+    build(
+        &fixture_tree(src),
+        &artifact(),
+        zip,
+        &BuildOptions::default(),
+        Mode::Write,
+    )
+    .unwrap()
 }
 
 pub fn artifact() -> Artifact {
