@@ -1,6 +1,6 @@
-//! The real bootstrap binary (as `lamina-bootstrap`: `target/debug/bootstrap` may be
-//! sample-hello's, see `src/bin/lamina-bootstrap.rs`) under the local Lambda (`lamina-emulator`), invoked over HTTP,
-//! running the samples and the adapters from this repository as the runtime layer would.
+//! The real bootstrap binary (`lamina-bootstrap`, installed as `/opt/bootstrap` by the layer)
+//! under the local Lambda (`lamina-emulator`), invoked over HTTP, running the samples and the
+//! adapters from this repository as the runtime layer would.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -8,48 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::invoke_http as invoke;
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
-use serde_json::{Value, json};
-
-/// An HTTP answer from the Invoke API.
-struct Answer {
-    status: u16,
-    function_error: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-fn invoke(emulator: &Emulator, name: &str, payload: &[u8]) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(common::SAFETY))
-        .build()
-        .into();
-    let mut response = agent
-        .post(&emulator.invoke_url(name))
-        .send(payload)
-        .unwrap();
-    let function_error = response
-        .headers()
-        .get("X-Amz-Function-Error")
-        .map(|v| v.to_str().unwrap().to_owned());
-    Answer {
-        status: response.status().as_u16(),
-        function_error,
-        body: response
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_vec()
-            .unwrap(),
-    }
-}
+use serde_json::json;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::Answer;
 use lamina_emulator::layout::{FunctionLayout, namespaces_available};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 use lamina_layer_builder::{
@@ -307,67 +308,11 @@ fn function(
     function
 }
 
-/// An HTTP answer from the Invoke API.
-struct Answer {
-    request_id: String,
-    function_error: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// The body of a successful invocation, as JSON.
-    fn ok(&self) -> Value {
-        assert_eq!(self.function_error, None, "{}", self.json());
-        self.json()
-    }
-
-    /// The error body of a failed invocation.
-    fn error(&self) -> Value {
-        assert_eq!(
-            self.function_error.as_deref(),
-            Some("Unhandled"),
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
-        self.json()
-    }
-}
-
+/// An invocation that the Invoke API must answer with 200 (function errors included).
 fn invoke(emulator: &Emulator, name: &str, payload: &[u8]) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(common::SAFETY))
-        .build()
-        .into();
-    let mut response = agent
-        .post(&emulator.invoke_url(name))
-        .send(payload)
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let function_error = response
-        .headers()
-        .get("X-Amz-Function-Error")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let request_id = response
-        .headers()
-        .get("X-Amzn-RequestId")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    Answer {
-        request_id,
-        function_error,
-        body: response
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_vec()
-            .unwrap(),
-    }
+    let answer = common::invoke_http(emulator, name, payload);
+    assert_eq!(answer.status, 200);
+    answer
 }
 
 /// A 5 MB event of arbitrary text. Lambda's Invoke API takes JSON only (as does the

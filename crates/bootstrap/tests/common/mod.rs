@@ -160,3 +160,67 @@ pub fn becomes_gone(pid: u32) -> bool {
 /// emulator's own: the production 100 ms is too tight on a 2-core machine busy compiling, and
 /// what is asserted (the bootstrap answers first) does not depend on the size of the margin.
 pub const ROOMY_MARGIN: (&str, &str) = ("LAMINA_TIMEOUT_MARGIN_MS", "1000");
+
+/// An HTTP answer from the Invoke API.
+pub struct Answer {
+    pub status: u16,
+    pub request_id: String,
+    pub function_error: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The body of a successful invocation, as JSON.
+    pub fn ok(&self) -> serde_json::Value {
+        assert_eq!(self.function_error, None, "{}", self.json());
+        self.json()
+    }
+
+    /// The error body of a failed invocation.
+    pub fn error(&self) -> serde_json::Value {
+        assert_eq!(
+            self.function_error.as_deref(),
+            Some("Unhandled"),
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+}
+
+/// One invocation of `name` through the emulator's Invoke API over HTTP.
+pub fn invoke_http(emulator: &lamina_emulator::Emulator, name: &str, payload: &[u8]) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(SAFETY))
+        .build()
+        .into();
+    let mut response = agent
+        .post(&emulator.invoke_url(name))
+        .send(payload)
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let function_error = header("X-Amz-Function-Error");
+    let request_id = header("X-Amzn-RequestId").unwrap_or_default();
+    Answer {
+        status: response.status().as_u16(),
+        request_id,
+        function_error,
+        body: response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap(),
+    }
+}
