@@ -2,7 +2,7 @@
 //! temporary files, check limits, rename into place.
 
 use std::fs;
-use std::io::{BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{Artifact, ArtifactKind, Manifest, ManifestEntry, manifest_path};
 use crate::tree::{EntryKind, PlannedEntry, Tree, hex};
-use crate::zipfile::{COMPRESSION, write_zip};
+use crate::zipfile::{COMPRESSION, CopyError, copy_hashing, write_zip};
 
 /// Bumped whenever the writer's output for the same inputs changes, so
 /// the inputs digest stops matching zips written by older code.
@@ -340,20 +340,10 @@ fn manifest_entry(entry: &PlannedEntry) -> ManifestEntry {
 /// Size and SHA-256 of a file.
 pub(crate) fn sha256_file(path: &Path) -> Result<(u64, [u8; 32])> {
     let mut file = fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = file
-            .read(&mut buffer)
-            .map_err(|e| Error::io("reading", path, e))?;
-        if read == 0 {
-            break;
-        }
-        size += read as u64;
-        hasher.update(&buffer[..read]);
-    }
-    Ok((size, hasher.finalize().into()))
+    // A sink never fails to take bytes: any error is the file's.
+    copy_hashing(&mut file, &mut io::sink()).map_err(|e| match e {
+        CopyError::Read(e) | CopyError::Write(e) => Error::io("reading", path, e),
+    })
 }
 
 /// Writes `bytes` to a new temporary file in `folder`.

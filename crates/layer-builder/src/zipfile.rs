@@ -147,13 +147,14 @@ fn compress_one(entry: &PlannedEntry, base: SimpleFileOptions) -> Result<Vec<u8>
         }
         Some(Content::Disk(path)) => {
             let mut file = fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-            copy_hashing(&mut file, &mut zip).map_err(|e| match e {
+            let (_, digest) = copy_hashing(&mut file, &mut zip).map_err(|e| match e {
                 CopyError::Read(e) => Error::io("reading", path, e),
                 CopyError::Write(e) => Error::Zip {
                     entry: entry.name.clone(),
                     source: e.into(),
                 },
-            })?
+            })?;
+            hex(&digest)
         }
         None => hex(&Sha256::digest([])),
     };
@@ -167,15 +168,19 @@ fn compress_one(entry: &PlannedEntry, base: SimpleFileOptions) -> Result<Vec<u8>
     Ok(zip.finish().map_err(zip_error(&entry.name))?.into_inner())
 }
 
-enum CopyError {
+pub(crate) enum CopyError {
     Read(io::Error),
     Write(io::Error),
 }
 
-/// Copies `from` into `to` and returns the hex SHA-256 of what was copied.
-fn copy_hashing(from: &mut impl Read, to: &mut impl Write) -> Result<String, CopyError> {
+/// Copies `from` into `to` and returns the size and SHA-256 of what was copied.
+pub(crate) fn copy_hashing(
+    from: &mut impl Read,
+    to: &mut impl Write,
+) -> Result<(u64, [u8; 32]), CopyError> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
     loop {
         let read = match from.read(&mut buffer) {
             Ok(0) => break,
@@ -183,8 +188,9 @@ fn copy_hashing(from: &mut impl Read, to: &mut impl Write) -> Result<String, Cop
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
+        size += read as u64;
         hasher.update(&buffer[..read]);
         to.write_all(&buffer[..read]).map_err(CopyError::Write)?;
     }
-    Ok(hex(&hasher.finalize()))
+    Ok((size, hasher.finalize().into()))
 }
