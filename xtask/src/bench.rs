@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use xshell::cmd;
 
-use crate::compile::{build_host, root_shell, target_dir, workspace_root};
+use crate::paths::{build_host, root_shell, target_dir, workspace_root};
 use measure::Function;
 use report::{Report, Row, Section, Stats};
 
@@ -315,7 +315,7 @@ fn packaging(args: &Args) -> anyhow::Result<Section> {
     }
 
     // `--check` on an unchanged tree against hashing what it must read.
-    let xtask = crate::compile::xtask_exe()?;
+    let xtask = crate::paths::xtask_exe()?;
     cmd!(sh, "{xtask} package sample-hello --arch x86_64")
         .quiet()
         .ignore_stdout()

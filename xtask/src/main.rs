@@ -1,20 +1,18 @@
-//! `cargo xtask`: every repository chore, in Rust, no shell scripts beside it.
+//! `cargo xtask`: the repository's chores (CI, benchmarks, releases), in Rust. What a user
+//! needs is in `cargo lamina` (crates/cli); `package` and `layer` go through its code.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run`
 //! function; this file only dispatches.
 
 mod bench;
-mod check;
 mod ci;
-mod compile;
 mod fsutil;
-mod invoke;
-mod layer;
 mod package;
+mod paths;
 mod prerequisites;
 mod publish;
 mod release;
-mod serve;
+mod repro;
 
 use clap::{Parser, Subcommand};
 
@@ -27,16 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a sample, run it under the local Lambda emulator and invoke it once.
-    Invoke(invoke::Args),
-    /// Keep the local Lambda emulator up so any Invoke API client can call the function.
-    Serve(serve::Args),
-    /// Cross-compile a sample and write its byte-reproducible function zip.
-    Package(package::Args),
-    /// Build layers from their specs under `layers/` into byte-reproducible zips.
-    Layer(layer::Args),
-    /// Check a layer or function zip for what would fail on Lambda.
-    Check(check::Args),
+    /// Package a sample as `cargo lamina build` does (same code), for the release.
+    Package(package::PackageArgs),
+    /// Build the layers under `layers/` as `cargo lamina layer` does (same code).
+    Layer(package::LayerArgs),
     /// Measure lamina against its peers and write `target/bench/report.md`.
     Bench(bench::Args),
     /// Build every layer and sample twice, and gather the zips, manifests and SHA256SUMS.
@@ -49,11 +41,8 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Invoke(args) => invoke::run(args),
-        Command::Serve(args) => serve::run(args),
-        Command::Package(args) => package::run(args),
-        Command::Layer(args) => layer::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Package(args) => package::run_package(args),
+        Command::Layer(args) => package::run_layer(args),
         Command::Bench(args) => bench::run(args),
         Command::Release(args) => release::run(args),
         Command::Publish(args) => publish::run(args),

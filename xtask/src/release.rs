@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 
-use crate::compile::{target_dir, workspace_root};
+use crate::paths::{target_dir, workspace_root};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -85,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Runs this xtask binary with `args`, failing when it fails.
 fn xtask(args: &[&str]) -> anyhow::Result<()> {
     eprintln!("\n==> cargo xtask {}", args.join(" "));
-    let status = Command::new(crate::compile::xtask_exe()?)
+    let status = Command::new(crate::paths::xtask_exe()?)
         .args(args)
         .current_dir(workspace_root())
         .status()?;

@@ -84,6 +84,9 @@ pub struct EmulatorConfig {
     pub runtime_api_port: u16,
     /// Also copy every log line (function output, START/END/REPORT) to the emulator's stderr.
     pub log_to_stderr: bool,
+    /// Answer an unknown function name with AWS's 404 `ResourceNotFoundException` even when
+    /// only one function is served (by default a lone function answers to any name).
+    pub strict_names: bool,
 }
 
 impl EmulatorConfig {
@@ -95,6 +98,7 @@ impl EmulatorConfig {
             runtime_api_only: false,
             runtime_api_port: 0,
             log_to_stderr: false,
+            strict_names: false,
         }
     }
 }

@@ -108,13 +108,17 @@ pub struct Invoked {
 /// What the Invoke API handlers share.
 pub(crate) struct Shared {
     functions: Vec<Arc<Function>>,
+    strict_names: bool,
 }
 
 impl Shared {
-    /// The function a name in the Invoke API path means: with one function, any name;
-    /// otherwise the name, a `name:qualifier`, or an ARN ending in `:function:name[:qualifier]`.
+    /// The function a name in the Invoke API path means: with one function (unless
+    /// `strict_names`), any name; otherwise the name, a `name:qualifier`, or an ARN ending in
+    /// `:function:name[:qualifier]`.
     pub(crate) fn resolve(&self, requested: &str) -> Option<Arc<Function>> {
-        if let [only] = self.functions.as_slice() {
+        if let [only] = self.functions.as_slice()
+            && !self.strict_names
+        {
             return Some(Arc::clone(only));
         }
         let name = match requested.split_once(":function:") {
@@ -174,7 +178,10 @@ impl Emulator {
             }
             functions.push(function);
         }
-        let shared = Arc::new(Shared { functions });
+        let shared = Arc::new(Shared {
+            functions,
+            strict_names: config.strict_names,
+        });
 
         let bind_error = |source| EmulatorError::Bind {
             addr: format!("127.0.0.1:{}", config.port),

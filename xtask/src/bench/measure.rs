@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
-use crate::compile::{root_shell, target_dir, workspace_root};
+use crate::paths::{root_shell, target_dir, workspace_root};
 
 /// A function to start under an emulator: an executable and what it needs.
 pub struct Function {
@@ -229,7 +229,7 @@ fn stop(child: &mut Child) -> anyhow::Result<()> {
 
 /// The size of lamina's function zip for `sample` on `arch`, built by `cargo xtask package`.
 pub fn lamina_zip_size(sample: &str, arch: &str) -> anyhow::Result<f64> {
-    let xtask = crate::compile::xtask_exe()?;
+    let xtask = crate::paths::xtask_exe()?;
     let status = Command::new(xtask)
         .args(["package", sample, "--arch", arch])
         .status()?;

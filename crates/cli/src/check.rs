@@ -1,5 +1,5 @@
-//! `cargo xtask check <zip> [--arch x86_64|arm64] [--kind layer|function] [--layer <zip>]...`:
-//! what in a layer or function zip (from anywhere, not only lamina's) would fail on Lambda.
+//! `cargo lamina check ZIP`: what in a layer or function zip (from any tool) would fail on
+//! Lambda.
 //!
 //! Every ELF file must be for the architecture, need glibc <= 2.34 and find every library
 //! it needs in the image, the zip itself or the layers given; no bundled library may be
@@ -9,51 +9,10 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use lamina_layer_builder::{
     Architecture, ArtifactKind, ElfTarget, Limits, Manifest, check_zip, manifest_path,
 };
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// The zip to check: a layer (unpacked into /opt) or a function (into /var/task).
-    zip: PathBuf,
-    /// The architecture it is for [default: the manifest's beside the zip, else the first
-    /// ELF file's, else x86_64].
-    #[arg(long, value_parser = parse_arch)]
-    arch: Option<Architecture>,
-    /// What the zip is [default: the manifest's beside the zip; else `function` when it
-    /// has a `bootstrap` at its root, `layer` otherwise].
-    #[arg(long, value_parser = parse_kind)]
-    kind: Option<ArtifactKind>,
-    /// A layer zip the function runs with (its libraries count as found); repeatable,
-    /// in the function's layer order.
-    #[arg(long = "layer", value_name = "ZIP")]
-    layers: Vec<PathBuf>,
-}
-
-fn parse_arch(value: &str) -> Result<Architecture, String> {
-    value.parse()
-}
-
-fn parse_kind(value: &str) -> Result<ArtifactKind, String> {
-    match value {
-        "layer" => Ok(ArtifactKind::Layer),
-        "function" => Ok(ArtifactKind::Function),
-        other => Err(format!(
-            "unknown kind `{other}`: expected layer or function"
-        )),
-    }
-}
-
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = check(&args.zip, args.arch, args.kind, &args.layers)?;
-    print!("{}", report.text);
-    if !report.ok {
-        bail!("{}: would fail on Lambda (see above)", args.zip.display());
-    }
-    Ok(())
-}
 
 /// What [`check`] found.
 pub struct CheckReport {
@@ -63,7 +22,14 @@ pub struct CheckReport {
     pub ok: bool,
 }
 
-/// Checks one zip; `arch` and `kind` are guessed when not given (see [`Args`]).
+/// The sum of a zip's entries' unzipped sizes, from its central directory.
+pub fn unzipped_size(zip: &Path) -> anyhow::Result<u64> {
+    Ok(list_zip(zip)?.unzipped)
+}
+
+/// Checks one zip. `arch` defaults to the manifest's beside the zip, else the first ELF
+/// file's, else x86_64; `kind` to the manifest's, else `function` when the zip has a
+/// `bootstrap` at its root, `layer` otherwise.
 pub fn check(
     zip: &Path,
     arch: Option<Architecture>,

@@ -1,0 +1,193 @@
+//! The command line, parsed once into these settings.
+
+use std::path::PathBuf;
+
+use lamina_cli::local::Overrides;
+use lamina_cli::new::Template;
+use lamina_layer_builder::{Architecture, ArtifactKind};
+
+use crate::{ArchChoice, parse_arch_choice};
+
+/// Cargo runs `cargo-lamina lamina ...` for `cargo lamina ...`.
+#[derive(clap::Parser)]
+#[command(name = "cargo", bin_name = "cargo")]
+pub enum Cargo {
+    /// Build, check, run and serve AWS Lambda functions (provided.al2023) of any project.
+    Lamina(Lamina),
+}
+
+/// Build, check, run and serve AWS Lambda functions (provided.al2023) of any project.
+#[derive(clap::Args)]
+#[command(version, about, long_about = None)]
+pub struct Lamina {
+    #[command(subcommand)]
+    pub command: Command,
+    /// The project: a Cargo.toml or a folder [default: the current folder].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Only this Cargo package, a function even without a lamina spec.
+    #[arg(short = 'p', long, global = true, value_name = "PACKAGE")]
+    pub package: Option<String>,
+    /// The package's binary to ship as `bootstrap` [default: `bootstrap`, else its only one].
+    #[arg(long, global = true, value_name = "BIN")]
+    pub bin: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Start a function that builds, tests and invokes at once.
+    New(NewArgs),
+    /// Build byte-reproducible zips: target/lambda/NAME/ARCH/bootstrap.zip.
+    Build(BuildArgs),
+    /// Build a layer: a folder with a layer.toml, a layer of the project, or lamina's `runtime`.
+    Layer(LayerArgs),
+    /// Check a function or layer zip from any tool for what would fail on Lambda.
+    Check(CheckArgs),
+    /// Build a function, run it under the local Lambda and invoke it once.
+    Invoke(InvokeArgs),
+    /// Serve every function of the project under the local Lambda's Invoke API.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct NewArgs {
+    /// The function's name (and folder).
+    pub name: String,
+    /// What it is written in.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub template: Template,
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// Functions to build [default: every function of the project].
+    pub names: Vec<String>,
+    /// Which architecture(s): x86_64, arm64 or all [default: all the spec lists].
+    #[arg(long, default_value = "all", value_parser = parse_arch_choice)]
+    pub arch: ArchChoice,
+    /// Rebuild and fail if any byte differs from the zips on disk.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(clap::Args)]
+pub struct LayerArgs {
+    /// A folder with a layer.toml, a layer of the project (layers/NAME), or `runtime`.
+    pub layer: String,
+    /// Which architecture(s): x86_64, arm64 or all.
+    #[arg(long, default_value = "all", value_parser = parse_arch_choice)]
+    pub arch: ArchChoice,
+    /// Rebuild and fail if any byte differs from the zips on disk.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The zip: a function (unpacked into /var/task) or a layer (into /opt).
+    pub zip: PathBuf,
+    /// Its architecture [default: the manifest's beside it, else its first ELF file's].
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Architecture>,
+    /// What it is [default: the manifest's; else a function when it has a root `bootstrap`].
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<ArtifactKind>,
+    /// A layer zip the function runs with, in order; repeatable.
+    #[arg(long = "layer", value_name = "ZIP")]
+    pub layers: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct InvokeArgs {
+    /// The function [default: the project's only one]. A lone JSON argument is the payload.
+    pub name: Option<String>,
+    /// The event, JSON [default: {}].
+    pub payload: Option<String>,
+    /// Read the event from this file.
+    #[arg(long, value_name = "F", conflicts_with = "payload")]
+    pub data_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub function: FunctionArgs,
+}
+
+/// How a function runs locally; shared by `invoke` and `serve`.
+#[derive(clap::Args, Clone)]
+pub struct FunctionArgs {
+    /// Timeout of one invocation in seconds, 1 to 900 [default: the spec's].
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Memory in MB, 128 to 10240 [default: the spec's].
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// Extra environment variable; repeatable.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// `_HANDLER` [default: the spec's].
+    #[arg(long)]
+    pub handler: Option<String>,
+    /// Layers instead of the spec's: zips, layer folders, or `runtime`; repeatable or
+    /// comma-separated.
+    #[arg(long = "layer", value_name = "LAYER", value_delimiter = ',')]
+    pub layers: Vec<String>,
+    /// Run the build for this architecture (arm64 on x86_64 runs under qemu-aarch64).
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Architecture>,
+    /// Run this function zip from any tool instead of a function of the project.
+    #[arg(long, value_name = "ZIP", conflicts_with = "bootstrap")]
+    pub zip: Option<PathBuf>,
+    /// Run this executable as the function (any language), as it is.
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap: Option<PathBuf>,
+}
+
+impl FunctionArgs {
+    /// The settings that override a spec's.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            timeout_s: self.timeout,
+            memory_mb: self.memory,
+            env: self.env.clone(),
+            handler: self.handler.clone(),
+            layers: (!self.layers.is_empty()).then(|| self.layers.clone()),
+            arch: self.arch,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Functions to serve [default: every function of the project].
+    pub names: Vec<String>,
+    /// Port of the Invoke API on 127.0.0.1 (0: any free port).
+    #[arg(long, value_name = "P", default_value_t = 9000)]
+    pub port: u16,
+    /// Most instances (processes) of each function at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub concurrency: usize,
+    /// Rebuild and restart a function when its sources change.
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub function: FunctionArgs,
+}
+
+fn parse_arch(value: &str) -> Result<Architecture, String> {
+    value.parse()
+}
+
+fn parse_kind(value: &str) -> Result<ArtifactKind, String> {
+    match value {
+        "layer" => Ok(ArtifactKind::Layer),
+        "function" => Ok(ArtifactKind::Function),
+        other => Err(format!(
+            "unknown kind `{other}`: expected layer or function"
+        )),
+    }
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}

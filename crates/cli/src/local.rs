@@ -1,0 +1,237 @@
+//! Setting up the local Lambda for `invoke` and `serve`: a function packaged for this
+//! machine (or for arm64 under qemu-aarch64), unpacked with its layers as Lambda lays it out,
+//! with its spec's settings; or any zip or executable from another tool.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lamina_emulator::FunctionConfig;
+use lamina_emulator::layout::{FunctionLayout, namespaces_available};
+use lamina_layer_builder::{Architecture, BuildOptions, Mode};
+
+use crate::compile::{Compiler, host_architecture};
+use crate::package::package_function;
+use crate::project::{Function, Project};
+
+/// Settings given on the command line; each overrides the spec's.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Timeout in seconds.
+    pub timeout_s: Option<f64>,
+    /// Memory in MB.
+    pub memory_mb: Option<u32>,
+    /// Extra environment, after the spec's.
+    pub env: Vec<(String, String)>,
+    /// `_HANDLER`.
+    pub handler: Option<String>,
+    /// Layers instead of the spec's.
+    pub layers: Option<Vec<String>>,
+    /// Architecture to run [default: this machine's when the spec allows it].
+    pub arch: Option<Architecture>,
+}
+
+/// The folder every function of one run is unpacked in: unique to this process, removed
+/// when dropped, so two runs never share or empty each other's `/var/task`.
+pub struct RunFolder {
+    dir: tempfile::TempDir,
+}
+
+impl RunFolder {
+    /// A new folder under `<target>/lamina-emulator/`.
+    pub fn new(target_dir: &Path) -> anyhow::Result<RunFolder> {
+        let parent = target_dir.join("lamina-emulator");
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(&parent)
+            .with_context(|| format!("creating a folder in {}", parent.display()))?;
+        Ok(RunFolder { dir })
+    }
+
+    /// Where function `name` is unpacked.
+    pub fn function_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The emulator's configuration for a function of the project: packaged as it would be
+/// shipped, unpacked with its layers at `/var/task` and `/opt`.
+pub fn project_function(
+    project: &Project,
+    function: &Function,
+    compiler: &Compiler,
+    options: &BuildOptions,
+    overrides: &Overrides,
+    run: &RunFolder,
+) -> anyhow::Result<FunctionConfig> {
+    let arch = choose_architecture(function, overrides.arch)?;
+    let mut function = function.clone();
+    if let Some(layers) = &overrides.layers {
+        function.spec.layers = layers.clone();
+    }
+    let packaged = package_function(project, &function, compiler, &[arch], options, Mode::Write)?;
+    let packaged = packaged
+        .first()
+        .with_context(|| format!("function `{}` is not built for {arch}", function.name))?;
+    if let Some(remote) = packaged.remote_layers.first() {
+        bail!(
+            "function `{}`: layer `{remote}` exists only on AWS, so it cannot run here; \
+             list a layer folder or zip in {} instead (or pass --layer)",
+            function.name,
+            function.spec.path.display()
+        );
+    }
+    let mut config = from_zip(
+        &function.name,
+        &packaged.built.zip_path,
+        &packaged.layer_zips,
+        run,
+        arch,
+    )?;
+    config.timeout = Duration::from_secs_f64(function.spec.timeout_s);
+    config.memory_mb = function.spec.memory_mb;
+    config.env = function
+        .spec
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(handler) = &function.spec.handler {
+        config.handler = handler.clone();
+    }
+    apply(&mut config, overrides)?;
+    Ok(config)
+}
+
+/// The architecture to run: asked for, else this machine's when the spec allows it, else
+/// the spec's first (arm64 on x86_64 runs under qemu-aarch64).
+fn choose_architecture(
+    function: &Function,
+    asked: Option<Architecture>,
+) -> anyhow::Result<Architecture> {
+    let allowed = &function.spec.architectures;
+    let host = host_architecture()?;
+    match asked {
+        Some(arch) if allowed.contains(&arch) => Ok(arch),
+        Some(arch) => bail!(
+            "function `{}` is not built for {arch}: {} lists [{}]",
+            function.name,
+            function.spec.path.display(),
+            allowed
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None if allowed.contains(&host) => Ok(host),
+        None => allowed
+            .first()
+            .copied()
+            .with_context(|| format!("function `{}` lists no architecture", function.name)),
+    }
+}
+
+/// The emulator's configuration for a function zip from any tool, unpacked with
+/// `layer_zips` (in order) as Lambda lays it out. A zip for the other architecture runs
+/// under qemu when this machine has it, and otherwise is refused with how to run it.
+pub fn from_zip(
+    name: &str,
+    zip: &Path,
+    layer_zips: &[PathBuf],
+    run: &RunFolder,
+    arch: Architecture,
+) -> anyhow::Result<FunctionConfig> {
+    let layout = FunctionLayout::unpack(zip, layer_zips, &run.function_dir(name))
+        .with_context(|| format!("unpacking {}", zip.display()))?;
+    let mut config = layout_config(&layout, name)?;
+    if arch != host_architecture()? {
+        let qemu = find_qemu(arch).with_context(|| {
+            format!(
+                "{} is an {arch} function and this machine is {}: install qemu-user \
+                 (apt-get install qemu-user) to run it here, or run the {} build",
+                zip.display(),
+                std::env::consts::ARCH,
+                std::env::consts::ARCH
+            )
+        })?;
+        config.args = vec![config.executable.display().to_string()];
+        config.executable = qemu;
+    }
+    Ok(config)
+}
+
+fn find_qemu(arch: Architecture) -> Option<PathBuf> {
+    let program = match arch {
+        Architecture::Arm64 => "qemu-aarch64",
+        Architecture::X86_64 => "qemu-x86_64",
+    };
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// Sets what the command line asked for, checked against Lambda's limits.
+pub fn apply(config: &mut FunctionConfig, overrides: &Overrides) -> anyhow::Result<()> {
+    if let Some(timeout) = overrides.timeout_s {
+        if !(timeout.is_finite() && (1.0..=900.0).contains(&timeout)) {
+            bail!("--timeout {timeout}: Lambda allows 1 to 900 seconds");
+        }
+        config.timeout = Duration::from_secs_f64(timeout);
+    }
+    if let Some(memory) = overrides.memory_mb {
+        if !crate::spec::MEMORY_MB.contains(&memory) {
+            bail!("--memory {memory}: Lambda allows 128 to 10240 MB");
+        }
+        config.memory_mb = memory;
+    }
+    config.env.extend(overrides.env.iter().cloned());
+    if let Some(handler) = &overrides.handler {
+        config.handler = handler.clone();
+    }
+    Ok(())
+}
+
+/// Runs the layout at Lambda's paths when the machine allows it, and says so when not.
+fn layout_config(layout: &FunctionLayout, name: &str) -> anyhow::Result<FunctionConfig> {
+    let namespaces = namespaces_available();
+    if !namespaces {
+        eprintln!(
+            "warning: this machine does not allow user and mount namespaces \
+             (`unshare --user --map-root-user --mount true` fails), so the function cannot see \
+             its code at /var/task and its layers at /opt. It runs from {} with {}/bin on PATH \
+             and {}/lib on LD_LIBRARY_PATH; absolute paths such as #!/opt/bin/perl will not work.",
+            layout.task.display(),
+            layout.opt.display(),
+            layout.opt.display()
+        );
+    }
+    Ok(layout.function_config(name, namespaces)?)
+}
+
+/// A function name (letters, digits, `-`, `_`) from a zip's or executable's file name.
+pub fn function_name_from(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "function".to_string()
+    } else {
+        name
+    }
+}

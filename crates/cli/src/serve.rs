@@ -1,0 +1,218 @@
+//! `cargo lamina serve [--watch]`: every function of the project under the local Lambda's
+//! Invoke API, each under its own name; with `--watch`, a function whose sources change is
+//! rebuilt and the local Lambda restarted on the same port (a failed build keeps the last
+//! good one serving).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lamina_cli::local::{self, Overrides, RunFolder};
+use lamina_cli::package::options_from_env;
+use lamina_cli::project::{Function, Project, Selection};
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+use crate::cli::ServeArgs;
+use crate::compiler_for;
+
+/// What wakes the serving loop.
+enum Wake {
+    /// Ctrl-C or SIGTERM.
+    Stop,
+    /// A file under a watched folder changed.
+    Changed(PathBuf),
+}
+
+pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = args.function.overrides();
+    let (wake_tx, wake_rx) = mpsc::channel();
+    spawn_signal_listener(wake_tx.clone())?;
+
+    if let Some(zip) = &args.function.zip {
+        if args.watch {
+            bail!("--watch rebuilds the project's functions; a --zip has no sources to watch");
+        }
+        let (config, run) = crate::zip_function(zip, &args.function.layers, &overrides)?;
+        let emulator = start(vec![config], &args)?;
+        let _ = wake_rx.recv();
+        emulator.shutdown();
+        drop(run);
+        return Ok(());
+    }
+
+    let project = Project::discover(selection)?;
+    let functions: Vec<Function> = project
+        .selected(&args.names)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let run = RunFolder::new(&project.target_dir)?;
+    let mut configs = Vec::new();
+    for function in &functions {
+        configs.push(configure(&project, function, &overrides, &args, &run)?);
+    }
+    let mut emulator = start(configs.clone(), &args)?;
+
+    // The watcher lives as long as the loop: dropping it stops the events.
+    let _watcher = if args.watch {
+        Some(watch(&project, &functions, wake_tx)?)
+    } else {
+        None
+    };
+    while let Ok(Wake::Changed(changed)) = wake_rx.recv() {
+        // Editors write a file in several steps: let them settle, then take every change.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut paths = vec![changed];
+        let mut stop = false;
+        while let Ok(wake) = wake_rx.try_recv() {
+            match wake {
+                Wake::Changed(path) => paths.push(path),
+                Wake::Stop => stop = true,
+            }
+        }
+        if stop {
+            break;
+        }
+        let touched: Vec<usize> = functions
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| paths.iter().any(|p| p.starts_with(&f.dir)))
+            .map(|(index, _)| index)
+            .collect();
+        if touched.is_empty() {
+            continue;
+        }
+        let mut rebuilt = configs.clone();
+        let mut failed = false;
+        for index in touched {
+            let function = &functions[index];
+            eprintln!(
+                "change in {}: rebuilding `{}`",
+                function.dir.display(),
+                function.name
+            );
+            match configure(&project, function, &overrides, &args, &run) {
+                Ok(config) => rebuilt[index] = config,
+                Err(error) => {
+                    eprintln!(
+                        "error: {error:#}\n(`{}` keeps serving its last good build)",
+                        function.name
+                    );
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            continue;
+        }
+        emulator.shutdown();
+        configs = rebuilt;
+        emulator = start(configs.clone(), &args)?;
+    }
+    eprintln!("stopping: killing the functions' processes");
+    emulator.shutdown();
+    drop(run);
+    Ok(())
+}
+
+fn configure(
+    project: &Project,
+    function: &Function,
+    overrides: &Overrides,
+    args: &ServeArgs,
+    run: &RunFolder,
+) -> anyhow::Result<FunctionConfig> {
+    let mut config = local::project_function(
+        project,
+        function,
+        &compiler_for(project),
+        &options_from_env()?,
+        overrides,
+        run,
+    )?;
+    config.concurrency = args.concurrency;
+    Ok(config)
+}
+
+fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emulator> {
+    let names: Vec<String> = functions.iter().map(|f| f.name.clone()).collect();
+    let mut config = EmulatorConfig::new(functions);
+    config.port = args.port;
+    config.log_to_stderr = true;
+    config.strict_names = true;
+    let emulator = Emulator::start(config).with_context(|| {
+        format!(
+            "starting the local Lambda on port {} (try --port 0 for any free port)",
+            args.port
+        )
+    })?;
+    println!("Invoke API: {}", emulator.endpoint_url());
+    for name in &names {
+        println!("  {name}: curl -s -d '{{}}' {}", emulator.invoke_url(name));
+    }
+    println!("Function logs follow on stderr. Ctrl-C stops.");
+    Ok(emulator)
+}
+
+/// Ctrl-C and SIGTERM become [`Wake::Stop`], on a thread of their own.
+fn spawn_signal_listener(wake: mpsc::Sender<Wake>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("starting the signal listener")?;
+    let mut terminate = runtime
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        })
+        .context("listening for SIGTERM")?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = terminate.recv() => {},
+            }
+        });
+        let _ = wake.send(Wake::Stop);
+    });
+    Ok(())
+}
+
+/// Watches each function's folder (its sources and spec), not the build output.
+fn watch(
+    project: &Project,
+    functions: &[Function],
+    wake: mpsc::Sender<Wake>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let target = project.target_dir.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if !(event.kind.is_create() || event.kind.is_modify() || event.kind.is_remove()) {
+            return;
+        }
+        for path in event.paths {
+            if !ignored(&path, &target) {
+                let _ = wake.send(Wake::Changed(path));
+            }
+        }
+    })
+    .context("starting the file watcher")?;
+    for function in functions {
+        watcher
+            .watch(&function.dir, notify::RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", function.dir.display()))?;
+    }
+    eprintln!("watching the functions' folders for changes");
+    Ok(watcher)
+}
+
+/// Build output and hidden files (editor swap files, `.git`) never trigger a rebuild.
+fn ignored(path: &Path, target: &Path) -> bool {
+    path.starts_with(target)
+        || path.components().any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|s| s.starts_with('.') && s.len() > 1 || s == "target")
+        })
+}
