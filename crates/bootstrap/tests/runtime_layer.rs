@@ -134,8 +134,8 @@ struct Built {
     _dir: tempfile::TempDir,
     /// The test handlers of every convention, with the runtime layer.
     conventions: FunctionLayout,
-    /// `samples/<name>` packaged from its package.toml, with the runtime layer, and the
-    /// handler its package.toml names.
+    /// `samples/<name>` packaged from its lamina.toml, with the runtime layer, and the
+    /// handler its lamina.toml names.
     samples: Vec<(&'static str, FunctionLayout, String)>,
 }
 
@@ -169,7 +169,7 @@ fn built() -> &'static Built {
         ] {
             common::write_file(&sources.join(name), source, mode);
         }
-        // A script folder without package.toml is its files, as `cargo xtask package` packs it.
+        // A script folder whose spec names no files is its files, as `cargo lamina build` packs it.
         let mut tree = Tree::new();
         tree.add_folder(".", &sources).unwrap();
         let zip = build_function(&tree, "conventions", dir.path());
@@ -185,7 +185,7 @@ fn built() -> &'static Built {
             .map(|name| {
                 let sample_dir = repository().join("samples").join(name);
                 let spec =
-                    Spec::load(&sample_dir.join("package.toml"), ArtifactKind::Function).unwrap();
+                    Spec::load(&sample_dir.join("lamina.toml"), ArtifactKind::Function).unwrap();
                 assert_eq!(spec.layers, ["runtime"], "{name}");
                 let tree = spec
                     .assemble(&sample_dir, &repository(), &BuiltBinaries::new())
@@ -514,7 +514,7 @@ fn shell_convention_end_to_end() {
     );
 }
 
-/// The samples, packaged from their package.toml with the handler it names, greet and report
+/// The samples, packaged from their lamina.toml with the handler it names, greet and report
 /// an invalid event; the Perl and Python exceptions carry their stack trace into Lambda's
 /// `stackTrace`, naming the handler file.
 #[test]

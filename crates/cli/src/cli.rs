@@ -165,8 +165,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub concurrency: usize,
     /// Rebuild and restart a function when its sources change.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "runtime_api_only")]
     pub watch: bool,
+    /// Start no process: serve the Runtime API for a runtime you start yourself (e.g. under
+    /// a debugger) with the printed AWS_LAMBDA_RUNTIME_API.
+    #[arg(long)]
+    pub runtime_api_only: bool,
+    /// Port of the first function's Runtime API with --runtime-api-only (0: any free port).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0,
+        requires = "runtime_api_only"
+    )]
+    pub runtime_api_port: u16,
     #[command(flatten)]
     pub function: FunctionArgs,
 }

@@ -99,8 +99,14 @@ impl Project {
                 script_functions(&root, 0, &mut functions)?;
                 functions.sort_by(|a, b| a.name.cmp(&b.name));
                 check_unique(&functions)?;
+                // As cargo does: CARGO_TARGET_DIR, relative to the current folder.
+                let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+                    Some(dir) => std::path::absolute(PathBuf::from(dir))
+                        .context("resolving CARGO_TARGET_DIR")?,
+                    None => root.join("target"),
+                };
                 Ok(Project {
-                    target_dir: root.join("target"),
+                    target_dir,
                     root,
                     is_cargo: false,
                     functions,

@@ -41,6 +41,9 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    if args.runtime_api_only {
+        return runtime_api_only(selection, &args, &overrides, &wake_rx);
+    }
     let project = Project::discover(selection)?;
     let functions: Vec<Function> = project
         .selected(&args.names)?
@@ -53,6 +56,11 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         configs.push(configure(&project, function, &overrides, &args, &run)?);
     }
     let mut emulator = start(configs.clone(), &args)?;
+    // A restart keeps the port, even when `--port 0` picked it.
+    let args = ServeArgs {
+        port: emulator.addr().port(),
+        ..args
+    };
 
     // The watcher lives as long as the loop: dropping it stops the events.
     let _watcher = if args.watch {
@@ -113,6 +121,58 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
     eprintln!("stopping: killing the functions' processes");
     emulator.shutdown();
     drop(run);
+    Ok(())
+}
+
+/// `--runtime-api-only`: the Runtime API of each function (the project's, or one named
+/// `function` outside a project), for runtimes started by hand.
+fn runtime_api_only(
+    selection: &Selection,
+    args: &ServeArgs,
+    overrides: &Overrides,
+    wake: &mpsc::Receiver<Wake>,
+) -> anyhow::Result<()> {
+    let functions: Vec<(String, Option<lamina_cli::spec::FunctionSpec>)> =
+        match Project::discover(selection) {
+            Ok(project) if !project.functions.is_empty() => project
+                .selected(&args.names)?
+                .into_iter()
+                .map(|f| (f.name.clone(), Some(f.spec.clone())))
+                .collect(),
+            _ => vec![("function".to_owned(), None)],
+        };
+    let mut configs = Vec::new();
+    for (name, spec) in functions {
+        let mut config = FunctionConfig::new(name, "bootstrap");
+        // A runtime under a debugger stops for minutes: Lambda's longest timeout by default.
+        config.timeout = Duration::from_secs(900);
+        if let Some(spec) = spec {
+            config.memory_mb = spec.memory_mb;
+            config.env = spec.environment.into_iter().collect();
+            if let Some(handler) = spec.handler {
+                config.handler = handler;
+            }
+        }
+        local::apply(&mut config, overrides)?;
+        configs.push(config);
+    }
+    let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+    let mut config = EmulatorConfig::new(configs);
+    config.port = args.port;
+    config.log_to_stderr = true;
+    config.strict_names = true;
+    config.runtime_api_only = true;
+    config.runtime_api_port = args.runtime_api_port;
+    let emulator = Emulator::start(config).context("starting the local Lambda")?;
+    println!("Invoke API: {}", emulator.endpoint_url());
+    for name in names {
+        if let Some(runtime_api) = emulator.runtime_api(&name) {
+            println!("  {name}: start its runtime with AWS_LAMBDA_RUNTIME_API={runtime_api}");
+        }
+    }
+    println!("No process is started; /next waits until an invocation arrives. Ctrl-C stops.");
+    let _ = wake.recv();
+    emulator.shutdown();
     Ok(())
 }
 

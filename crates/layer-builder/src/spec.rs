@@ -29,7 +29,7 @@ pub struct Spec {
     #[serde(default)]
     pub layers: Vec<String>,
     /// Functions only: the `_HANDLER` the function is meant to run with (e.g.
-    /// `handler.handle`), used by local runs (`cargo xtask invoke`); not part of the zip.
+    /// `handler.handle`), used by local runs (`cargo lamina invoke`); not part of the zip.
     #[serde(default)]
     pub handler: Option<String>,
     /// Files and folders of the repository.
