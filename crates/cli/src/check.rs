@@ -107,7 +107,12 @@ fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
     let file = std::fs::File::open(zip).with_context(|| format!("opening {}", zip.display()))?;
     let zip_size = file.metadata()?.len();
     let mut archive = zip::ZipArchive::new(file)
-        .with_context(|| format!("{}: not a readable zip", zip.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: not a readable zip (check takes a function or layer zip, e.g. one `cargo lamina build` made)",
+                zip.display()
+            )
+        })?;
     let mut listing = Listing {
         zip_size,
         unzipped: 0,

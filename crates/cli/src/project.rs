@@ -175,7 +175,12 @@ impl Project {
     pub fn only_function(&self) -> anyhow::Result<&Function> {
         match self.functions.as_slice() {
             [one] => Ok(one),
-            _ => bail!("{}; name one", self.listing()),
+            [] => bail!("{}", self.listing()),
+            [first, ..] => bail!(
+                "{}; name the one you mean (e.g. `{}`)",
+                self.listing(),
+                first.name
+            ),
         }
     }
 
