@@ -36,12 +36,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // them, optimized (the dev profile served 2.5x fewer invocations per second).
     if cfg!(debug_assertions) {
         eprintln!("==> rebuilding xtask optimized (profile `tool`) for the measurements");
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["run", "--quiet", "--profile", "tool", "--package", "xtask", "--", "bench"])
-            .args(std::env::args_os().skip(2))
-            .current_dir(crate::paths::workspace_root())
-            .status()
-            .context("running the optimized xtask")?;
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "run",
+                    "--quiet",
+                    "--profile",
+                    "tool",
+                    "--package",
+                    "xtask",
+                    "--",
+                    "bench",
+                ])
+                .args(std::env::args_os().skip(2))
+                .current_dir(crate::paths::workspace_root())
+                .status()
+                .context("running the optimized xtask")?;
         anyhow::ensure!(status.success(), "the optimized bench failed ({status})");
         return Ok(());
     }

@@ -28,7 +28,15 @@ fn lamina_build(lamina: &Path, target: &Path) -> Command {
 fn cargo_lambda_build(target: &Path, lambda_dir: &Path) -> Command {
     let mut command = Command::new("cargo");
     command
-        .args(["lambda", "build", "--quiet", "--release", "--x86-64", "--output-format", "zip"])
+        .args([
+            "lambda",
+            "build",
+            "--quiet",
+            "--release",
+            "--x86-64",
+            "--output-format",
+            "zip",
+        ])
         .arg("--lambda-dir")
         .arg(lambda_dir)
         .current_dir(workspace_root().join("bench/peer-hello"))
@@ -55,8 +63,10 @@ pub fn section(runs: usize, cold_runs: usize) -> anyhow::Result<Section> {
     }
     let mut noop = (Stats::default(), Stats::default());
     for _ in 0..runs {
-        noop.0.push(time_command(&mut lamina_build(&lamina, &ours))?);
-        noop.1.push(time_command(&mut cargo_lambda_build(&theirs, &lambda_dir))?);
+        noop.0
+            .push(time_command(&mut lamina_build(&lamina, &ours))?);
+        noop.1
+            .push(time_command(&mut cargo_lambda_build(&theirs, &lambda_dir))?);
     }
     let size = |path: PathBuf| -> anyhow::Result<Stats> {
         let mut stats = Stats::default();

@@ -1,0 +1,100 @@
+//! `cargo lamina` on this repository's own samples: each runs from its zip with its layers,
+//! as Lambda lays it out; the arm64 builds run under qemu-aarch64.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Shared with the scratch-project tests: the runtime layer is compiled once.
+fn target() -> PathBuf {
+    let dir = repository().join("target/scratch-projects/repository-runtime");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The function's answer, as JSON (Python's and Rust's spacing differ).
+fn invoke(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
+        .arg("lamina")
+        .arg("invoke")
+        .args(args)
+        .current_dir(repository())
+        .env("CARGO_TARGET_DIR", target())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo lamina invoke {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn hello() -> serde_json::Value {
+    serde_json::json!({"message": "Hello, Ada!"})
+}
+
+#[test]
+fn every_sample_answers_on_this_machine() {
+    for sample in [
+        "sample-hello",
+        "sample-shell",
+        "sample-python",
+        "sample-perl",
+    ] {
+        assert_eq!(invoke(&[sample, r#"{"name":"Ada"}"#]), hello(), "{sample}");
+    }
+    // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
+    assert_eq!(
+        invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),
+        serde_json::json!({"xpath": "count(//book)", "result": "3"})
+    );
+}
+
+#[test]
+fn arm64_builds_answer_under_qemu() {
+    let qemu = Command::new("qemu-aarch64").arg("--version").output();
+    assert!(
+        qemu.is_ok_and(|o| o.status.success()),
+        "qemu-aarch64 is needed to run the arm64 builds: apt-get install qemu-user"
+    );
+    for sample in ["sample-hello", "sample-shell", "sample-python"] {
+        assert_eq!(
+            invoke(&[sample, "--arch", "arm64", r#"{"name":"Ada"}"#]),
+            hello(),
+            "{sample}"
+        );
+    }
+}
+
+#[test]
+fn an_arm64_only_spec_refuses_x86_64_and_an_x86_64_only_one_refuses_arm64() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
+        .args([
+            "lamina",
+            "invoke",
+            "sample-xmlstarlet",
+            "--arch",
+            "arm64",
+            "{}",
+        ])
+        .current_dir(repository())
+        .env("CARGO_TARGET_DIR", target())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("function `sample-xmlstarlet` is not built for arm64"),
+        "{stderr}"
+    );
+}
