@@ -27,9 +27,16 @@ pub fn unzipped_size(zip: &Path) -> anyhow::Result<u64> {
     Ok(list_zip(zip)?.unzipped)
 }
 
+/// The architecture of a zip's first ELF file, if it has one (a function zip from any
+/// tool: its `bootstrap`).
+pub fn zip_architecture(zip: &Path) -> anyhow::Result<Option<Architecture>> {
+    Ok(list_zip(zip)?.first_elf_arch)
+}
+
 /// Checks one zip. `arch` defaults to the manifest's beside the zip, else the first ELF
-/// file's, else x86_64; `kind` to the manifest's, else `function` when the zip has a
-/// `bootstrap` at its root, `layer` otherwise.
+/// file's, else x86_64; `kind` to the manifest's, else a guess said in the report: a
+/// function when checked with layers, or when it has files at its root (a layer's root
+/// holds folders such as `bin/` and `lib/`, and at most a `bootstrap`), a layer otherwise.
 pub fn check(
     zip: &Path,
     arch: Option<Architecture>,
@@ -42,16 +49,24 @@ pub fn check(
         .or(manifest.as_ref().map(|m| m.architecture))
         .or(listing.first_elf_arch)
         .unwrap_or(Architecture::X86_64);
-    let kind =
-        kind.or(manifest.as_ref().map(|m| m.kind))
-            .unwrap_or(if listing.has_root_bootstrap {
-                ArtifactKind::Function
-            } else {
-                ArtifactKind::Layer
-            });
+    let (kind, guessed) = match kind.or(manifest.as_ref().map(|m| m.kind)) {
+        Some(kind) => (kind, ""),
+        None if !layers.is_empty() || listing.root_files_besides_bootstrap > 0 => (
+            ArtifactKind::Function,
+            " (guessed from its root files; --kind layer if it is a layer)",
+        ),
+        None if listing.has_root_bootstrap => (
+            ArtifactKind::Function,
+            " (guessed from its root bootstrap; --kind layer if it is a layer)",
+        ),
+        None => (
+            ArtifactKind::Layer,
+            " (guessed: only folders at its root; --kind function if it is a function)",
+        ),
+    };
     let kind_name = match kind {
-        ArtifactKind::Function => "function (/var/task)",
-        ArtifactKind::Layer => "layer (/opt)",
+        ArtifactKind::Function => format!("function (/var/task){guessed}"),
+        ArtifactKind::Layer => format!("layer (/opt){guessed}"),
     };
     let elf = check_zip(zip, kind, layers, &ElfTarget::al2023(arch))?;
     let mut ok = elf.is_ok();
@@ -100,6 +115,7 @@ struct Listing {
     unzipped: u64,
     entries: Vec<(String, u64)>,
     has_root_bootstrap: bool,
+    root_files_besides_bootstrap: usize,
     first_elf_arch: Option<Architecture>,
 }
 
@@ -118,6 +134,7 @@ fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
         unzipped: 0,
         entries: Vec::new(),
         has_root_bootstrap: false,
+        root_files_besides_bootstrap: 0,
         first_elf_arch: None,
     };
     for index in 0..archive.len() {
@@ -130,6 +147,9 @@ fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
             .unwrap_or_else(|_| format!("#{index}"));
         listing.unzipped += entry.size();
         listing.has_root_bootstrap |= name == "bootstrap";
+        if !name.contains('/') && name != "bootstrap" {
+            listing.root_files_besides_bootstrap += 1;
+        }
         if listing.first_elf_arch.is_none() && entry.is_file() {
             let mut head = [0u8; 64];
             let read = entry.read(&mut head).unwrap_or(0);
@@ -239,7 +259,8 @@ mod tests {
         assert!(with_layer.ok, "{}", with_layer.text);
         assert!(
             with_layer.text.ends_with(
-                "function (/var/task), 1 ELF file(s) checked for x86_64 (glibc <= 2.34): ok\n"
+                "function (/var/task) (guessed from its root files; --kind layer if it is a layer), \
+                 1 ELF file(s) checked for x86_64 (glibc <= 2.34): ok\n"
             ),
             "{}",
             with_layer.text
@@ -247,7 +268,10 @@ mod tests {
         // The layer alone is guessed a layer (no bootstrap) and is fine.
         let layer_alone = check(&layer_zip, None, None, &[]).unwrap();
         assert!(
-            layer_alone.ok && layer_alone.text.contains("layer (/opt), 1 ELF file(s)"),
+            layer_alone.ok
+                && layer_alone
+                    .text
+                    .contains("layer (/opt) (guessed: only folders"),
             "{}",
             layer_alone.text
         );

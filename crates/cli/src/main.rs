@@ -206,7 +206,14 @@ pub fn zip_function(
         bail!("--zip {}: no such file", zip.display());
     }
     let project = Project::discover(&Selection::default())?;
-    let arch = overrides.arch.map_or_else(host_architecture, Ok)?;
+    // An arm64 zip runs under qemu on x86_64: its architecture is its bootstrap's.
+    let arch = match overrides.arch {
+        Some(arch) => arch,
+        None => match lamina_cli::check::zip_architecture(zip)? {
+            Some(arch) => arch,
+            None => host_architecture()?,
+        },
+    };
     let compiler = compiler_for(&project);
     let options = options_from_env()?;
     let builder = LayerBuilder {

@@ -162,6 +162,16 @@ impl Project {
         if let Some(function) = self.functions.iter().find(|f| f.name == name) {
             return Ok(function);
         }
+        // `.` or `fns/hello`: the function in that folder.
+        if (name == "." || name.contains('/'))
+            && let Ok(dir) = Path::new(name).canonicalize()
+            && let Some(function) = self
+                .functions
+                .iter()
+                .find(|f| f.dir.canonicalize().is_ok_and(|d| d == dir))
+        {
+            return Ok(function);
+        }
         let names: Vec<&str> = self.functions.iter().map(|f| f.name.as_str()).collect();
         bail!(
             "no function `{name}` in {}{}; {}",
