@@ -11,6 +11,8 @@
 //! - [`check`]: one file against a target (architecture, glibc version, interpreter).
 //! - [`ProvidedLibraries::al2023`]: what `provided.al2023` already has (data in
 //!   `crates/elf/data/`).
+//! - [`al2023_commands`]: the commands `provided.al2023` has on `PATH` (no Python, no
+//!   Perl), for a local run that shows a function only those.
 //! - [`set_rpath`]: an in-place `DT_RPATH` edit so a bundled library wins over the system
 //!   copy (see the [`rpath`] module for when that is impossible and what to do instead).
 //!
@@ -42,6 +44,7 @@
 mod arch;
 mod check;
 mod closure;
+mod commands;
 mod info;
 mod provided;
 pub mod rpath;
@@ -49,6 +52,7 @@ pub mod rpath;
 pub use arch::{Arch, UnknownArch};
 pub use check::{Problem, check};
 pub use closure::{Closure, FoundVia, Library, Resolution, ResolveError, ResolveOptions, RootFile};
+pub use commands::{al2023_commands, al2023_has_command};
 pub use info::{
     ElfClass, ElfError, ElfInfo, FileKind, GlibcVersion, MAX_SYMBOLS_PER_VERSION, VersionNeed,
 };
