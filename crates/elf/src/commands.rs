@@ -7,7 +7,7 @@ const AL2023_MINIMAL_COMMANDS: &str = include_str!("../data/al2023-minimal-comma
 /// `crates/elf/data/al2023-minimal-commands.txt` (its header names the sources and what
 /// could not be verified). There is no `python3`, `perl`, `ruby`, `node`, `java` or `php`
 /// among them: a function that needs one must bring it in a layer.
-pub fn al2023_commands() -> impl Iterator<Item = &'static str> {
+pub fn al2023_commands() -> impl Iterator<Item = &'static str> + Clone {
     AL2023_MINIMAL_COMMANDS
         .lines()
         .map(|line| line.split('#').next().unwrap_or("").trim())

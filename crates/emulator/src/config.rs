@@ -41,6 +41,42 @@ pub struct LambdaMounts {
     pub task: PathBuf,
     /// Shown at `/opt` (the host's `/opt` is hidden, as on Lambda only layers are there).
     pub opt: PathBuf,
+    /// What else of the host the function sees. Default [`View::Host`].
+    pub view: View,
+}
+
+/// How much of the host a function run with [`LambdaMounts`] sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum View {
+    /// The host's whole file system (plus `/var/task` and `/opt`) and the host's `PATH`
+    /// after Lambda's: local interpreters and tools are found.
+    #[default]
+    Host,
+    /// What `provided.al2023` shows (see [`crate::view`]): of the host's `PATH` folders only
+    /// the commands the AL2023 minimal image has (no `python3`, no `perl`), Lambda's `PATH`
+    /// alone, `/var/task`, `/opt` and `/` read-only, and a fresh `/tmp` of
+    /// `ephemeral_storage_mb` (Lambda's ephemeral storage, 512 to 10,240 MB).
+    Al2023 {
+        /// Size of the function's own `/tmp`, in MB.
+        ephemeral_storage_mb: u32,
+    },
+}
+
+impl View {
+    /// Lambda's default ephemeral storage (`/tmp`), in MB.
+    pub const DEFAULT_EPHEMERAL_STORAGE_MB: u32 = 512;
+    /// The smallest ephemeral storage Lambda accepts, in MB.
+    pub const MIN_EPHEMERAL_STORAGE_MB: u32 = 512;
+    /// The largest ephemeral storage Lambda accepts, in MB.
+    pub const MAX_EPHEMERAL_STORAGE_MB: u32 = 10_240;
+
+    /// The AL2023 view with Lambda's default 512 MB `/tmp`.
+    pub fn al2023() -> Self {
+        View::Al2023 {
+            ephemeral_storage_mb: Self::DEFAULT_EPHEMERAL_STORAGE_MB,
+        }
+    }
 }
 
 impl FunctionConfig {

@@ -22,10 +22,10 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::config::FunctionConfig;
+use crate::config::{FunctionConfig, View};
 use crate::http::{self, Body, ErrorBody};
 use crate::logs::{self, FunctionLog, Report};
-use crate::{ids, process, runtime_api};
+use crate::{ids, process, runtime_api, view};
 
 /// Region and account of every ARN the emulator makes up.
 pub const REGION: &str = "us-east-1";
@@ -484,24 +484,47 @@ impl Function {
                 command
             }
             Some(mounts) => {
-                let stash = std::env::temp_dir().join("lamina-emulator-var");
-                std::fs::create_dir_all(&stash)
-                    .map_err(|e| unknown("creating a mount point", e))?;
                 let mut command = tokio::process::Command::new("unshare");
+                command.args([
+                    "--user",
+                    "--map-root-user",
+                    "--mount",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                ]);
+                match mounts.view {
+                    View::Al2023 {
+                        ephemeral_storage_mb,
+                    } => {
+                        view::check_entrypoint(&self.config.executable, mounts)
+                            .map_err(|reason| ("Runtime.InvalidEntrypoint".to_string(), reason))?;
+                        let stage = std::env::temp_dir().join("lamina-emulator-view");
+                        std::fs::create_dir_all(&stage)
+                            .map_err(|e| unknown("creating a mount point", e))?;
+                        let plan = view::plan(&stage, ephemeral_storage_mb);
+                        command
+                            .arg(view::VIEW_SCRIPT)
+                            .arg("lamina-view")
+                            .arg(&mounts.task)
+                            .arg(&mounts.opt)
+                            .arg(&stage)
+                            .arg(plan.fstab)
+                            .arg(plan.create);
+                    }
+                    _ => {
+                        let stash = std::env::temp_dir().join("lamina-emulator-var");
+                        std::fs::create_dir_all(&stash)
+                            .map_err(|e| unknown("creating a mount point", e))?;
+                        command
+                            .arg(MOUNT_SCRIPT)
+                            .arg("lamina-mount")
+                            .arg(&mounts.task)
+                            .arg(&mounts.opt)
+                            .arg(&stash);
+                    }
+                }
                 command
-                    .args([
-                        "--user",
-                        "--map-root-user",
-                        "--mount",
-                        "--",
-                        "/bin/sh",
-                        "-c",
-                    ])
-                    .arg(MOUNT_SCRIPT)
-                    .arg("lamina-mount")
-                    .arg(&mounts.task)
-                    .arg(&mounts.opt)
-                    .arg(&stash)
                     .arg(&self.config.executable)
                     .args(&self.config.args)
                     .current_dir(&mounts.task);
@@ -582,8 +605,9 @@ impl Function {
         let config = &self.config;
         let task_root = config.task_root.to_string_lossy().into_owned();
         let mut path = LAMBDA_PATH.to_string();
-        // The host's PATH comes after Lambda's so local tools (curl, interpreters) are found.
-        if let Some(host_path) = std::env::var_os("PATH") {
+        // The host's PATH comes after Lambda's so local tools (curl, interpreters) are found;
+        // the AL2023 view shows Lambda's alone.
+        if let Some(host_path) = std::env::var_os("PATH").filter(|_| !view::is_al2023(config)) {
             let host_path = host_path.to_string_lossy();
             if !host_path.is_empty() {
                 path.push(':');

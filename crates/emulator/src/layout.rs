@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::config::{FunctionConfig, LambdaMounts};
+use crate::config::{FunctionConfig, LambdaMounts, View};
 
 /// Where Lambda puts the function's code.
 pub const LAMBDA_TASK_ROOT: &str = "/var/task";
@@ -174,6 +174,7 @@ impl FunctionLayout {
             config.mounts = Some(LambdaMounts {
                 task: self.task.clone(),
                 opt: self.opt.clone(),
+                view: View::Host,
             });
             return Ok(config);
         }

@@ -27,6 +27,7 @@ pub mod layout;
 mod logs;
 mod process;
 mod runtime_api;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
-pub use config::{EmulatorConfig, FunctionConfig, LambdaMounts};
+pub use config::{EmulatorConfig, FunctionConfig, LambdaMounts, View};
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
 use function::{Function, Invocation};
@@ -353,6 +354,21 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
             return Err(invalid(format!(
                 "memory {} MB is outside Lambda's 128 to 10240 MB",
                 function.memory_mb
+            )));
+        }
+        if let Some(LambdaMounts {
+            view: View::Al2023 {
+                ephemeral_storage_mb,
+            },
+            ..
+        }) = &function.mounts
+            && !(View::MIN_EPHEMERAL_STORAGE_MB..=View::MAX_EPHEMERAL_STORAGE_MB)
+                .contains(ephemeral_storage_mb)
+        {
+            return Err(invalid(format!(
+                "ephemeral storage {ephemeral_storage_mb} MB is outside Lambda's {} to {} MB",
+                View::MIN_EPHEMERAL_STORAGE_MB,
+                View::MAX_EPHEMERAL_STORAGE_MB
             )));
         }
         if function.concurrency == 0 {
