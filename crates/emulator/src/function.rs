@@ -22,7 +22,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::config::{FunctionConfig, View};
+use crate::config::FunctionConfig;
 use crate::http::{self, Body, ErrorBody};
 use crate::logs::{self, FunctionLog, Report};
 use crate::{ids, process, runtime_api, view};
@@ -45,29 +45,6 @@ const MAX_LOG_LINE: u64 = 256 * 1024;
 const LAMBDA_PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
 const LAMBDA_LD_LIBRARY_PATH: &str =
     "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task}:{task}/lib:/opt/lib";
-
-/// Run inside fresh user and mount namespaces (by `unshare`): shows the task folder at
-/// `/var/task` and the layers at `/opt`, then runs the function. When the host has no
-/// `/var/task` to mount over, `/var` becomes a tmpfs of links to the real entries plus `task`.
-/// Arguments: task folder, opt folder, an empty folder to keep the real `/var` at, command.
-const MOUNT_SCRIPT: &str = r#"set -e
-task="$1"; opt="$2"; stash="$3"; shift 3
-if [ ! -d /opt ]; then echo "lamina: this machine has no /opt to show the layers at" >&2; exit 127; fi
-if [ ! -d /var/task ]; then
-  mount --bind /var "$stash"
-  mount -t tmpfs -o mode=0755 lamina-var /var
-  for entry in "$stash"/* "$stash"/.[!.]* "$stash"/..?*; do
-    [ -e "$entry" ] || [ -L "$entry" ] || continue
-    name=${entry##*/}
-    if [ -L "$entry" ]; then ln -s "$(readlink "$entry")" "/var/$name"; else ln -s "$entry" "/var/$name"; fi
-  done
-  mkdir /var/task
-fi
-mount --bind "$task" /var/task
-mount --bind "$opt" /opt
-cd /var/task
-exec "$@"
-"#;
 
 /// One request to run the function.
 pub struct Invocation {
@@ -483,53 +460,7 @@ impl Function {
                     .current_dir(&self.config.task_root);
                 command
             }
-            Some(mounts) => {
-                let mut command = tokio::process::Command::new("unshare");
-                command.args([
-                    "--user",
-                    "--map-root-user",
-                    "--mount",
-                    "--",
-                    "/bin/sh",
-                    "-c",
-                ]);
-                match mounts.view {
-                    View::Al2023 {
-                        ephemeral_storage_mb,
-                    } => {
-                        view::check_entrypoint(&self.config.executable, mounts)
-                            .map_err(|reason| ("Runtime.InvalidEntrypoint".to_string(), reason))?;
-                        let stage = std::env::temp_dir().join("lamina-emulator-view");
-                        std::fs::create_dir_all(&stage)
-                            .map_err(|e| unknown("creating a mount point", e))?;
-                        let plan = view::plan(&stage, ephemeral_storage_mb);
-                        command
-                            .arg(view::VIEW_SCRIPT)
-                            .arg("lamina-view")
-                            .arg(&mounts.task)
-                            .arg(&mounts.opt)
-                            .arg(&stage)
-                            .arg(plan.fstab)
-                            .arg(plan.create);
-                    }
-                    _ => {
-                        let stash = std::env::temp_dir().join("lamina-emulator-var");
-                        std::fs::create_dir_all(&stash)
-                            .map_err(|e| unknown("creating a mount point", e))?;
-                        command
-                            .arg(MOUNT_SCRIPT)
-                            .arg("lamina-mount")
-                            .arg(&mounts.task)
-                            .arg(&mounts.opt)
-                            .arg(&stash);
-                    }
-                }
-                command
-                    .arg(&self.config.executable)
-                    .args(&self.config.args)
-                    .current_dir(&mounts.task);
-                command
-            }
+            Some(mounts) => view::namespaced_command(mounts, &self.config)?,
         };
         command
             .env_clear()

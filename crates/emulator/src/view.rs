@@ -18,11 +18,15 @@
 //! it starts, as Lambda refuses it, with a message naming the interpreter
 //! ([`check_entrypoint`]).
 //!
-//! All mounts are made by one `mount -a` reading a table built here, so the view costs two
-//! processes per instance start rather than one per command.
+//! The commands are bind-mounted by one `mount -a` reading a table built here, not one
+//! `mount` process per command: the view adds about 3 ms to an instance's start.
 
 use std::fmt::Write as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+mod entrypoint;
+
+pub use entrypoint::{MissingInterpreter, check_entrypoint};
 
 use crate::config::{FunctionConfig, LambdaMounts, View};
 
@@ -31,6 +35,89 @@ const LAMBDA_PATH_DIRS: [&str; 4] = ["/usr/local/bin", "/usr/bin", "/bin", "/opt
 
 /// The host folders whose commands the view filters: Lambda's `PATH` and the `sbin`s.
 const FILTERED_DIRS: [&str; 5] = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+
+/// The command that starts the function in its own user and mount namespaces, showing
+/// `mounts` as its view asks; the caller adds the environment and the pipes. On error, the
+/// error type and message the waiting invocation gets.
+pub(crate) fn namespaced_command(
+    mounts: &LambdaMounts,
+    config: &FunctionConfig,
+) -> Result<tokio::process::Command, (String, String)> {
+    let mount_point = |name: &str| {
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).map(|()| dir).map_err(|err| {
+            (
+                "Runtime.Unknown".to_string(),
+                format!("creating a mount point: {err}"),
+            )
+        })
+    };
+    let mut command = tokio::process::Command::new("unshare");
+    command.args([
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--",
+        "/bin/sh",
+        "-c",
+    ]);
+    match mounts.view {
+        View::Al2023 {
+            ephemeral_storage_mb,
+        } => {
+            check_entrypoint(&config.executable, mounts)
+                .map_err(|err| ("Runtime.InvalidEntrypoint".to_string(), err.to_string()))?;
+            let stage = mount_point("lamina-emulator-view")?;
+            let plan = plan(&stage, ephemeral_storage_mb);
+            command
+                .arg(VIEW_SCRIPT)
+                .arg("lamina-view")
+                .arg(&mounts.task)
+                .arg(&mounts.opt)
+                .arg(&stage)
+                .arg(plan.fstab)
+                .arg(plan.create);
+        }
+        View::Host => {
+            let stash = mount_point("lamina-emulator-var")?;
+            command
+                .arg(HOST_VIEW_SCRIPT)
+                .arg("lamina-mount")
+                .arg(&mounts.task)
+                .arg(&mounts.opt)
+                .arg(&stash);
+        }
+    }
+    command
+        .arg(&config.executable)
+        .args(&config.args)
+        .current_dir(&mounts.task);
+    Ok(command)
+}
+
+/// Run inside fresh user and mount namespaces (by `unshare`) for [`View::Host`]: shows the
+/// task folder at
+/// `/var/task` and the layers at `/opt`, then runs the function. When the host has no
+/// `/var/task` to mount over, `/var` becomes a tmpfs of links to the real entries plus `task`.
+/// Arguments: task folder, opt folder, an empty folder to keep the real `/var` at, command.
+const HOST_VIEW_SCRIPT: &str = r#"set -e
+task="$1"; opt="$2"; stash="$3"; shift 3
+if [ ! -d /opt ]; then echo "lamina: this machine has no /opt to show the layers at" >&2; exit 127; fi
+if [ ! -d /var/task ]; then
+  mount --bind /var "$stash"
+  mount -t tmpfs -o mode=0755 lamina-var /var
+  for entry in "$stash"/* "$stash"/.[!.]* "$stash"/..?*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    name=${entry##*/}
+    if [ -L "$entry" ]; then ln -s "$(readlink "$entry")" "/var/$name"; else ln -s "$entry" "/var/$name"; fi
+  done
+  mkdir /var/task
+fi
+mount --bind "$task" /var/task
+mount --bind "$opt" /opt
+cd /var/task
+exec "$@"
+"#;
 
 /// Run inside fresh user and mount namespaces (by `unshare`) for [`View::Al2023`].
 /// Arguments: task folder, opt folder, an empty host folder to stage the view in, the
@@ -41,7 +128,7 @@ const FILTERED_DIRS: [&str; 5] = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sb
 /// the one `mount -a` that replaces the command folders and `/tmp`; after it only the
 /// shell's builtins run. The stage sits in the host's temporary folder, so the new `/tmp`
 /// hides it.
-pub(crate) const VIEW_SCRIPT: &str = r#"set -e
+const VIEW_SCRIPT: &str = r#"set -e
 task="$1"; opt="$2"; stage="$3"; fstab="$4"; create="$5"; shift 5
 fail() { echo "lamina: cannot build the AL2023 view: $1 (run with --host-view to see the whole host instead)" >&2; exit 127; }
 ro() {
@@ -56,7 +143,7 @@ mount --bind "$task" /var/task || fail "showing $task at /var/task"
 ro /var/task
 mount --bind "$opt" /opt || fail "showing $opt at /opt"
 ro /opt
-mount -o remount,ro /var
+mount -o remount,ro /var || fail "making /var read-only"
 mount -t tmpfs -o mode=0755 lamina-view "$stage" || fail "mounting a tmpfs at $stage"
 set -f
 IFS='
@@ -173,150 +260,6 @@ fn fstab_field(path: &Path) -> String {
     out
 }
 
-/// Refuses, before it starts, a bootstrap whose `#!` line runs an interpreter the view does
-/// not have (`#!/usr/bin/python3`, `#!/usr/bin/env perl` without a layer providing it):
-/// Lambda fails such a function at init with `Runtime.InvalidEntrypoint` and
-/// `fork/exec /var/task/bootstrap: no such file or directory`. The message returned starts
-/// with Lambda's words and then names the interpreter and the fix.
-pub(crate) fn check_entrypoint(executable: &Path, mounts: &LambdaMounts) -> Result<(), String> {
-    let Some(host_path) = host_path(executable, mounts) else {
-        return Ok(());
-    };
-    let Some((interpreter, argument)) = read_shebang(&host_path) else {
-        return Ok(());
-    };
-    let lambda_error = format!(
-        "fork/exec {}: no such file or directory",
-        executable.display()
-    );
-    let interpreter_path = Path::new(&interpreter);
-    if !visible(interpreter_path, mounts) {
-        let name = file_name(interpreter_path);
-        let fix = if interpreter.starts_with("/opt/") {
-            "add the layer that provides it".to_string()
-        } else {
-            format!(
-                "add a layer that provides it and start the script with `#!/usr/bin/env {name}` or `#!/opt/bin/{name}`"
-            )
-        };
-        return Err(format!(
-            "{lambda_error}: its first line runs {interpreter}, {}: {fix}, or run with --host-view",
-            missing(&name)
-        ));
-    }
-    if file_name(interpreter_path) == "env"
-        && let Some(name) = argument
-        && !name.contains('/')
-        && !LAMBDA_PATH_DIRS
-            .iter()
-            .any(|dir| visible(&Path::new(dir).join(&name), mounts))
-    {
-        return Err(format!(
-            "{lambda_error}: its first line runs `{name}` from PATH, {}: add a layer that provides /opt/bin/{name}, or run with --host-view",
-            missing(&name)
-        ));
-    }
-    Ok(())
-}
-
-/// "`python3` is not in provided.al2023 (the AL2023 minimal image has no Python)".
-fn missing(name: &str) -> String {
-    let language = if name.starts_with("python") || name.starts_with("pypy") {
-        Some("Python")
-    } else if name.starts_with("perl") {
-        Some("Perl")
-    } else if name.starts_with("ruby") {
-        Some("Ruby")
-    } else if ["node", "nodejs", "deno", "bun"].contains(&name) {
-        Some("Node.js")
-    } else if name == "java" {
-        Some("Java")
-    } else if name.starts_with("php") {
-        Some("PHP")
-    } else {
-        None
-    };
-    match language {
-        Some(language) => format!(
-            "`{name}` is not in provided.al2023 (the AL2023 minimal image has no {language})"
-        ),
-        None => format!("`{name}` is not in provided.al2023 (the AL2023 minimal image lacks it)"),
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Where a path the function sees is on the host, for files under `/var/task` and `/opt`;
-/// other paths are the host's own.
-fn host_path(seen: &Path, mounts: &LambdaMounts) -> Option<PathBuf> {
-    if !seen.is_absolute() {
-        return None;
-    }
-    for (root, host) in [("/var/task", &mounts.task), ("/opt", &mounts.opt)] {
-        if let Ok(rest) = seen.strip_prefix(root) {
-            // `..` could climb out of the mounted folder; such a path is not checked.
-            if rest
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_)))
-            {
-                return None;
-            }
-            return Some(host.join(rest));
-        }
-    }
-    Some(seen.to_path_buf())
-}
-
-/// Whether the function, in the view, finds an executable file at `seen`.
-fn visible(seen: &Path, mounts: &LambdaMounts) -> bool {
-    let Some(host) = host_path(seen, mounts) else {
-        return false;
-    };
-    let exists = std::fs::metadata(&host).is_ok_and(|m| m.is_file());
-    let in_filtered_dir = seen.parent().is_some_and(|parent| {
-        FILTERED_DIRS
-            .iter()
-            .any(|dir| Path::new(dir) == parent || same_dir(Path::new(dir), parent))
-    });
-    if in_filtered_dir {
-        exists && lamina_elf::al2023_has_command(&file_name(seen))
-    } else {
-        exists
-    }
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// The interpreter and its first argument from a `#!` line, if the file starts with one.
-fn read_shebang(path: &Path) -> Option<(String, Option<String>)> {
-    use std::io::Read as _;
-    let mut head = [0u8; 256];
-    let mut file = std::fs::File::open(path).ok()?;
-    let read = file.read(&mut head).ok()?;
-    let head = head.get(..read)?;
-    let line = head.strip_prefix(b"#!")?;
-    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-    let line = String::from_utf8_lossy(line.get(..end)?);
-    let mut words = line.split_whitespace();
-    let interpreter = words.next()?.to_string();
-    // `env -S NAME ARGS` splits the rest itself; NAME is the word after the flag.
-    let argument = match words.next() {
-        Some("-S") => words.next(),
-        other => other,
-    }
-    .map(str::to_string);
-    Some((interpreter, argument))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests fail loudly by design
 mod tests {
@@ -362,52 +305,5 @@ mod tests {
             )
         );
         assert_eq!(plan.create, "d0/\nd0/bash\nd0/sh\nd0/curl\n");
-    }
-
-    #[test]
-    fn shebangs_are_read_with_env_arguments() {
-        let dir = tempfile::tempdir().unwrap();
-        let cases = [
-            ("#!/usr/bin/python3\nprint(1)\n", ("/usr/bin/python3", None)),
-            ("#! /usr/bin/env perl -w\n", ("/usr/bin/env", Some("perl"))),
-            (
-                "#!/usr/bin/env -S node --flag\n",
-                ("/usr/bin/env", Some("node")),
-            ),
-        ];
-        for (text, (interpreter, argument)) in cases {
-            let path = dir.path().join("script");
-            write(&path, text);
-            assert_eq!(
-                read_shebang(&path),
-                Some((interpreter.to_string(), argument.map(str::to_string)))
-            );
-        }
-        write(&dir.path().join("elf"), "\x7fELF");
-        assert_eq!(read_shebang(&dir.path().join("elf")), None);
-    }
-
-    #[test]
-    fn missing_interpreters_are_named_with_their_language() {
-        let dir = tempfile::tempdir().unwrap();
-        let mounts = LambdaMounts {
-            task: dir.path().join("task"),
-            opt: dir.path().join("opt"),
-            view: View::al2023(),
-        };
-        write(&mounts.task.join("bootstrap"), "#!/usr/bin/python3\n");
-        let err = check_entrypoint(Path::new("/var/task/bootstrap"), &mounts).unwrap_err();
-        assert!(
-            err.starts_with("fork/exec /var/task/bootstrap: no such file or directory: its first line runs /usr/bin/python3, `python3` is not in provided.al2023 (the AL2023 minimal image has no Python)"),
-            "{err}"
-        );
-        write(&mounts.task.join("bootstrap"), "#!/usr/bin/env perl\n");
-        let err = check_entrypoint(Path::new("/var/task/bootstrap"), &mounts).unwrap_err();
-        assert!(err.contains("`perl` is not in provided.al2023 (the AL2023 minimal image has no Perl): add a layer that provides /opt/bin/perl"), "{err}");
-        // A layer's interpreter is found on Lambda's PATH.
-        write(&mounts.opt.join("bin/perl"), "");
-        check_entrypoint(Path::new("/var/task/bootstrap"), &mounts).unwrap();
-        write(&mounts.task.join("bootstrap"), "#!/bin/sh\n");
-        check_entrypoint(Path::new("/var/task/bootstrap"), &mounts).unwrap();
     }
 }
