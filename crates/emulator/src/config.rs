@@ -55,7 +55,7 @@ pub enum View {
     Host,
     /// What `provided.al2023` shows (see [`crate::view`]): of the host's `PATH` folders only
     /// the commands the AL2023 minimal image has (no `python3`, no `perl`), Lambda's `PATH`
-    /// alone, `/var/task`, `/opt` and `/` read-only, and a fresh `/tmp` of
+    /// alone, `/var/task`, `/opt` and the root mount read-only, and a fresh `/tmp` of
     /// `ephemeral_storage_mb` (Lambda's ephemeral storage, 512 to 10,240 MB).
     Al2023 {
         /// Size of the function's own `/tmp`, in MB.

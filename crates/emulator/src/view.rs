@@ -5,8 +5,9 @@
 //! works locally because the host has Debian's Python fails there. In the view
 //! ([`View::Al2023`]), inside the function's user and mount namespaces:
 //!
-//! - `/var/task` (the function) and `/opt` (its layers) are shown read-only, as is `/`;
-//! - `/tmp` is a fresh tmpfs of the ephemeral storage size, the only writable place;
+//! - `/var/task` (the function) and `/opt` (its layers) are shown read-only, as is the root
+//!   mount (other host mounts, such as a separate `/home`, keep their mode);
+//! - `/tmp` is a fresh tmpfs of the ephemeral storage size, where the function writes;
 //! - each of the host's `PATH` folders (`/usr/local/bin`, `/usr/bin`, `/bin`, `/usr/sbin`,
 //!   `/sbin`, the ones that are real folders) is replaced by a tmpfs holding bind mounts of
 //!   just the commands on [`lamina_elf::al2023_commands`] that the host has;

@@ -202,3 +202,43 @@ fn ephemeral_storage_outside_lambdas_range_is_refused() {
         );
     }
 }
+
+#[test]
+fn concurrent_instances_each_get_their_own_view() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each invocation leaves a marker in /tmp, then waits on a loopback listener of this test
+    // until both invocations are waiting there at once (so two instances run side by side),
+    // then counts the markers its /tmp holds: its own only.
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = gate.local_addr().expect("addr").port();
+    let body = format!(
+        "mktemp /tmp/instance-XXXXXX >/dev/null; curl -s http://127.0.0.1:{port}/ >/dev/null; \
+         ls /tmp | grep -c '^instance-'"
+    );
+    let mut config = function(dir.path(), &body, View::al2023());
+    config.concurrency = 2;
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config])).expect("start");
+    let url = emulator.invoke_url("viewed");
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| post(&agent(), &url, &[], b"{}").body))
+            .collect();
+        let waiting: Vec<_> = (0..2)
+            .map(|_| gate.accept().expect("an invocation reaches the gate").0)
+            .collect();
+        for mut stream in waiting {
+            use std::io::Write as _;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .expect("open the gate");
+        }
+        calls
+            .into_iter()
+            .map(|call| call.join().expect("call"))
+            .collect()
+    });
+    assert_eq!(answers, ["\"1\"", "\"1\""], "{}", emulator.logs("viewed"));
+}
