@@ -1,0 +1,40 @@
+//! Deploys Lambda functions and layers with the AWS SDK for Rust, for `cargo lamina`.
+//!
+//! The caller describes each function as plain values ([`FunctionPlanInput`]); this crate
+//! knows nothing of `lamina.toml`. The steps:
+//!
+//! - [`connect`] builds a Lambda client from the standard AWS chain ([`ClientOptions`]).
+//! - [`plan`] reads the account and says what a deploy would do, item by item, with the
+//!   reason ([`Plan`] prints it: that is `--dry-run`).
+//! - [`apply`] carries a plan out, waiting (bounded) for each function to settle between
+//!   updates, optionally publishing a version and moving an alias.
+//! - [`state`] compares local and deployed, key by key ([`StateReport`]: text or JSON).
+//! - [`prune_layers`] deletes layer versions nothing uses, keeping the newest N.
+//! - [`invoke_remote`] invokes the deployed function and decodes its log tail.
+//!
+//! Every failure is a [`DeployError`] that names the AWS error code and says what to do.
+
+mod apply;
+mod client;
+mod diff;
+mod error;
+mod input;
+mod invoke;
+mod plan;
+mod prune;
+mod remote;
+mod state;
+
+pub use apply::{ApplyOptions, ApplyReport, DIRECT_UPLOAD_LIMIT, FunctionReport, apply};
+pub use client::{ClientOptions, config_loader, connect, lambda_client};
+pub use diff::{Change, PlannedLayer, TagChanges};
+pub use error::DeployError;
+pub use input::{Arch, FunctionPlanInput, LayerRef, LocalLayer, Vpc, code_sha256};
+pub use invoke::{InvokeOutcome, invoke_remote};
+pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan};
+pub use prune::{PruneReport, prune_layers};
+pub use state::{FunctionState, LayerBehind, StateReport, state};
+
+/// The SDK this crate is built on, so that callers name its `Client` without a dependency
+/// of their own (and so without a version mismatch).
+pub use aws_sdk_lambda;
