@@ -266,8 +266,10 @@ async fn create(
         )
         .environment(environment(input))
         .set_layers(Some(layers))
-        .description(&input.description)
-        .set_tags(Some(input.tags.clone().into_iter().collect()));
+        .description(&input.description);
+    if !input.tags.is_empty() {
+        req = req.set_tags(Some(input.tags.clone().into_iter().collect()));
+    }
     if input.vpc.is_some() {
         req = req.vpc_config(vpc_config(input));
     }

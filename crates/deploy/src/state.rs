@@ -157,7 +157,7 @@ impl StateReport {
             for change in &f.config_drift {
                 let _ = writeln!(
                     out,
-                    "  configuration: {}",
+                    "  configuration (deployed -> local): {}",
                     paint(yellow, &change.to_string())
                 );
             }

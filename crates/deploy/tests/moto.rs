@@ -1,0 +1,430 @@
+//! lamina-deploy against moto in server mode: a real AWS API server on loopback.
+//! Needs moto in target/tools/moto (see `common::INSTALL`); LAMINA_SKIP_MOTO=1 skips.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+mod common;
+
+use common::{ACCOUNT, Moto, REGION, moto};
+use lamina_deploy::{
+    ApplyOptions, ApplyReport, DeployError, FunctionPlanInput, LayerRef, Plan, apply, plan,
+};
+
+/// Plans and applies, returning the plan, the report and the operations sent.
+async fn deploy(
+    m: &Moto,
+    inputs: &[FunctionPlanInput],
+    options: &ApplyOptions,
+) -> (Plan, ApplyReport, Vec<String>) {
+    m.take_ops();
+    let p = plan(&m.client, inputs).await.unwrap();
+    let report = apply(&m.client, &p, options).await.unwrap();
+    (p, report, m.take_ops())
+}
+
+fn changing(ops: &[String]) -> Vec<&str> {
+    ops.iter()
+        .map(String::as_str)
+        .filter(|op| {
+            ["Create", "Update", "Publish", "Tag", "Untag", "Delete"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        })
+        .collect()
+}
+
+fn fast() -> ApplyOptions {
+    ApplyOptions {
+        poll_interval: std::time::Duration::from_millis(50),
+        ..ApplyOptions::default()
+    }
+}
+
+fn layer_arn(name: &str, version: u32) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{name}:{version}")
+}
+
+#[tokio::test]
+async fn first_deploy_creates_everything_and_a_second_changes_nothing() {
+    let Some(m) = moto().await else { return };
+    let f = m.function(
+        "hello",
+        "#!/bin/sh\necho v1\n",
+        vec![m.layer("tools", "tool v1")],
+    );
+
+    let (p, report, ops) = deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    insta::assert_snapshot!("first_plan", p.to_string());
+    assert_eq!(
+        changing(&ops),
+        ["PublishLayerVersion", "CreateFunction"],
+        "{ops:?}"
+    );
+    assert_eq!(report.published_layers, [layer_arn("tools", 1)]);
+
+    let got = m
+        .client
+        .get_function()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    let c = got.configuration().unwrap();
+    assert_eq!(c.code_sha256(), f.code_sha256.as_deref());
+    assert_eq!(c.handler(), Some("handler.main"));
+    assert_eq!(c.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(c.memory_size(), Some(128));
+    assert_eq!(c.timeout(), Some(10));
+    assert_eq!(c.role(), Some(m.role_arn.as_str()));
+    assert_eq!(c.description(), Some("a lamina test function"));
+    assert_eq!(
+        c.environment().unwrap().variables().unwrap()["GREETING"],
+        "hello"
+    );
+    let layers: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
+    assert_eq!(layers, [layer_arn("tools", 1)]);
+    assert_eq!(got.tags().unwrap()["team"], "lamina");
+
+    // The same inputs again: nothing is published, created, updated or tagged.
+    let (p, report, ops) = deploy(&m, &[f], &fast()).await;
+    assert!(p.is_noop(), "{p}");
+    insta::assert_snapshot!("unchanged_plan", p.to_string());
+    assert_eq!(changing(&ops), Vec::<&str>::new(), "{ops:?}");
+    assert_eq!(report.to_string(), "function hello: unchanged\n");
+}
+
+#[tokio::test]
+async fn changed_code_updates_the_code_only() {
+    let Some(m) = moto().await else { return };
+    deploy(&m, &[m.function("hello", "v1", vec![])], &fast()).await;
+    let f = m.function("hello", "v2 is longer", vec![]);
+    let (p, _, ops) = deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    assert!(
+        p.to_string()
+            .contains("function hello: update code (CodeSha256"),
+        "{p}"
+    );
+    assert!(
+        p.to_string()
+            .contains("function hello: skip configuration (no key differs)"),
+        "{p}"
+    );
+    assert_eq!(changing(&ops), ["UpdateFunctionCode"], "{ops:?}");
+    let c = m
+        .client
+        .get_function_configuration()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.code_sha256(), f.code_sha256.as_deref());
+}
+
+#[tokio::test]
+async fn changed_memory_updates_the_configuration_only() {
+    let Some(m) = moto().await else { return };
+    let mut f = m.function("hello", "v1", vec![]);
+    deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    f.memory_mb = 256;
+    f.environment.insert("EXTRA".into(), "secret value".into());
+    let (p, _, ops) = deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    insta::assert_snapshot!("memory_plan", p.to_string());
+    assert_eq!(changing(&ops), ["UpdateFunctionConfiguration"], "{ops:?}");
+    let c = m
+        .client
+        .get_function_configuration()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.memory_size(), Some(256));
+    assert_eq!(
+        c.environment().unwrap().variables().unwrap()["EXTRA"],
+        "secret value"
+    );
+    // Applied once, the plan is empty again.
+    assert!(plan(&m.client, &[f]).await.unwrap().is_noop());
+}
+
+#[tokio::test]
+async fn a_changed_layer_publishes_version_2_and_moves_the_function_to_it() {
+    let Some(m) = moto().await else { return };
+    deploy(
+        &m,
+        &[m.function("hello", "v1", vec![m.layer("tools", "tool v1")])],
+        &fast(),
+    )
+    .await;
+    let f = m.function("hello", "v1", vec![m.layer("tools", "tool v2!")]);
+    let (p, report, ops) = deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    insta::assert_snapshot!("layer_plan", p.to_string());
+    assert_eq!(
+        changing(&ops),
+        ["PublishLayerVersion", "UpdateFunctionConfiguration"],
+        "{ops:?}"
+    );
+    assert_eq!(report.published_layers, [layer_arn("tools", 2)]);
+    let c = m
+        .client
+        .get_function_configuration()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    let layers: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
+    assert_eq!(layers, [layer_arn("tools", 2)]);
+}
+
+#[tokio::test]
+async fn layer_names_and_pinned_versions_resolve_and_a_missing_name_is_named() {
+    let Some(m) = moto().await else { return };
+    deploy(
+        &m,
+        &[m.function("a", "a", vec![m.layer("tools", "tool v1")])],
+        &fast(),
+    )
+    .await;
+    deploy(
+        &m,
+        &[m.function("a", "a", vec![m.layer("tools", "tool v2!")])],
+        &fast(),
+    )
+    .await;
+    let by_name = m.function("b", "b", vec![LayerRef::parse_remote("tools").unwrap()]);
+    let pinned = m.function("c", "c", vec![LayerRef::parse_remote("tools:1").unwrap()]);
+    let p = plan(&m.client, &[by_name, pinned]).await.unwrap();
+    assert_eq!(
+        p.functions[0].layers,
+        [lamina_deploy::PlannedLayer::Arn(layer_arn("tools", 2))]
+    );
+    assert_eq!(
+        p.functions[1].layers,
+        [lamina_deploy::PlannedLayer::Arn(layer_arn("tools", 1))]
+    );
+
+    let missing = m.function("d", "d", vec![LayerRef::parse_remote("nope").unwrap()]);
+    let err = plan(&m.client, &[missing]).await.unwrap_err();
+    assert!(
+        matches!(err, DeployError::LayerNotFound { ref name } if name == "nope"),
+        "{err}"
+    );
+    let missing = m.function("d", "d", vec![LayerRef::parse_remote("tools:9").unwrap()]);
+    let err = plan(&m.client, &[missing]).await.unwrap_err();
+    assert!(
+        matches!(err, DeployError::LayerNotFound { ref name } if name == "tools:9"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn prune_keeps_the_newest_and_those_in_use() {
+    let Some(m) = moto().await else { return };
+    for body in ["tool v1", "tool v2!", "tool v3!!"] {
+        deploy(
+            &m,
+            &[m.function("a", "a", vec![m.layer("tools", body)])],
+            &fast(),
+        )
+        .await;
+    }
+    // b still uses version 1.
+    let pinned = m.function("b", "b", vec![LayerRef::parse_remote("tools:1").unwrap()]);
+    deploy(&m, &[pinned], &fast()).await;
+
+    m.take_ops();
+    let dry = lamina_deploy::prune_layers(&m.client, Some("tools"), 1, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.deleted, [layer_arn("tools", 2)]);
+    assert!(!m.take_ops().iter().any(|op| op.starts_with("Delete")));
+    insta::assert_snapshot!("prune_dry_run", dry.to_string());
+
+    let done = lamina_deploy::prune_layers(&m.client, None, 1, false)
+        .await
+        .unwrap();
+    assert_eq!(done.deleted, [layer_arn("tools", 2)]);
+    assert_eq!(done.kept_newest, [layer_arn("tools", 3)]);
+    assert_eq!(done.kept_in_use[&layer_arn("tools", 1)], ["b"]);
+    let left: Vec<i64> = m
+        .client
+        .list_layer_versions()
+        .layer_name("tools")
+        .send()
+        .await
+        .unwrap()
+        .layer_versions()
+        .iter()
+        .map(|v| v.version())
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, [1, 3]);
+
+    // Once b moves off version 1, it goes too.
+    deploy(&m, &[m.function("b", "b", vec![])], &fast()).await;
+    let done = lamina_deploy::prune_layers(&m.client, Some("tools"), 1, false)
+        .await
+        .unwrap();
+    assert_eq!(done.deleted, [layer_arn("tools", 1)]);
+}
+
+#[tokio::test]
+async fn state_shows_drift_made_out_of_band() {
+    let Some(m) = moto().await else { return };
+    let f = m.function("hello", "v1", vec![]);
+    let not_deployed = m.function("other", "other", vec![]);
+    deploy(&m, std::slice::from_ref(&f), &fast()).await;
+    let s = lamina_deploy::state(&m.client, &[f.clone(), not_deployed.clone()])
+        .await
+        .unwrap();
+    assert!(s.functions[0].in_sync(), "{s}");
+    insta::assert_snapshot!("state_in_sync", s.to_string());
+
+    m.boto3(
+        "c('lambda').update_function_configuration(FunctionName='hello', MemorySize=512, Environment={'Variables': {'GREETING': 'changed'}})\n\
+         arn = c('lambda').get_function(FunctionName='hello')['Configuration']['FunctionArn']\n\
+         c('lambda').tag_resource(Resource=arn, Tags={'owner': 'someone'})",
+    );
+    let s = lamina_deploy::state(&m.client, &[f, not_deployed])
+        .await
+        .unwrap();
+    insta::assert_snapshot!("state_drift", s.to_string());
+    let json = serde_json::to_value(&s).unwrap();
+    let drift = &json["functions"][0]["config_drift"];
+    assert_eq!(drift[0]["key"], "memory_mb");
+    assert_eq!(drift[0]["deployed"], "512");
+    assert_eq!(drift[0]["local"], "128");
+    assert_eq!(drift[1]["key"], "environment.GREETING");
+    assert_eq!(json["functions"][0]["tag_drift"]["remove"][0], "owner");
+    assert!(json["functions"][1]["deployed_code_sha256"].is_null());
+    // The colour is only added when asked for.
+    assert!(!s.render(false).contains('\x1b'));
+    assert!(s.render(true).contains("\x1b[33m"));
+}
+
+#[tokio::test]
+async fn state_reports_a_layer_behind_its_latest_version() {
+    let Some(m) = moto().await else { return };
+    deploy(
+        &m,
+        &[m.function("a", "a", vec![m.layer("tools", "tool v1")])],
+        &fast(),
+    )
+    .await;
+    let pinned = m.function("b", "b", vec![LayerRef::parse_remote("tools:1").unwrap()]);
+    deploy(&m, std::slice::from_ref(&pinned), &fast()).await;
+    deploy(
+        &m,
+        &[m.function("a", "a", vec![m.layer("tools", "tool v2!")])],
+        &fast(),
+    )
+    .await;
+    let s = lamina_deploy::state(&m.client, &[pinned]).await.unwrap();
+    assert_eq!(s.functions[0].layers_behind.len(), 1, "{s}");
+    assert_eq!(
+        s.functions[0].layers_behind[0].latest,
+        layer_arn("tools", 2)
+    );
+    assert!(
+        s.to_string().contains("layers: tools:1 is behind tools:2"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn publish_moves_an_alias_to_the_new_version() {
+    let Some(m) = moto().await else { return };
+    let options = ApplyOptions {
+        publish: true,
+        alias: Some("live".into()),
+        ..fast()
+    };
+    let (_, report, _) = deploy(&m, &[m.function("hello", "v1", vec![])], &options).await;
+    assert_eq!(
+        report.functions[0].steps,
+        ["created", "published version 1", "alias live -> 1"]
+    );
+    let (_, report, _) = deploy(&m, &[m.function("hello", "v2 longer", vec![])], &options).await;
+    assert_eq!(
+        report.functions[0].steps,
+        ["code updated", "published version 2", "alias live -> 2"]
+    );
+    let alias = m
+        .client
+        .get_alias()
+        .function_name("hello")
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alias.function_version(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_role_lambda_cannot_assume_is_named_with_what_to_do() {
+    let Some(m) = moto().await else { return };
+    let mut f = m.function("hello", "v1", vec![]);
+    f.role = Some(format!("arn:aws:iam::{ACCOUNT}:role/does-not-exist"));
+    let p = plan(&m.client, &[f]).await.unwrap();
+    let err = apply(&m.client, &p, &fast()).await.unwrap_err();
+    assert!(
+        matches!(err, DeployError::RoleCannotBeAssumed { .. }),
+        "{err}"
+    );
+    insta::assert_snapshot!("role_error", err.to_string());
+
+    let mut f = m.function("hello", "v1", vec![]);
+    f.role = None;
+    let err = plan(&m.client, &[f]).await.unwrap_err();
+    assert!(matches!(err, DeployError::NoRole { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn invoke_remote_returns_status_and_payload() {
+    let Some(m) = moto().await else { return };
+    deploy(&m, &[m.function("hello", "v1", vec![])], &fast()).await;
+    let out = lamina_deploy::invoke_remote(&m.client, "hello", br#"{"x":1}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(out.status, 200);
+    assert_eq!(out.function_error, None);
+    // moto's Docker-free Lambda answers with the event itself.
+    assert_eq!(out.payload, br#"{"x":1}"#);
+    // Not asserted: the decoded log tail. moto's Docker-free Invoke sends no
+    // X-Amz-Log-Result header (its LambdaSimpleBackend.invoke writes no log).
+}
+
+#[tokio::test]
+async fn no_credentials_is_named_with_what_to_do() {
+    // The error the default chain gives when no provider has credentials; the server is
+    // never reached, so no moto is needed.
+    #[derive(Debug)]
+    struct Nothing;
+    impl lamina_deploy::aws_sdk_lambda::config::ProvideCredentials for Nothing {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no providers in chain provided credentials",
+                ),
+            ))
+        }
+    }
+    let config = lamina_deploy::config_loader(&lamina_deploy::ClientOptions {
+        region: Some(REGION.into()),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        profile: None,
+    })
+    .credentials_provider(Nothing)
+    .load()
+    .await;
+    let client = lamina_deploy::lambda_client(&config).unwrap();
+    let err = lamina_deploy::invoke_remote(&client, "hello", Vec::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeployError::NoCredentials { .. }), "{err}");
+    insta::assert_snapshot!("no_credentials", err.to_string());
+}
