@@ -295,3 +295,126 @@ pub(crate) fn tag_changes(
     remove.sort();
     TagChanges { set, remove }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::input::Arch;
+    use aws_sdk_lambda::types::{Architecture, EnvironmentResponse, Layer, VpcConfigResponse};
+
+    fn input() -> FunctionPlanInput {
+        FunctionPlanInput {
+            name: "hello".into(),
+            zip_path: "hello.zip".into(),
+            code_sha256: Some("abc=".into()),
+            handler: "main".into(),
+            runtime: "provided.al2023".into(),
+            architectures: vec![Arch::Arm64],
+            memory_mb: 128,
+            timeout_s: 3,
+            ephemeral_storage_mb: 512,
+            environment: BTreeMap::from([("A".into(), "1".into())]),
+            layers: Vec::new(),
+            role: None,
+            vpc: Some(Vpc {
+                subnet_ids: vec!["subnet-2".into(), "subnet-1".into()],
+                security_group_ids: vec!["sg-1".into()],
+            }),
+            description: String::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn deployed() -> FunctionConfiguration {
+        deployed_builder().build()
+    }
+
+    fn deployed_builder() -> aws_sdk_lambda::types::builders::FunctionConfigurationBuilder {
+        FunctionConfiguration::builder()
+            .code_sha256("abc=")
+            .handler("main")
+            .runtime("provided.al2023".into())
+            .architectures(Architecture::Arm64)
+            .memory_size(128)
+            .timeout(3)
+            .environment(EnvironmentResponse::builder().variables("A", "1").build())
+            .vpc_config(
+                VpcConfigResponse::builder()
+                    .subnet_ids("subnet-1")
+                    .subnet_ids("subnet-2")
+                    .security_group_ids("sg-1")
+                    .build(),
+            )
+    }
+
+    #[test]
+    fn the_same_function_has_no_change_whatever_the_order_of_vpc_ids() {
+        assert_eq!(config_changes(&input(), &[], &deployed()), []);
+        assert_eq!(code_reason(&input(), "abc=", &deployed()), None);
+    }
+
+    #[test]
+    fn a_changed_environment_value_is_a_change_without_showing_it() {
+        let mut local = input();
+        local.environment.insert("A".into(), "2".into());
+        let changes = config_changes(&local, &[], &deployed());
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(
+            changes[0].to_string(),
+            "environment.A changed (values not shown)"
+        );
+        assert!(!format!("{:?}", changes[0]).contains('2'));
+    }
+
+    #[test]
+    fn an_architecture_change_goes_with_the_code() {
+        let mut local = input();
+        local.architectures = vec![Arch::X86_64];
+        assert_eq!(
+            code_reason(&local, "abc=", &deployed()).unwrap(),
+            "architectures arm64 deployed, x86_64 local"
+        );
+        assert_eq!(config_changes(&local, &[], &deployed()), []);
+    }
+
+    #[test]
+    fn layers_differ_by_version_and_order() {
+        let v1 = "arn:aws:lambda:us-east-1:1:layer:tools:1";
+        let other = "arn:aws:lambda:us-east-1:1:layer:other:4";
+        let with = |arns: &[&str]| {
+            let mut b = deployed_builder();
+            for arn in arns {
+                b = b.layers(Layer::builder().arn(*arn).build());
+            }
+            b.build()
+        };
+        let planned = [
+            PlannedLayer::Arn(v1.into()),
+            PlannedLayer::Arn(other.into()),
+        ];
+        assert_eq!(config_changes(&input(), &planned, &with(&[v1, other])), []);
+        let swapped = config_changes(&input(), &planned, &with(&[other, v1]));
+        assert_eq!(
+            swapped[0].to_string(),
+            "layers other:4, tools:1 -> tools:1, other:4"
+        );
+        let publish = [PlannedLayer::Published("tools".into())];
+        let changes = config_changes(&input(), &publish, &with(&[v1]));
+        assert_eq!(
+            changes[0].to_string(),
+            "layers tools:1 -> tools:(new version)"
+        );
+    }
+
+    #[test]
+    fn tags_are_set_and_removed_key_by_key() {
+        let local = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "2".into())]);
+        let deployed =
+            HashMap::from([("a".to_string(), "1".to_string()), ("c".into(), "3".into())]);
+        let changes = tag_changes(&local, Some(&deployed));
+        assert_eq!(changes.set, BTreeMap::from([("b".into(), "2".into())]));
+        assert_eq!(changes.remove, ["c"]);
+        assert!(tag_changes(&BTreeMap::new(), None).is_empty());
+    }
+}

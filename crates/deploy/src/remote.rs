@@ -60,7 +60,7 @@ pub(crate) async fn layer_versions(
         }
     }
     // AWS lists newest first, moto oldest first: order by the number, not the answer.
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     Ok(versions)
 }
 

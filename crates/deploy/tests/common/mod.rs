@@ -22,9 +22,17 @@ pub const REGION: &str = "us-east-1";
 /// moto's default account.
 pub const ACCOUNT: &str = "123456789012";
 
-/// The venv `cargo xtask ci` installs moto into.
+/// The venv `cargo xtask ci` installs moto into: `LAMINA_MOTO_VENV`, or
+/// `target/tools/moto` in the workspace.
 pub fn moto_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/moto")
+    if let Some(dir) = std::env::var_os("LAMINA_MOTO_VENV") {
+        return PathBuf::from(dir);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
+    workspace.join("target/tools/moto")
 }
 
 pub const INSTALL: &str =
