@@ -30,6 +30,10 @@ pub struct ApplyOptions {
     pub wait_timeout: Duration,
     /// How often to ask while waiting.
     pub poll_interval: Duration,
+    /// How long to retry creating a function whose role Lambda cannot assume yet: a role
+    /// created seconds ago (`--create-role`) takes a few seconds to reach Lambda. Zero
+    /// (the default) fails at once.
+    pub new_role_grace: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -39,6 +43,7 @@ impl Default for ApplyOptions {
             alias: None,
             wait_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            new_role_grace: Duration::ZERO,
         }
     }
 }
@@ -131,7 +136,17 @@ pub async fn apply(
         let mut steps = Vec::new();
         match &func.action {
             FunctionAction::Create => {
-                create(client, input, layers).await?;
+                let start = Instant::now();
+                loop {
+                    match create(client, input, layers.clone()).await {
+                        Err(DeployError::RoleCannotBeAssumed { .. })
+                            if start.elapsed() < options.new_role_grace =>
+                        {
+                            tokio::time::sleep(options.poll_interval).await;
+                        }
+                        result => break result?,
+                    }
+                }
                 steps.push("created".to_string());
                 wait_settled(client, &input.name, options).await?;
             }

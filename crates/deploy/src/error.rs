@@ -35,7 +35,8 @@ pub enum DeployError {
     },
     /// The credentials' policy does not allow the call.
     #[error(
-        "{operation} {resource}: access denied ({code}: {message}); allow lambda:{operation} for these credentials"
+        "{operation} {resource}: access denied ({code}: {message}); allow {} for these credentials",
+        iam_action(operation)
     )]
     AccessDenied {
         /// The Lambda API operation.
@@ -175,6 +176,15 @@ pub enum DeployError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// The IAM action of an operation: Lambda's unless it names its service (`iam:CreateRole`).
+fn iam_action(operation: &str) -> String {
+    if operation.contains(':') {
+        operation.to_string()
+    } else {
+        format!("lambda:{operation}")
+    }
 }
 
 /// Maps an SDK error of `operation` on `resource` to the [`DeployError`] that says what to do.

@@ -11,6 +11,7 @@
 //! - [`state`] compares local and deployed, key by key ([`StateReport`]: text or JSON).
 //! - [`prune_layers`] deletes layer versions nothing uses, keeping the newest N.
 //! - [`invoke_remote`] invokes the deployed function and decodes its log tail.
+//! - `create_basic_role` (feature `iam`) makes a basic execution role for `--create-role`.
 //!
 //! Every failure is a [`DeployError`] that names the AWS error code and says what to do.
 
@@ -18,6 +19,8 @@ mod apply;
 mod client;
 mod diff;
 mod error;
+#[cfg(feature = "iam")]
+mod iam;
 mod input;
 mod invoke;
 mod plan;
@@ -29,6 +32,8 @@ pub use apply::{ApplyOptions, ApplyReport, DIRECT_UPLOAD_LIMIT, FunctionReport, 
 pub use client::{ClientOptions, config_loader, connect, lambda_client};
 pub use diff::{Change, PlannedLayer, TagChanges};
 pub use error::DeployError;
+#[cfg(feature = "iam")]
+pub use iam::{BASIC_EXECUTION_POLICY, BasicRole, basic_role_name, create_basic_role};
 pub use input::{Arch, FunctionPlanInput, LayerRef, LocalLayer, Vpc, code_sha256};
 pub use invoke::{InvokeOutcome, invoke_remote};
 pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan};
@@ -38,3 +43,7 @@ pub use state::{FunctionState, LayerBehind, StateReport, state};
 /// The SDK this crate is built on, so that callers name its `Client` without a dependency
 /// of their own (and so without a version mismatch).
 pub use aws_sdk_lambda;
+
+/// The IAM SDK, for the client `create_basic_role` takes.
+#[cfg(feature = "iam")]
+pub use aws_sdk_iam;

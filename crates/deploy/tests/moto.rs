@@ -428,3 +428,53 @@ async fn no_credentials_is_named_with_what_to_do() {
     assert!(matches!(err, DeployError::NoCredentials { .. }), "{err}");
     insta::assert_snapshot!("no_credentials", err.to_string());
 }
+
+#[cfg(feature = "iam")]
+#[tokio::test]
+async fn create_role_makes_a_basic_execution_role_a_function_can_use() {
+    let Some(m) = moto().await else { return };
+    let config = lamina_deploy::config_loader(&lamina_deploy::ClientOptions {
+        region: Some(REGION.into()),
+        endpoint_url: Some(m.url.clone()),
+        profile: None,
+    })
+    .credentials_provider(lamina_deploy::aws_sdk_lambda::config::Credentials::new(
+        "testing", "testing", None, None, "tests",
+    ))
+    .load()
+    .await;
+    let iam = lamina_deploy::aws_sdk_iam::Client::new(&config);
+    let name = lamina_deploy::basic_role_name("hello");
+    let role = lamina_deploy::create_basic_role(&iam, &name).await.unwrap();
+    assert!(role.created);
+    assert_eq!(
+        role.arn,
+        format!("arn:aws:iam::{ACCOUNT}:role/lamina-hello")
+    );
+    insta::assert_snapshot!("created_role", role.to_string());
+    let attached = m.boto3(
+        "print([p['PolicyArn'] for p in c('iam').list_attached_role_policies(RoleName='lamina-hello')['AttachedPolicies']])",
+    );
+    assert_eq!(
+        attached,
+        format!("['{}']", lamina_deploy::BASIC_EXECUTION_POLICY)
+    );
+    let trust = m.boto3(
+        "print(c('iam').get_role(RoleName='lamina-hello')['Role']['AssumeRolePolicyDocument'])",
+    );
+    assert!(trust.contains("lambda.amazonaws.com"), "{trust}");
+
+    // A second run reuses it.
+    let again = lamina_deploy::create_basic_role(&iam, &name).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.arn, role.arn);
+
+    let mut f = m.function("hello", "v1", vec![]);
+    f.role = Some(role.arn.clone());
+    let options = ApplyOptions {
+        new_role_grace: std::time::Duration::from_secs(10),
+        ..fast()
+    };
+    let (_, report, _) = deploy(&m, &[f], &options).await;
+    assert_eq!(report.functions[0].steps, ["created"]);
+}

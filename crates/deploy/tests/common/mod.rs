@@ -82,6 +82,9 @@ pub async fn moto() -> Option<Moto> {
     let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
     let child = Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // AWS's managed IAM policies (AWSLambdaBasicExecutionRole) exist only when asked for,
+        // and moto's config API does not take this one.
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .stdin(Stdio::null())
@@ -110,6 +113,9 @@ pub async fn moto() -> Option<Moto> {
     )
     .unwrap();
     assert_eq!(status, 201, "{body}");
+    // IAM's backend already exists by now: a reset makes it again, with the policies.
+    let (status, body) = http(port, "POST", "/moto-api/reset", "").unwrap();
+    assert_eq!(status, 200, "{body}");
     let ops = Arc::new(Mutex::new(Vec::new()));
     let client = client(&url, ops.clone()).await;
     let role_arn = boto3(
