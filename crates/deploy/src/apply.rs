@@ -1,23 +1,19 @@
 //! `apply`: carries out a [`Plan`], waiting between updates as Lambda requires.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, EphemeralStorage, FunctionCode, LastUpdateStatus, Runtime, State, VpcConfig,
+    Environment, EphemeralStorage, LastUpdateStatus, Runtime, State, VpcConfig,
 };
 use serde::Serialize;
 
 use crate::diff::{Field, PlannedLayer};
 use crate::error::aws_error;
 use crate::plan::{FunctionAction, LayerAction, Plan};
+use crate::upload;
 use crate::{DeployError, FunctionPlanInput};
-
-/// The largest zip sent inside the request; larger goes through S3.
-pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 
 /// How to apply.
 #[derive(Clone, Debug)]
@@ -34,6 +30,9 @@ pub struct ApplyOptions {
     /// created seconds ago (`--create-role`) takes a few seconds to reach Lambda. Zero
     /// (the default) fails at once.
     pub new_role_grace: Duration,
+    /// Upload every zip through this bucket (`--s3-bucket`) instead of in the request.
+    #[cfg(feature = "s3")]
+    pub s3: Option<crate::upload::S3Upload>,
 }
 
 impl Default for ApplyOptions {
@@ -44,6 +43,8 @@ impl Default for ApplyOptions {
             wait_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
             new_role_grace: Duration::ZERO,
+            #[cfg(feature = "s3")]
+            s3: None,
         }
     }
 }
@@ -94,16 +95,12 @@ pub async fn apply(
             continue;
         }
         let l = &layer.layer;
-        let zip = read_zip(&l.zip_path)?;
+        let zip = upload::code(&l.zip_path, &l.name, &l.code_sha256, options).await?;
         let out = client
             .publish_layer_version()
             .layer_name(&l.name)
             .description(&l.description)
-            .content(
-                aws_sdk_lambda::types::LayerVersionContentInput::builder()
-                    .zip_file(Blob::new(zip))
-                    .build(),
-            )
+            .content(zip.layer_content())
             .set_compatible_runtimes(Some(
                 l.compatible_runtimes
                     .iter()
@@ -136,9 +133,10 @@ pub async fn apply(
         let mut steps = Vec::new();
         match &func.action {
             FunctionAction::Create => {
+                let zip = function_zip(input, options).await?;
                 let start = Instant::now();
                 loop {
-                    match create(client, input, layers.clone()).await {
+                    match create(client, input, zip.clone(), layers.clone()).await {
                         Err(DeployError::RoleCannotBeAssumed { .. })
                             if start.elapsed() < options.new_role_grace =>
                         {
@@ -161,10 +159,8 @@ pub async fn apply(
                     wait_settled(client, &input.name, options).await?;
                 }
                 if code.is_some() {
-                    client
-                        .update_function_code()
-                        .function_name(&input.name)
-                        .zip_file(Blob::new(read_zip(&input.zip_path)?))
+                    let zip = function_zip(input, options).await?;
+                    zip.update(client.update_function_code().function_name(&input.name))
                         .set_architectures(Some(
                             input.architectures.iter().map(|a| a.to_sdk()).collect(),
                         ))
@@ -217,20 +213,13 @@ pub async fn apply(
     Ok(report)
 }
 
-fn read_zip(path: &Path) -> Result<Vec<u8>, DeployError> {
-    let io = |source| DeployError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > DIRECT_UPLOAD_LIMIT {
-        return Err(DeployError::ZipTooLarge {
-            path: path.to_path_buf(),
-            size,
-            limit: DIRECT_UPLOAD_LIMIT,
-        });
-    }
-    std::fs::read(path).map_err(io)
+async fn function_zip(
+    input: &FunctionPlanInput,
+    options: &ApplyOptions,
+) -> Result<upload::Code, DeployError> {
+    // plan refused an unbuilt zip; a zip removed since is read (and refused) below.
+    let sha = input.code_sha256.as_deref().unwrap_or_default();
+    upload::code(&input.zip_path, &input.name, sha, options).await
 }
 
 fn vpc_config(input: &FunctionPlanInput) -> VpcConfig {
@@ -250,6 +239,7 @@ fn environment(input: &FunctionPlanInput) -> Environment {
 async fn create(
     client: &Client,
     input: &FunctionPlanInput,
+    zip: upload::Code,
     layers: Vec<String>,
 ) -> Result<(), DeployError> {
     let mut req = client
@@ -258,11 +248,7 @@ async fn create(
         .runtime(Runtime::from(input.runtime.as_str()))
         .handler(&input.handler)
         .set_role(input.role.clone())
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(read_zip(&input.zip_path)?))
-                .build(),
-        )
+        .code(zip.function_code())
         .set_architectures(Some(
             input.architectures.iter().map(|a| a.to_sdk()).collect(),
         ))

@@ -120,7 +120,7 @@ pub enum DeployError {
     },
     /// A zip is too large to send in the request itself.
     #[error(
-        "{path} is {size} bytes, over the {limit}-byte limit of a direct upload; uploading through S3 is not supported yet"
+        "{path} is {size} bytes, over the {limit}-byte limit of a direct upload: upload it through an S3 bucket (--s3-bucket)"
     )]
     ZipTooLarge {
         /// The zip.

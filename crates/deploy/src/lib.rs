@@ -27,8 +27,9 @@ mod plan;
 mod prune;
 mod remote;
 mod state;
+mod upload;
 
-pub use apply::{ApplyOptions, ApplyReport, DIRECT_UPLOAD_LIMIT, FunctionReport, apply};
+pub use apply::{ApplyOptions, ApplyReport, FunctionReport, apply};
 pub use client::{ClientOptions, config_loader, connect, lambda_client};
 pub use diff::{Change, PlannedLayer, TagChanges};
 pub use error::DeployError;
@@ -39,6 +40,9 @@ pub use invoke::{InvokeOutcome, invoke_remote};
 pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan};
 pub use prune::{PruneReport, prune_layers};
 pub use state::{FunctionState, LayerBehind, StateReport, state};
+pub use upload::DIRECT_UPLOAD_LIMIT;
+#[cfg(feature = "s3")]
+pub use upload::{S3Upload, s3_client};
 
 /// The SDK this crate is built on, so that callers name its `Client` without a dependency
 /// of their own (and so without a version mismatch).
@@ -47,3 +51,7 @@ pub use aws_sdk_lambda;
 /// The IAM SDK, for the client `create_basic_role` takes.
 #[cfg(feature = "iam")]
 pub use aws_sdk_iam;
+
+/// The S3 SDK, for [`S3Upload`]'s client.
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3;

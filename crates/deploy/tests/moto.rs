@@ -478,3 +478,108 @@ async fn create_role_makes_a_basic_execution_role_a_function_can_use() {
     let (_, report, _) = deploy(&m, &[f], &options).await;
     assert_eq!(report.functions[0].steps, ["created"]);
 }
+
+#[tokio::test]
+async fn a_zip_over_50_mb_without_a_bucket_is_refused_before_any_call() {
+    // No server needed: the size is checked before the request is made.
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("big.zip");
+    // Sparse: 50 MB + 1 byte without writing them.
+    std::fs::File::create(&zip)
+        .unwrap()
+        .set_len(lamina_deploy::DIRECT_UPLOAD_LIMIT + 1)
+        .unwrap();
+    let ops = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = common::client("http://127.0.0.1:9", ops.clone()).await;
+    let input = FunctionPlanInput {
+        name: "big".into(),
+        zip_path: zip,
+        code_sha256: Some("unused=".into()),
+        handler: "h".into(),
+        runtime: "provided.al2023".into(),
+        architectures: vec![lamina_deploy::Arch::X86_64],
+        memory_mb: 128,
+        timeout_s: 3,
+        ephemeral_storage_mb: 512,
+        environment: Default::default(),
+        layers: Vec::new(),
+        role: Some(format!("arn:aws:iam::{ACCOUNT}:role/r")),
+        vpc: None,
+        description: String::new(),
+        tags: Default::default(),
+    };
+    let p = Plan {
+        layers: Vec::new(),
+        functions: vec![lamina_deploy::FunctionPlan {
+            input,
+            layers: Vec::new(),
+            action: lamina_deploy::FunctionAction::Create,
+        }],
+    };
+    let err = apply(&client, &p, &fast()).await.unwrap_err();
+    assert!(matches!(err, DeployError::ZipTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("--s3-bucket"), "{err}");
+    assert!(ops.lock().unwrap().is_empty());
+}
+
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn with_an_s3_bucket_code_and_layers_go_through_it() {
+    let Some(m) = moto().await else { return };
+    m.boto3("c('s3').create_bucket(Bucket='lamina-artifacts')");
+    let config = lamina_deploy::config_loader(&lamina_deploy::ClientOptions {
+        region: Some(REGION.into()),
+        endpoint_url: Some(m.url.clone()),
+        profile: None,
+    })
+    .credentials_provider(lamina_deploy::aws_sdk_lambda::config::Credentials::new(
+        "testing", "testing", None, None, "tests",
+    ))
+    .load()
+    .await;
+    let options = ApplyOptions {
+        s3: Some(lamina_deploy::S3Upload {
+            client: lamina_deploy::s3_client(&config),
+            bucket: "lamina-artifacts".into(),
+            prefix: "lamina/".into(),
+        }),
+        ..fast()
+    };
+    let f = m.function("hello", "v1", vec![m.layer("tools", "tool v1")]);
+    let (_, _, ops) = deploy(&m, std::slice::from_ref(&f), &options).await;
+    assert_eq!(
+        changing(&ops),
+        ["PublishLayerVersion", "CreateFunction"],
+        "{ops:?}"
+    );
+    let keys = m.boto3(
+        "print(sorted(o['Key'] for o in c('s3').list_objects_v2(Bucket='lamina-artifacts')['Contents']))",
+    );
+    assert!(
+        keys.contains("'lamina/hello/") && keys.contains("'lamina/tools/"),
+        "{keys}"
+    );
+    // Lambda hashed the bytes it read from S3: they are the local zip's.
+    let c = m
+        .client
+        .get_function_configuration()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.code_sha256(), f.code_sha256.as_deref());
+    let (_, _, ops) = deploy(&m, std::slice::from_ref(&f), &options).await;
+    assert_eq!(changing(&ops), Vec::<&str>::new(), "{ops:?}");
+
+    let f = m.function("hello", "v2 longer", vec![m.layer("tools", "tool v1")]);
+    let (_, _, ops) = deploy(&m, std::slice::from_ref(&f), &options).await;
+    assert_eq!(changing(&ops), ["UpdateFunctionCode"], "{ops:?}");
+    let c = m
+        .client
+        .get_function_configuration()
+        .function_name("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.code_sha256(), f.code_sha256.as_deref());
+}
