@@ -156,7 +156,7 @@ pub async fn apply(
                 ..
             } => {
                 if code.is_some() || !config.is_empty() {
-                    wait_settled(client, &input.name, options).await?;
+                    wait_idle(client, &input.name, options).await?;
                 }
                 if code.is_some() {
                     let zip = function_zip(input, options).await?;
@@ -378,12 +378,29 @@ async fn publish(
     Ok(())
 }
 
-/// Polls until State=Active and LastUpdateStatus=Successful.
-/// A Failed state ends the wait at once; so does the timeout.
-pub(crate) async fn wait_settled(
+/// Waits until no update is in progress, before an update of our own: a function that is
+/// `Failed` (an update may be what fixes it) or `Inactive` (an update wakes it) is not waited on.
+async fn wait_idle(client: &Client, name: &str, options: &ApplyOptions) -> Result<(), DeployError> {
+    wait(client, name, options, false).await
+}
+
+/// Waits after a change of ours until State=Active and LastUpdateStatus=Successful; `Failed`
+/// ends the wait with [`DeployError::FunctionFailed`].
+async fn wait_settled(
     client: &Client,
     name: &str,
     options: &ApplyOptions,
+) -> Result<(), DeployError> {
+    wait(client, name, options, true).await
+}
+
+/// Polls until the function is settled (`after_change`) or merely idle; bounded by
+/// `options.wait_timeout`.
+async fn wait(
+    client: &Client,
+    name: &str,
+    options: &ApplyOptions,
+    after_change: bool,
 ) -> Result<(), DeployError> {
     let start = Instant::now();
     loop {
@@ -395,6 +412,10 @@ pub(crate) async fn wait_settled(
             .map_err(|e| aws_error("GetFunctionConfiguration", name, e))?;
         let state = config.state().cloned();
         let status = config.last_update_status().cloned();
+        let busy = state == Some(State::Pending) || status == Some(LastUpdateStatus::InProgress);
+        if !after_change && !busy {
+            return Ok(());
+        }
         if state == Some(State::Failed) {
             return Err(DeployError::FunctionFailed {
                 function: name.to_string(),

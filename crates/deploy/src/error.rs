@@ -262,6 +262,14 @@ fn classify(
             code,
             message,
         },
+        "ResourceConflictException" => DeployError::Aws {
+            operation,
+            resource,
+            code,
+            message: format!(
+                "{message}; another update is in progress: wait for it, then deploy again"
+            ),
+        },
         "InvalidParameterValueException" if lower.contains("role") && lower.contains("assume") => {
             DeployError::RoleCannotBeAssumed {
                 operation,
@@ -331,6 +339,10 @@ mod tests {
                 "Unzipped size must be smaller than 262144000 bytes",
             ),
             ("TooManyRequestsException", "Rate exceeded"),
+            (
+                "ResourceConflictException",
+                "The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:1:function:hello",
+            ),
         ];
         let text: Vec<String> = cases
             .iter()
