@@ -5,7 +5,7 @@
 //!
 //! - [`connect`] builds a Lambda client from the standard AWS chain ([`ClientOptions`]).
 //! - [`plan`] reads the account and says what a deploy would do, item by item, with the
-//!   reason ([`Plan`] prints it: that is `--dry-run`).
+//!   reason ([`Plan`] prints it: that is `--dry-run`); [`plan_layers`] does it for layers alone.
 //! - [`apply`] carries a plan out, waiting (bounded) for each function to settle between
 //!   updates, optionally publishing a version and moving an alias.
 //! - [`state`] compares local and deployed, key by key ([`StateReport`]: text or JSON).
@@ -37,7 +37,7 @@ pub use error::DeployError;
 pub use iam::{BASIC_EXECUTION_POLICY, BasicRole, basic_role_name, create_basic_role};
 pub use input::{Arch, FunctionPlanInput, LayerRef, LocalLayer, Vpc, code_sha256};
 pub use invoke::{InvokeOutcome, invoke_remote};
-pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan};
+pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan, plan_layers};
 pub use prune::{PruneReport, prune_layers};
 pub use state::{FunctionState, LayerBehind, StateReport, state};
 pub use upload::DIRECT_UPLOAD_LIMIT;

@@ -139,38 +139,14 @@ pub(crate) async fn resolve_layers(
     client: &Client,
     inputs: &[FunctionPlanInput],
 ) -> Result<(Vec<LayerPlan>, Vec<Vec<PlannedLayer>>), DeployError> {
-    let mut local: BTreeMap<String, LayerPlan> = BTreeMap::new();
-    for layer in inputs.iter().flat_map(|i| &i.layers) {
-        let LayerRef::Local(layer) = layer else {
-            continue;
-        };
-        if let Some(seen) = local.get(&layer.name) {
-            if seen.layer.code_sha256 != layer.code_sha256 {
-                return Err(DeployError::LayerConflict {
-                    name: layer.name.clone(),
-                    first: seen.layer.zip_path.clone(),
-                    second: layer.zip_path.clone(),
-                });
-            }
-            continue;
-        }
-        let action = match remote::latest_layer_version(client, &layer.name).await? {
-            Some((latest, sha)) if sha == layer.code_sha256 => {
-                LayerAction::Skip { arn: latest.arn }
-            }
-            Some((latest, sha)) => LayerAction::Publish {
-                latest: Some((latest.version, sha)),
-            },
-            None => LayerAction::Publish { latest: None },
-        };
-        local.insert(
-            layer.name.clone(),
-            LayerPlan {
-                layer: layer.clone(),
-                action,
-            },
-        );
-    }
+    let local_layers = inputs
+        .iter()
+        .flat_map(|i| &i.layers)
+        .filter_map(|l| match l {
+            LayerRef::Local(layer) => Some(layer),
+            _ => None,
+        });
+    let local = decide_layers(client, local_layers).await?;
     // Names resolved once, even when several functions use the same layer.
     let mut by_name: BTreeMap<String, String> = BTreeMap::new();
     let mut resolved = Vec::new();
@@ -202,6 +178,54 @@ pub(crate) async fn resolve_layers(
         resolved.push(layers);
     }
     Ok((local.into_values().collect(), resolved))
+}
+
+/// Publish or skip for each local layer, once per name (the same name with other bytes is
+/// a [`DeployError::LayerConflict`]).
+async fn decide_layers<'a>(
+    client: &Client,
+    layers: impl Iterator<Item = &'a LocalLayer>,
+) -> Result<BTreeMap<String, LayerPlan>, DeployError> {
+    let mut local: BTreeMap<String, LayerPlan> = BTreeMap::new();
+    for layer in layers {
+        if let Some(seen) = local.get(&layer.name) {
+            if seen.layer.code_sha256 != layer.code_sha256 {
+                return Err(DeployError::LayerConflict {
+                    name: layer.name.clone(),
+                    first: seen.layer.zip_path.clone(),
+                    second: layer.zip_path.clone(),
+                });
+            }
+            continue;
+        }
+        let action = match remote::latest_layer_version(client, &layer.name).await? {
+            Some((latest, sha)) if sha == layer.code_sha256 => {
+                LayerAction::Skip { arn: latest.arn }
+            }
+            Some((latest, sha)) => LayerAction::Publish {
+                latest: Some((latest.version, sha)),
+            },
+            None => LayerAction::Publish { latest: None },
+        };
+        local.insert(
+            layer.name.clone(),
+            LayerPlan {
+                layer: layer.clone(),
+                action,
+            },
+        );
+    }
+    Ok(local)
+}
+
+/// The plan for publishing layers alone (`cargo xtask publish`: a release's layer zips):
+/// each is published unless its latest version has the same `CodeSha256`.
+pub async fn plan_layers(client: &Client, layers: &[LocalLayer]) -> Result<Plan, DeployError> {
+    let local = decide_layers(client, layers.iter()).await?;
+    Ok(Plan {
+        layers: local.into_values().collect(),
+        functions: Vec::new(),
+    })
 }
 
 impl std::fmt::Display for Plan {

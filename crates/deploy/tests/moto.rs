@@ -1,47 +1,11 @@
-//! lamina-deploy against moto in server mode: a real AWS API server on loopback.
-//! Needs moto in target/tools/moto (see `common::INSTALL`); LAMINA_SKIP_MOTO=1 skips.
+//! lamina-deploy's function deploys against moto in server mode: a real AWS API server on
+//! loopback. Needs moto in target/tools/moto (see `common::INSTALL`); LAMINA_SKIP_MOTO=1 skips.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 mod common;
 
-use common::{ACCOUNT, Moto, REGION, moto};
-use lamina_deploy::{
-    ApplyOptions, ApplyReport, DeployError, FunctionPlanInput, LayerRef, Plan, apply, plan,
-};
-
-/// Plans and applies, returning the plan, the report and the operations sent.
-async fn deploy(
-    m: &Moto,
-    inputs: &[FunctionPlanInput],
-    options: &ApplyOptions,
-) -> (Plan, ApplyReport, Vec<String>) {
-    m.take_ops();
-    let p = plan(&m.client, inputs).await.unwrap();
-    let report = apply(&m.client, &p, options).await.unwrap();
-    (p, report, m.take_ops())
-}
-
-fn changing(ops: &[String]) -> Vec<&str> {
-    ops.iter()
-        .map(String::as_str)
-        .filter(|op| {
-            ["Create", "Update", "Publish", "Tag", "Untag", "Delete"]
-                .iter()
-                .any(|p| op.starts_with(p))
-        })
-        .collect()
-}
-
-fn fast() -> ApplyOptions {
-    ApplyOptions {
-        poll_interval: std::time::Duration::from_millis(50),
-        ..ApplyOptions::default()
-    }
-}
-
-fn layer_arn(name: &str, version: u32) -> String {
-    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{name}:{version}")
-}
+use common::{ACCOUNT, REGION, changing, deploy, fast, layer_arn, moto};
+use lamina_deploy::{ApplyOptions, DeployError, FunctionPlanInput, Plan, apply, plan};
 
 #[tokio::test]
 async fn first_deploy_creates_everything_and_a_second_changes_nothing() {
@@ -146,128 +110,6 @@ async fn changed_memory_updates_the_configuration_only() {
 }
 
 #[tokio::test]
-async fn a_changed_layer_publishes_version_2_and_moves_the_function_to_it() {
-    let Some(m) = moto().await else { return };
-    deploy(
-        &m,
-        &[m.function("hello", "v1", vec![m.layer("tools", "tool v1")])],
-        &fast(),
-    )
-    .await;
-    let f = m.function("hello", "v1", vec![m.layer("tools", "tool v2!")]);
-    let (p, report, ops) = deploy(&m, std::slice::from_ref(&f), &fast()).await;
-    insta::assert_snapshot!("layer_plan", p.to_string());
-    assert_eq!(
-        changing(&ops),
-        ["PublishLayerVersion", "UpdateFunctionConfiguration"],
-        "{ops:?}"
-    );
-    assert_eq!(report.published_layers, [layer_arn("tools", 2)]);
-    let c = m
-        .client
-        .get_function_configuration()
-        .function_name("hello")
-        .send()
-        .await
-        .unwrap();
-    let layers: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
-    assert_eq!(layers, [layer_arn("tools", 2)]);
-}
-
-#[tokio::test]
-async fn layer_names_and_pinned_versions_resolve_and_a_missing_name_is_named() {
-    let Some(m) = moto().await else { return };
-    deploy(
-        &m,
-        &[m.function("a", "a", vec![m.layer("tools", "tool v1")])],
-        &fast(),
-    )
-    .await;
-    deploy(
-        &m,
-        &[m.function("a", "a", vec![m.layer("tools", "tool v2!")])],
-        &fast(),
-    )
-    .await;
-    let by_name = m.function("b", "b", vec![LayerRef::parse_remote("tools").unwrap()]);
-    let pinned = m.function("c", "c", vec![LayerRef::parse_remote("tools:1").unwrap()]);
-    let p = plan(&m.client, &[by_name, pinned]).await.unwrap();
-    assert_eq!(
-        p.functions[0].layers,
-        [lamina_deploy::PlannedLayer::Arn(layer_arn("tools", 2))]
-    );
-    assert_eq!(
-        p.functions[1].layers,
-        [lamina_deploy::PlannedLayer::Arn(layer_arn("tools", 1))]
-    );
-
-    let missing = m.function("d", "d", vec![LayerRef::parse_remote("nope").unwrap()]);
-    let err = plan(&m.client, &[missing]).await.unwrap_err();
-    assert!(
-        matches!(err, DeployError::LayerNotFound { ref name } if name == "nope"),
-        "{err}"
-    );
-    let missing = m.function("d", "d", vec![LayerRef::parse_remote("tools:9").unwrap()]);
-    let err = plan(&m.client, &[missing]).await.unwrap_err();
-    assert!(
-        matches!(err, DeployError::LayerNotFound { ref name } if name == "tools:9"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn prune_keeps_the_newest_and_those_in_use() {
-    let Some(m) = moto().await else { return };
-    for body in ["tool v1", "tool v2!", "tool v3!!"] {
-        deploy(
-            &m,
-            &[m.function("a", "a", vec![m.layer("tools", body)])],
-            &fast(),
-        )
-        .await;
-    }
-    // b still uses version 1.
-    let pinned = m.function("b", "b", vec![LayerRef::parse_remote("tools:1").unwrap()]);
-    deploy(&m, &[pinned], &fast()).await;
-
-    m.take_ops();
-    let dry = lamina_deploy::prune_layers(&m.client, Some("tools"), 1, true)
-        .await
-        .unwrap();
-    assert_eq!(dry.deleted, [layer_arn("tools", 2)]);
-    assert!(!m.take_ops().iter().any(|op| op.starts_with("Delete")));
-    insta::assert_snapshot!("prune_dry_run", dry.to_string());
-
-    let done = lamina_deploy::prune_layers(&m.client, None, 1, false)
-        .await
-        .unwrap();
-    assert_eq!(done.deleted, [layer_arn("tools", 2)]);
-    assert_eq!(done.kept_newest, [layer_arn("tools", 3)]);
-    assert_eq!(done.kept_in_use[&layer_arn("tools", 1)], ["b"]);
-    let left: Vec<i64> = m
-        .client
-        .list_layer_versions()
-        .layer_name("tools")
-        .send()
-        .await
-        .unwrap()
-        .layer_versions()
-        .iter()
-        .map(|v| v.version())
-        .collect();
-    let mut left = left;
-    left.sort();
-    assert_eq!(left, [1, 3]);
-
-    // Once b moves off version 1, it goes too.
-    deploy(&m, &[m.function("b", "b", vec![])], &fast()).await;
-    let done = lamina_deploy::prune_layers(&m.client, Some("tools"), 1, false)
-        .await
-        .unwrap();
-    assert_eq!(done.deleted, [layer_arn("tools", 1)]);
-}
-
-#[tokio::test]
 async fn state_shows_drift_made_out_of_band() {
     let Some(m) = moto().await else { return };
     let f = m.function("hello", "v1", vec![]);
@@ -299,35 +141,6 @@ async fn state_shows_drift_made_out_of_band() {
     // The colour is only added when asked for.
     assert!(!s.render(false).contains('\x1b'));
     assert!(s.render(true).contains("\x1b[33m"));
-}
-
-#[tokio::test]
-async fn state_reports_a_layer_behind_its_latest_version() {
-    let Some(m) = moto().await else { return };
-    deploy(
-        &m,
-        &[m.function("a", "a", vec![m.layer("tools", "tool v1")])],
-        &fast(),
-    )
-    .await;
-    let pinned = m.function("b", "b", vec![LayerRef::parse_remote("tools:1").unwrap()]);
-    deploy(&m, std::slice::from_ref(&pinned), &fast()).await;
-    deploy(
-        &m,
-        &[m.function("a", "a", vec![m.layer("tools", "tool v2!")])],
-        &fast(),
-    )
-    .await;
-    let s = lamina_deploy::state(&m.client, &[pinned]).await.unwrap();
-    assert_eq!(s.functions[0].layers_behind.len(), 1, "{s}");
-    assert_eq!(
-        s.functions[0].layers_behind[0].latest,
-        layer_arn("tools", 2)
-    );
-    assert!(
-        s.to_string().contains("layers: tools:1 is behind tools:2"),
-        "{s}"
-    );
 }
 
 #[tokio::test]

@@ -16,7 +16,9 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use lamina_deploy::aws_sdk_lambda;
-use lamina_deploy::{Arch, ClientOptions, FunctionPlanInput, LayerRef, LocalLayer};
+use lamina_deploy::{
+    ApplyOptions, ApplyReport, Arch, ClientOptions, FunctionPlanInput, LayerRef, LocalLayer, Plan,
+};
 
 pub const REGION: &str = "us-east-1";
 /// moto's default account.
@@ -276,4 +278,41 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Plans and applies, returning the plan, the report and the operations sent.
+pub async fn deploy(
+    m: &Moto,
+    inputs: &[FunctionPlanInput],
+    options: &ApplyOptions,
+) -> (Plan, ApplyReport, Vec<String>) {
+    m.take_ops();
+    let p = lamina_deploy::plan(&m.client, inputs).await.unwrap();
+    let report = lamina_deploy::apply(&m.client, &p, options).await.unwrap();
+    (p, report, m.take_ops())
+}
+
+/// The operations that change something.
+pub fn changing(ops: &[String]) -> Vec<&str> {
+    ops.iter()
+        .map(String::as_str)
+        .filter(|op| {
+            ["Create", "Update", "Publish", "Tag", "Untag", "Delete"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        })
+        .collect()
+}
+
+/// Polls every 50 ms instead of every second.
+pub fn fast() -> ApplyOptions {
+    ApplyOptions {
+        poll_interval: std::time::Duration::from_millis(50),
+        ..ApplyOptions::default()
+    }
+}
+
+/// The ARN moto gives `name:version`.
+pub fn layer_arn(name: &str, version: u32) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{name}:{version}")
 }
