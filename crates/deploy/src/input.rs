@@ -154,7 +154,9 @@ pub struct FunctionPlanInput {
     pub timeout_s: i32,
     /// `/tmp` size in MB (512..=10240).
     pub ephemeral_storage_mb: i32,
-    /// Environment variables.
+    /// Environment variables. Serialized with their values hidden: a plan printed as JSON
+    /// must not leak secrets.
+    #[serde(serialize_with = "names_only")]
     pub environment: BTreeMap<String, String>,
     /// Layers, in order.
     pub layers: Vec<LayerRef>,
@@ -166,6 +168,13 @@ pub struct FunctionPlanInput {
     pub description: String,
     /// Tags on the function.
     pub tags: BTreeMap<String, String>,
+}
+
+fn names_only<S: serde::Serializer>(
+    environment: &BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(environment.keys().map(|k| (k, "(hidden)")))
 }
 
 /// Lambda's `CodeSha256` of a file: the base64 of its SHA-256.

@@ -105,6 +105,13 @@ async fn changed_memory_updates_the_configuration_only() {
         c.environment().unwrap().variables().unwrap()["EXTRA"],
         "secret value"
     );
+    // Neither the plan's text nor its JSON shows the value.
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(
+        json.contains("EXTRA") && !json.contains("secret value"),
+        "{json}"
+    );
+    assert!(!p.to_string().contains("secret value"));
     // Applied once, the plan is empty again.
     assert!(plan(&m.client, &[f]).await.unwrap().is_noop());
 }
