@@ -40,9 +40,9 @@ pub fn moto_dir() -> PathBuf {
 pub const INSTALL: &str =
     "python3 -m venv target/tools/moto && target/tools/moto/bin/pip install 'moto[server]==5.2.5'";
 
-/// A running moto server; killed on drop.
+/// A running moto server (killed on drop) and a client for it.
 pub struct Moto {
-    child: Child,
+    _server: Server,
     pub url: String,
     pub ops: Arc<Mutex<Vec<String>>>,
     pub client: aws_sdk_lambda::Client,
@@ -50,10 +50,14 @@ pub struct Moto {
     pub dir: tempfile::TempDir,
 }
 
-impl Drop for Moto {
+/// The moto_server process, killed on drop: made right after the spawn, so that a failed
+/// readiness check (a panic) does not leave the server running.
+struct Server(Child);
+
+impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -82,16 +86,18 @@ pub async fn moto() -> Option<Moto> {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        // AWS's managed IAM policies (AWSLambdaBasicExecutionRole) exist only when asked for,
-        // and moto's config API does not take this one.
-        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Server(
+        Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS's managed IAM policies (AWSLambdaBasicExecutionRole) exist only when asked for,
+            // and moto's config API does not take this one.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     loop {
@@ -125,7 +131,7 @@ pub async fn moto() -> Option<Moto> {
         "print(c('iam').create_role(RoleName='lamina-test', AssumeRolePolicyDocument='{}')['Role']['Arn'])",
     );
     Some(Moto {
-        child,
+        _server: server,
         url,
         ops,
         client,
