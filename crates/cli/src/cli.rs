@@ -138,6 +138,13 @@ pub struct FunctionArgs {
     /// Run this executable as the function (any language), as it is.
     #[arg(long, value_name = "PATH")]
     pub bootstrap: Option<PathBuf>,
+    /// Show the function this machine's whole file system (python3, perl, ...), not what
+    /// provided.al2023 has: what works then may fail on Lambda.
+    #[arg(long)]
+    pub host_view: bool,
+    /// Size of the function's /tmp in MB, 512 to 10240 [default: the spec's, else 512].
+    #[arg(long, value_name = "MB")]
+    pub ephemeral_storage: Option<u32>,
 }
 
 impl FunctionArgs {
@@ -150,6 +157,8 @@ impl FunctionArgs {
             handler: self.handler.clone(),
             layers: (!self.layers.is_empty()).then(|| self.layers.clone()),
             arch: self.arch,
+            host_view: self.host_view,
+            ephemeral_storage_mb: self.ephemeral_storage,
         }
     }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use lamina_emulator::FunctionConfig;
 use lamina_emulator::layout::{FunctionLayout, namespaces_available};
+use lamina_emulator::{FunctionConfig, View};
 use lamina_layer_builder::{Architecture, BuildOptions, Mode};
 
 use crate::compile::{Compiler, host_architecture};
@@ -29,6 +29,10 @@ pub struct Overrides {
     pub layers: Option<Vec<String>>,
     /// Architecture to run [default: this machine's when the spec allows it].
     pub arch: Option<Architecture>,
+    /// Show the function the host's whole file system instead of the AL2023 view.
+    pub host_view: bool,
+    /// `/tmp` size in MB [default: the spec's, else 512].
+    pub ephemeral_storage_mb: Option<u32>,
 }
 
 /// The folder every function of one run is unpacked in: unique to this process, removed
@@ -83,12 +87,19 @@ pub fn project_function(
             function.spec.path.display()
         );
     }
+    let overrides = Overrides {
+        ephemeral_storage_mb: overrides
+            .ephemeral_storage_mb
+            .or(Some(function.spec.ephemeral_storage_mb)),
+        ..overrides.clone()
+    };
     let mut config = from_zip(
         &function.name,
         &packaged.built.zip_path,
         &packaged.layer_zips,
         run,
         arch,
+        &overrides,
     )?;
     config.timeout = Duration::from_secs_f64(function.spec.timeout_s);
     config.memory_mb = function.spec.memory_mb;
@@ -101,7 +112,7 @@ pub fn project_function(
     if let Some(handler) = &function.spec.handler {
         config.handler = handler.clone();
     }
-    apply(&mut config, overrides)?;
+    apply(&mut config, &overrides)?;
     Ok(config)
 }
 
@@ -142,10 +153,22 @@ pub fn from_zip(
     layer_zips: &[PathBuf],
     run: &RunFolder,
     arch: Architecture,
+    overrides: &Overrides,
 ) -> anyhow::Result<FunctionConfig> {
     let layout = FunctionLayout::unpack(zip, layer_zips, &run.function_dir(name))
         .with_context(|| format!("unpacking {}", zip.display()))?;
     let mut config = layout_config(&layout, name)?;
+    if let Some(mounts) = config.mounts.as_mut() {
+        mounts.view = if overrides.host_view {
+            View::Host
+        } else {
+            View::Al2023 {
+                ephemeral_storage_mb: overrides
+                    .ephemeral_storage_mb
+                    .unwrap_or(View::DEFAULT_EPHEMERAL_STORAGE_MB),
+            }
+        };
+    }
     if arch != host_architecture()? {
         let qemu = find_qemu(arch).with_context(|| {
             format!(
@@ -202,8 +225,10 @@ fn layout_config(layout: &FunctionLayout, name: &str) -> anyhow::Result<Function
         eprintln!(
             "warning: this machine does not allow user and mount namespaces \
              (`unshare --user --map-root-user --mount true` fails), so the function cannot see \
-             its code at /var/task and its layers at /opt. It runs from {} with {}/bin on PATH \
-             and {}/lib on LD_LIBRARY_PATH; absolute paths such as #!/opt/bin/perl will not work.",
+             its code at /var/task and its layers at /opt, and the AL2023 view is off: it sees \
+             this machine's programs (python3, perl, ...), which provided.al2023 does not have. \
+             It runs from {} with {}/bin on PATH and {}/lib on LD_LIBRARY_PATH; absolute paths \
+             such as #!/opt/bin/perl will not work.",
             layout.task.display(),
             layout.opt.display(),
             layout.opt.display()

@@ -149,6 +149,7 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         (None, None) => b"{}".to_vec(),
     };
     let overrides = function.overrides();
+    warn_host_view(&overrides);
     let (config, run) = if let Some(zip) = &function.zip {
         if name.is_some() {
             bail!("give either a function name or --zip, not both");
@@ -196,6 +197,16 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--host-view` trades fidelity for convenience: say so every time.
+pub fn warn_host_view(overrides: &Overrides) {
+    if overrides.host_view {
+        eprintln!(
+            "warning: --host-view: the function sees this machine's programs (python3, perl, ...) \
+             that provided.al2023 does not have; what works now may fail on Lambda"
+        );
+    }
+}
+
 /// A function zip from any tool, with layer zips or lamina layers.
 pub fn zip_function(
     zip: &std::path::Path,
@@ -228,7 +239,14 @@ pub fn zip_function(
         bail!("--layer {remote}: not a zip, a layer folder or lamina's `runtime`");
     }
     let run = RunFolder::new(&project.target_dir)?;
-    let mut config = local::from_zip(&local::function_name_from(zip), zip, &set.zips, &run, arch)?;
+    let mut config = local::from_zip(
+        &local::function_name_from(zip),
+        zip,
+        &set.zips,
+        &run,
+        arch,
+        overrides,
+    )?;
     local::apply(&mut config, overrides)?;
     Ok((config, Some(run)))
 }

@@ -26,6 +26,7 @@ enum Wake {
 
 pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
     let overrides = args.function.overrides();
+    crate::warn_host_view(&overrides);
     let (wake_tx, wake_rx) = mpsc::channel();
     spawn_signal_listener(wake_tx.clone())?;
 
