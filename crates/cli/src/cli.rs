@@ -47,6 +47,81 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Serve every function of the project under the local Lambda's Invoke API.
     Serve(ServeArgs),
+    /// Build what is stale and create or update the functions and their layers on AWS.
+    Deploy(DeployArgs),
+    /// Per function: built vs deployed code, configuration drift, layers behind.
+    State(StateArgs),
+    /// Delete old layer versions no function uses, keeping the newest N.
+    PruneLayers(PruneArgs),
+}
+
+/// Where and as whom to reach AWS [default: the standard chain: environment, profiles,
+/// SSO, instance roles].
+#[derive(clap::Args, Clone, Default)]
+pub struct AwsArgs {
+    /// The AWS region [default: AWS_REGION, the profile's].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Another AWS API endpoint, e.g. a local one [default: AWS_ENDPOINT_URL].
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The AWS profile [default: AWS_PROFILE].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DeployArgs {
+    /// Functions to deploy [default: every function of the project].
+    pub names: Vec<String>,
+    /// Print the plan (create / update / skip, with the reason) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The architecture to deploy [default: the spec's first].
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Architecture>,
+    /// Publish a version of each function after updating it.
+    #[arg(long)]
+    pub publish: bool,
+    /// Point this alias at the published version (with --publish).
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: Option<String>,
+    /// Create a basic execution role for a function whose spec names no `role`.
+    #[arg(long)]
+    pub create_role: bool,
+    /// Upload the zips through this S3 bucket (needed over 50 MB).
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StateArgs {
+    /// Functions to compare [default: every function of the project].
+    pub names: Vec<String>,
+    /// The architecture whose build is compared [default: the spec's first].
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: Option<Architecture>,
+    /// JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Only this layer [default: every layer of the account and region].
+    pub name: Option<String>,
+    /// How many of the newest versions to keep.
+    #[arg(long, value_name = "N")]
+    pub keep: usize,
+    /// Print what would be deleted and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +181,11 @@ pub struct InvokeArgs {
     /// Read the event from this file.
     #[arg(long, value_name = "F", conflicts_with = "payload")]
     pub data_file: Option<PathBuf>,
+    /// Invoke the function deployed on AWS instead, its log tail on stderr.
+    #[arg(long)]
+    pub remote: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     #[command(flatten)]
     pub function: FunctionArgs,
 }

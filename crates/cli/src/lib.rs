@@ -7,12 +7,14 @@
 //! - [`package`], [`layer`], [`pipeline`]: function and layer zips, byte for byte;
 //! - [`check`]: what in any zip would fail on Lambda;
 //! - [`local`]: the local Lambda set up for `invoke` and `serve`;
+//! - [`deploy`]: a project's functions as `lamina-deploy` inputs;
 //! - [`new`]: function templates.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // Tests fail loudly on purpose.
 
 pub mod check;
 pub mod compile;
+pub mod deploy;
 pub mod layer;
 pub mod local;
 pub mod new;

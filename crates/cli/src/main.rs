@@ -2,6 +2,7 @@
 //! flags are parsed once into settings, then handed to the `lamina_cli` library.
 
 mod cli;
+mod remote;
 mod serve;
 
 use anyhow::{Context as _, bail};
@@ -111,6 +112,9 @@ fn run(cli: cli::Lamina) -> anyhow::Result<()> {
         }
         Command::Invoke(args) => invoke(&selection, args),
         Command::Serve(args) => serve::run(&selection, args),
+        Command::Deploy(args) => remote::deploy(&selection, args),
+        Command::State(args) => remote::state(&selection, args),
+        Command::PruneLayers(args) => remote::prune(args),
     }
 }
 
@@ -133,6 +137,8 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         name,
         payload,
         data_file,
+        remote,
+        aws,
         function,
     } = args;
     // A lone argument that is JSON is the payload of the only function.
@@ -148,6 +154,17 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading the payload file {}", path.display()))?,
         (None, None) => b"{}".to_vec(),
     };
+    if remote {
+        let project_function;
+        let name = match &name {
+            Some(name) => name.as_str(),
+            None => {
+                project_function = Project::discover(selection)?.only_function()?.name.clone();
+                &project_function
+            }
+        };
+        return remote::invoke(&aws, name, payload);
+    }
     let overrides = function.overrides();
     warn_host_view(&overrides);
     let (config, run) = if let Some(zip) = &function.zip {

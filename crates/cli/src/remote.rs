@@ -1,0 +1,154 @@
+//! `cargo lamina deploy`, `state`, `prune-layers` and `invoke --remote`: the project on AWS,
+//! through `lamina-deploy` (the AWS SDK for Rust; no Python, no AWS CLI).
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lamina_cli::deploy::{deploy_architecture, plan_input};
+use lamina_cli::package::options_from_env;
+use lamina_cli::project::{Project, Selection};
+use lamina_deploy::{ApplyOptions, ClientOptions};
+
+use crate::cli::{AwsArgs, DeployArgs, PruneArgs, StateArgs};
+use crate::compiler_for;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the AWS client's runtime")
+}
+
+fn client_options(aws: &AwsArgs) -> ClientOptions {
+    ClientOptions {
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        profile: aws.profile.clone(),
+    }
+}
+
+pub fn deploy(selection: &Selection, args: DeployArgs) -> anyhow::Result<()> {
+    if args.alias.is_some() && !args.publish {
+        bail!("--alias moves an alias to a published version: add --publish");
+    }
+    let project = Project::discover(selection)?;
+    let compiler = compiler_for(&project);
+    let options = options_from_env()?;
+    let mut inputs = Vec::new();
+    for function in project.selected(&args.names)? {
+        let arch = deploy_architecture(function, args.arch)?;
+        inputs.push(plan_input(
+            &project, function, &compiler, &options, arch, true,
+        )?);
+    }
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let config = lamina_deploy::config_loader(&client_options(&args.aws))
+            .load()
+            .await;
+        let client = lamina_deploy::lambda_client(&config)?;
+        let mut grace = Duration::ZERO;
+        if args.create_role {
+            let iam = lamina_deploy::aws_sdk_iam::Client::new(&config);
+            for input in inputs.iter_mut().filter(|i| i.role.is_none()) {
+                let name = lamina_deploy::basic_role_name(&input.name);
+                if args.dry_run {
+                    println!(
+                        "would create the role {name} (AWSLambdaBasicExecutionRole) for {}",
+                        input.name
+                    );
+                    // Only for the plan: the role's real ARN is known once it exists.
+                    input.role = Some(format!("arn:aws:iam::000000000000:role/{name}"));
+                    continue;
+                }
+                let role = lamina_deploy::create_basic_role(&iam, &name).await?;
+                println!("{role}");
+                // A new role takes seconds before Lambda can assume it.
+                if role.created {
+                    grace = Duration::from_secs(30);
+                }
+                input.role = Some(role.arn);
+            }
+        }
+        let plan = lamina_deploy::plan(&client, &inputs).await?;
+        print!("{plan}");
+        if args.dry_run {
+            println!("(--dry-run: nothing changed)");
+            return Ok(());
+        }
+        let s3 = args
+            .s3_bucket
+            .as_ref()
+            .map(|bucket| lamina_deploy::S3Upload {
+                client: lamina_deploy::s3_client(&config),
+                bucket: bucket.clone(),
+                prefix: "lamina/".into(),
+            });
+        let apply = ApplyOptions {
+            publish: args.publish,
+            alias: args.alias.clone(),
+            new_role_grace: grace,
+            s3,
+            ..ApplyOptions::default()
+        };
+        let report = lamina_deploy::apply(&client, &plan, &apply).await?;
+        print!("{report}");
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+pub fn state(selection: &Selection, args: StateArgs) -> anyhow::Result<()> {
+    let project = Project::discover(selection)?;
+    let compiler = compiler_for(&project);
+    let options = options_from_env()?;
+    let mut inputs = Vec::new();
+    for function in project.selected(&args.names)? {
+        let arch = deploy_architecture(function, args.arch)?;
+        // What is built, as it is: `state` never builds.
+        inputs.push(plan_input(
+            &project, function, &compiler, &options, arch, false,
+        )?);
+    }
+    let runtime = runtime()?;
+    let report = runtime.block_on(async {
+        let client = lamina_deploy::connect(&client_options(&args.aws)).await?;
+        lamina_deploy::state(&client, &inputs).await
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render(std::io::stdout().is_terminal()));
+    }
+    Ok(())
+}
+
+pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
+    if args.keep == 0 {
+        bail!("--keep 0 would delete every version; keep at least 1");
+    }
+    let runtime = runtime()?;
+    let report = runtime.block_on(async {
+        let client = lamina_deploy::connect(&client_options(&args.aws)).await?;
+        lamina_deploy::prune_layers(&client, args.name.as_deref(), args.keep, args.dry_run).await
+    })?;
+    print!("{report}");
+    Ok(())
+}
+
+/// `invoke --remote NAME`: the deployed function, its log tail decoded to stderr.
+pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    let outcome = runtime.block_on(async {
+        let client = lamina_deploy::connect(&client_options(aws)).await?;
+        lamina_deploy::invoke_remote(&client, name, payload).await
+    })?;
+    if let Some(tail) = &outcome.log_tail {
+        eprint!("{tail}");
+    }
+    println!("{}", String::from_utf8_lossy(&outcome.payload));
+    if let Some(kind) = outcome.function_error {
+        bail!("the function failed ({kind}); its error is on stdout");
+    }
+    Ok(())
+}
