@@ -135,7 +135,7 @@ fn layer_ref(
                 .and_then(|s| s.to_str())
                 .unwrap_or("layer")
                 .to_owned();
-            (stem, zip, format!("{value}"))
+            (stem, zip, value.to_string())
         }
         spec @ (layer::LayerRef::Spec { .. } | layer::LayerRef::Runtime) => {
             let name = match &spec {
