@@ -18,6 +18,7 @@
 //! group); one that exits while an invocation is outstanding answers that invocation with
 //! `Runtime.ExitError`. The next invocation starts a fresh process either way.
 
+mod cgroup;
 mod config;
 mod function;
 mod http;
@@ -287,6 +288,7 @@ impl Emulator {
         for function in &self.shared.functions {
             function.stop();
         }
+        cgroup::remove_system();
         let runtime = self
             .runtime
             .lock()
