@@ -22,7 +22,9 @@ const FREEZE_WAIT: Duration = Duration::from_millis(500);
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     /// Neither a usable v2 hierarchy nor the v1 memory, freezer and pids controllers.
-    #[error("no cgroup v2 hierarchy with the memory controller and no cgroup v1 memory, freezer and pids controllers under {CGROUP_ROOT}")]
+    #[error(
+        "no cgroup v2 hierarchy with the memory controller and no cgroup v1 memory, freezer and pids controllers under {CGROUP_ROOT}"
+    )]
     NoController,
     /// A cgroup file or folder could not be written (not root, read-only file system, ...).
     #[error("{path}: {source}")]
@@ -112,7 +114,10 @@ impl Cgroups {
         }
         let cgroups = Cgroups {
             version: Version::V1,
-            parents: controllers.iter().map(|c| root.join(c).join(&name)).collect(),
+            parents: controllers
+                .iter()
+                .map(|c| root.join(c).join(&name))
+                .collect(),
         };
         cgroups.make_parents()?;
         Ok(cgroups)
@@ -149,16 +154,23 @@ impl Cgroups {
         };
         let bytes = (memory_mb * 1024 * 1024).to_string();
         let set = match cgroup.version {
-            Version::V2 => write(&cgroup.memory().join("memory.max"), &bytes).and_then(|()| {
-                // Absent when the kernel has no swap accounting: then there is no swap either.
-                optional_write(&cgroup.memory().join("memory.swap.max"), "0")
-            }),
-            Version::V1 => write(&cgroup.memory().join("memory.limit_in_bytes"), &bytes)
+            Version::V2 => write(&cgroup.memory().join("memory.max"), &bytes)
                 .and_then(|()| {
+                    // Absent without swap accounting: then there is no swap either.
+                    optional_write(&cgroup.memory().join("memory.swap.max"), "0")
+                })
+                .and_then(|()| {
+                    // The whole instance ends on OOM, as Lambda's sandbox does, not only the
+                    // largest process (v1 has no such switch).
+                    optional_write(&cgroup.memory().join("memory.oom.group"), "1")
+                }),
+            Version::V1 => {
+                write(&cgroup.memory().join("memory.limit_in_bytes"), &bytes).and_then(|()| {
                     // memsw (memory + swap) exists only with swap accounting; equal to the
                     // memory limit, it leaves no swap.
                     optional_write(&cgroup.memory().join("memory.memsw.limit_in_bytes"), &bytes)
-                }),
+                })
+            }
         };
         if let Err(err) = set {
             cgroup.remove();
@@ -269,9 +281,7 @@ impl InstanceCgroup {
     /// Kills every process in the cgroup, including those that left the function's process
     /// group or session.
     pub fn kill(&self) {
-        if self.version == Version::V2
-            && write(&self.memory().join("cgroup.kill"), "1").is_ok()
-        {
+        if self.version == Version::V2 && write(&self.memory().join("cgroup.kill"), "1").is_ok() {
             return;
         }
         // Frozen, nothing can fork between reading the list and the kills; SIGKILL reaches
@@ -287,12 +297,12 @@ impl InstanceCgroup {
             }
         }
         for pid in self.pids() {
-            if let Ok(pid) = libc::pid_t::try_from(pid) {
-                if pid > 1 {
-                    // SAFETY: kill(2) takes plain integers and has no memory effects.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+            if let Ok(pid) = libc::pid_t::try_from(pid)
+                && pid > 1
+            {
+                // SAFETY: kill(2) takes plain integers and has no memory effects.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
                 }
             }
         }
@@ -392,44 +402,57 @@ mod tests {
 
     #[test]
     fn a_fake_v2_root_gets_one_folder_with_limits() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        std::fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
+        let root = tempfile::tempdir().expect("test fixture");
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu memory pids\n")
+            .expect("test fixture");
+        std::fs::write(root.path().join("cgroup.subtree_control"), "").expect("test fixture");
         // A real cgroupfs makes a folder's files on mkdir; here the parent is made beforehand.
-        let parent = root.path().join(format!("lamina-emulator-{}", std::process::id()));
-        std::fs::create_dir(&parent).unwrap();
-        let cgroups = Cgroups::create(root.path()).unwrap();
+        let parent = root
+            .path()
+            .join(format!("lamina-emulator-{}", std::process::id()));
+        std::fs::create_dir(&parent).expect("test fixture");
+        let cgroups = Cgroups::create(root.path()).expect("test fixture");
         assert_eq!(
-            std::fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap(),
+            std::fs::read_to_string(root.path().join("cgroup.subtree_control"))
+                .expect("test fixture"),
             "+memory +pids"
         );
         assert_eq!(cgroups.version, Version::V2);
         assert_eq!(cgroups.parents, vec![parent.clone()]);
         let instance_dir = parent.join("f-0");
-        std::fs::create_dir(&instance_dir).unwrap();
-        for file in ["memory.max", "memory.swap.max", "cgroup.procs", "cgroup.freeze"] {
-            std::fs::write(instance_dir.join(file), "").unwrap();
+        std::fs::create_dir(&instance_dir).expect("test fixture");
+        let files = [
+            "memory.max",
+            "memory.swap.max",
+            "memory.oom.group",
+            "cgroup.procs",
+            "cgroup.freeze",
+        ];
+        for file in files {
+            std::fs::write(instance_dir.join(file), "").expect("test fixture");
         }
-        let instance = cgroups.instance("f", 128).unwrap();
-        let read = |f: &str| std::fs::read_to_string(instance_dir.join(f)).unwrap();
+        let instance = cgroups.instance("f", 128).expect("test fixture");
+        let read = |f: &str| std::fs::read_to_string(instance_dir.join(f)).expect("test fixture");
         assert_eq!(read("memory.max"), "134217728");
         assert_eq!(read("memory.swap.max"), "0");
-        instance.freeze().unwrap();
+        assert_eq!(read("memory.oom.group"), "1");
+        instance.freeze().expect("test fixture");
         assert_eq!(read("cgroup.freeze"), "1");
-        std::fs::write(instance_dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+        std::fs::write(instance_dir.join("memory.events"), "oom 1\noom_kill 1\n")
+            .expect("test fixture");
         assert!(instance.oom_killed());
-        std::fs::write(instance_dir.join("memory.peak"), "4096\n").unwrap();
+        std::fs::write(instance_dir.join("memory.peak"), "4096\n").expect("test fixture");
         assert_eq!(instance.peak_bytes(), Some(4096));
     }
 
     #[test]
     fn a_root_without_controllers_is_refused() {
-        let root = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().expect("test fixture");
         assert!(matches!(
             Cgroups::create(root.path()),
             Err(CgroupError::NoController)
         ));
-        std::fs::write(root.path().join("cgroup.controllers"), "cpu io\n").unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu io\n").expect("test fixture");
         assert!(matches!(
             Cgroups::create(root.path()),
             Err(CgroupError::NoController)

@@ -109,7 +109,10 @@ pub struct Completion {
 /// How an invocation that reached an instance ended.
 enum Ending {
     Response(Bytes),
-    FunctionError { body: Bytes, error_type: String },
+    FunctionError {
+        body: Bytes,
+        error_type: String,
+    },
     ResponseTooLarge,
     Timeout,
     Crash {
@@ -259,23 +262,21 @@ impl InstanceIo {
 
     /// Freezes the instance while it waits in `/next` with nothing to do, as Lambda does.
     fn freeze(&self) {
-        if let Some(cgroup) = &self.cgroup {
-            if !self.frozen.swap(true, Ordering::AcqRel) {
-                if let Err(err) = cgroup.freeze() {
-                    eprintln!("lamina-emulator: freezing an instance: {err}");
-                }
-            }
+        if let Some(cgroup) = &self.cgroup
+            && !self.frozen.swap(true, Ordering::AcqRel)
+            && let Err(err) = cgroup.freeze()
+        {
+            eprintln!("lamina-emulator: freezing an instance: {err}");
         }
     }
 
     /// Lets a frozen instance run again; before `/next` hands it an invocation.
     fn thaw(&self) {
-        if let Some(cgroup) = &self.cgroup {
-            if self.frozen.swap(false, Ordering::AcqRel) {
-                if let Err(err) = cgroup.thaw() {
-                    eprintln!("lamina-emulator: thawing an instance: {err}");
-                }
-            }
+        if let Some(cgroup) = &self.cgroup
+            && self.frozen.swap(false, Ordering::AcqRel)
+            && let Err(err) = cgroup.thaw()
+        {
+            eprintln!("lamina-emulator: thawing an instance: {err}");
         }
     }
 
@@ -1061,14 +1062,7 @@ impl Function {
                     .to_bytes();
                     let lines = vec![message.clone(), error_type.to_string()];
                     function
-                        .fail_init(
-                            &io,
-                            invocation,
-                            init_duration,
-                            error_type,
-                            body,
-                            lines,
-                        )
+                        .fail_init(&io, invocation, init_duration, error_type, body, lines)
                         .await;
                 });
             }

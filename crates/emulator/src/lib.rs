@@ -143,6 +143,10 @@ impl Emulator {
     /// Runs its own async runtime on background threads; call it from synchronous code.
     pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         validate(&config)?;
+        if !config.runtime_api_only {
+            // Says at start, once, when instances cannot be contained.
+            let _ = cgroup::system();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
