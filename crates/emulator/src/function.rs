@@ -881,6 +881,25 @@ impl Function {
         };
         remember_answered(instance, request_id);
         let io = Arc::clone(&instance.io);
+        if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
+            // A process of the instance (a worker in a group of its own) was killed for
+            // memory while the runtime lived on. Lambda ends the whole sandbox then; v2 does
+            // it with memory.oom.group, v1 has no such switch, so it is done here.
+            if let Some(instance) = state.instances.remove(&instance_id) {
+                instance.retire();
+            }
+            io.sample_cgroup_peak();
+            io.kill_all();
+            self.dispatch(&mut state);
+            drop(state);
+            let ending = Ending::Crash {
+                description: "signal: killed".to_string(),
+                error_type: "Runtime.OutOfMemory",
+            };
+            self.handle
+                .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
+            return http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
+        }
         drop(state);
         self.handle
             .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));

@@ -145,6 +145,54 @@ done"#,
 }
 
 #[test]
+fn a_worker_over_the_memory_ends_the_instance_though_the_runtime_lives_on() {
+    if !cgroups_usable("a_worker_over_the_memory_ends_the_instance") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // As in the runtime layer: the worker runs in a session of its own and the runtime
+    // answers whatever became of it.
+    let body = format!(
+        r#"alloc() {{ setsid -w sh -c '{}' sh "$1"; }}
+while true; do
+  next
+  case "$EVENT" in
+    '"big"') alloc 400 ;;
+  esac
+  respond '"survived"'
+done"#,
+        worker_command("").replace('\'', "'\\''")
+    );
+    let mut function = FunctionConfig::new("oomworker", script(dir.path(), "bootstrap", &body));
+    function.memory_mb = 128;
+    let emulator = start(function);
+    let agent = agent();
+    let url = emulator.invoke_url("oomworker");
+
+    let big = post(&agent, &url, &[], b"\"big\"");
+    assert_eq!(
+        big.header("X-Amz-Function-Error"),
+        Some("Unhandled"),
+        "{}",
+        big.body
+    );
+    assert!(
+        big.body.contains(r#""errorType":"Runtime.OutOfMemory""#),
+        "{}",
+        big.body
+    );
+    let log = emulator.logs("oomworker");
+    let report = log
+        .lines()
+        .rfind(|l| l.starts_with("REPORT "))
+        .expect("REPORT");
+    assert!(report.contains("Status: error"), "{report}");
+    let small = post(&agent, &url, &[], b"{}");
+    assert_eq!(small.header("X-Amz-Function-Error"), None, "{}", small.body);
+    assert_eq!(small.body, "\"survived\"");
+}
+
+#[test]
 fn max_memory_used_counts_a_worker_in_a_session_of_its_own() {
     if !cgroups_usable("max_memory_used_counts_a_worker_in_a_session_of_its_own") {
         return;
