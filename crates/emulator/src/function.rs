@@ -25,7 +25,7 @@ use tokio::task::AbortHandle;
 use crate::config::FunctionConfig;
 use crate::http::{self, Body, ErrorBody};
 use crate::logs::{self, FunctionLog, Report};
-use crate::{ids, process, runtime_api, view};
+use crate::{cgroup, ids, process, runtime_api, view};
 
 /// Region and account of every ARN the emulator makes up.
 pub const REGION: &str = "us-east-1";
@@ -86,10 +86,16 @@ pub struct Completion {
 /// How an invocation that reached an instance ended.
 enum Ending {
     Response(Bytes),
-    FunctionError { body: Bytes, error_type: String },
+    FunctionError {
+        body: Bytes,
+        error_type: String,
+    },
     ResponseTooLarge,
     Timeout,
-    Crash(String),
+    Crash {
+        description: String,
+        error_type: &'static str,
+    },
 }
 
 /// A function and everything running for it.
@@ -121,8 +127,6 @@ struct Instance {
     /// Wakes the instance's pending `/next` when an invocation is assigned.
     wake: Arc<Notify>,
     io: Arc<InstanceIo>,
-    /// Process group of the function (its pid); `None` when nobody was started by us.
-    pgid: Option<u32>,
     spawned_at: Instant,
     /// Set at the first `/next`; reported with the first invocation only.
     init_duration: Option<Duration>,
@@ -173,6 +177,11 @@ pub struct InstanceIo {
     pgid: Option<u32>,
     /// When the process group's members were last listed, and who they were.
     group_members: Mutex<(Option<Instant>, Vec<u32>)>,
+    /// The instance's cgroup, where the machine lets us make one: its memory limit, peak,
+    /// freezer and kill.
+    cgroup: Option<cgroup::InstanceCgroup>,
+    /// Whether the instance is frozen (idle between invocations).
+    frozen: AtomicBool,
 }
 
 #[derive(Default)]
@@ -198,7 +207,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl InstanceIo {
-    fn new(writer: Option<PipeWriter>, pgid: Option<u32>) -> Self {
+    fn new(
+        writer: Option<PipeWriter>,
+        pgid: Option<u32>,
+        cgroup: Option<cgroup::InstanceCgroup>,
+    ) -> Self {
         InstanceIo {
             writer: Mutex::new(writer),
             inner: Mutex::new(IoState {
@@ -208,6 +221,46 @@ impl InstanceIo {
             peak_rss_kib: AtomicU64::new(0),
             pgid,
             group_members: Mutex::new((None, Vec::new())),
+            cgroup,
+            frozen: AtomicBool::new(false),
+        }
+    }
+
+    /// Kills everything the instance started: its cgroup (however its processes grouped
+    /// themselves) and its process group.
+    fn kill_all(&self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill();
+        }
+        if let Some(pgid) = self.pgid {
+            process::kill_group(pgid);
+        }
+    }
+
+    /// Freezes the instance while it waits in `/next` with nothing to do, as Lambda does.
+    fn freeze(&self) {
+        if let Some(cgroup) = &self.cgroup
+            && !self.frozen.swap(true, Ordering::AcqRel)
+            && let Err(err) = cgroup.freeze()
+        {
+            eprintln!("lamina-emulator: freezing an instance: {err}");
+        }
+    }
+
+    /// Lets a frozen instance run again; before `/next` hands it an invocation.
+    fn thaw(&self) {
+        if let Some(cgroup) = &self.cgroup
+            && self.frozen.swap(false, Ordering::AcqRel)
+            && let Err(err) = cgroup.thaw()
+        {
+            eprintln!("lamina-emulator: thawing an instance: {err}");
+        }
+    }
+
+    /// Records the cgroup's peak memory; call before the cgroup is removed.
+    fn sample_cgroup_peak(&self) {
+        if let Some(peak) = self.cgroup.as_ref().and_then(|c| c.peak_bytes()) {
+            self.peak_rss_kib.fetch_max(peak / 1024, Ordering::Relaxed);
         }
     }
 
@@ -255,7 +308,10 @@ impl InstanceIo {
 
     /// Samples the process group's memory and returns the instance's peak in MB.
     async fn max_memory_used_mb(self: &Arc<Self>) -> u64 {
-        if let Some(pgid) = self.pgid {
+        if self.cgroup.is_some() {
+            // The cgroup counts every process, however it grouped itself: no /proc scan.
+            self.sample_cgroup_peak();
+        } else if let Some(pgid) = self.pgid {
             let io = Arc::clone(self);
             let sampled = tokio::task::spawn_blocking(move || {
                 // Finding the group's members scans all of /proc; at hundreds of invocations
@@ -394,8 +450,7 @@ impl Function {
             Instance {
                 phase: Phase::Init,
                 wake: Arc::new(Notify::new()),
-                io: Arc::new(InstanceIo::new(None, None)),
-                pgid: None,
+                io: Arc::new(InstanceIo::new(None, None, None)),
                 spawned_at: Instant::now(),
                 init_duration: None,
                 init_reported: true,
@@ -471,7 +526,33 @@ impl Function {
             // Its own process group, so a timeout kills everything the function started.
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|err| {
+        let cgroup = cgroup::system().and_then(|cgroups| {
+            cgroups
+                .instance(&self.config.name, u64::from(self.config.memory_mb))
+                .map_err(|err| eprintln!("lamina-emulator: no cgroup for an instance: {err}"))
+                .ok()
+        });
+        let joiner = match &cgroup {
+            Some(cgroup) => Some(cgroup.joiner().map_err(|e| {
+                cgroup.remove();
+                unknown("opening the instance's cgroup", std::io::Error::other(e))
+            })?),
+            None => None,
+        };
+        if let Some(joiner) = &joiner {
+            let fds = joiner.fds();
+            // SAFETY: the closure only calls write(2) on descriptors the parent keeps open
+            // (`joiner` lives until spawn returns): async-signal-safe, no allocation.
+            unsafe {
+                command.pre_exec(move || cgroup::Joiner::join(&fds));
+            }
+        }
+        let spawned = command.spawn();
+        drop(joiner);
+        let mut child = spawned.map_err(|err| {
+            if let Some(cgroup) = &cgroup {
+                cgroup.remove();
+            }
             (
                 "Runtime.InvalidEntrypoint".to_string(),
                 format!(
@@ -486,7 +567,7 @@ impl Function {
         drop(command);
         let pgid = child.id();
         let id = self.next_instance_id.fetch_add(1, Ordering::Relaxed);
-        let io = Arc::new(InstanceIo::new(Some(our_writer), pgid));
+        let io = Arc::new(InstanceIo::new(Some(our_writer), pgid, cgroup));
 
         let reader_function = Arc::clone(self);
         let reader_io = Arc::clone(&io);
@@ -494,17 +575,25 @@ impl Function {
             .name(format!("{}-log-{id}", self.config.name))
             .spawn(move || read_output(reader, &reader_function, &reader_io));
         if let Err(err) = reader_thread {
-            if let Some(pgid) = pgid {
-                process::kill_group(pgid);
-            }
+            io.kill_all();
             return Err(unknown("starting the log reader", err));
         }
 
         let server = self.serve_runtime_api(listener, id);
         let supervisor = Arc::clone(self);
+        let exit_io = Arc::clone(&io);
         self.handle.spawn(async move {
             let status = child.wait().await;
             supervisor.on_exit(id, status.ok());
+            if exit_io.cgroup.is_some() {
+                // Removing waits for the killed processes to be gone.
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Some(cgroup) = &exit_io.cgroup {
+                        cgroup.remove();
+                    }
+                })
+                .await;
+            }
         });
         let init_watch = Arc::clone(self);
         let init_limit = self.config.init_timeout;
@@ -518,7 +607,6 @@ impl Function {
                 phase: Phase::Init,
                 wake: Arc::new(Notify::new()),
                 io,
-                pgid,
                 spawned_at: Instant::now(),
                 init_duration: None,
                 init_reported: false,
@@ -632,9 +720,16 @@ impl Function {
                                     .abort_handle(),
                             );
                         }
+                        instance.io.thaw();
                         return self.next_response(&running.invocation);
                     }
-                    Phase::Idle | Phase::Finishing => Arc::clone(&instance.wake),
+                    Phase::Idle | Phase::Finishing => {
+                        // The runtime has answered and waits here with nothing queued (a
+                        // queued invocation would have made it Busy): freeze it, as Lambda
+                        // does. Only the function's processes stop; this server does not.
+                        instance.io.freeze();
+                        Arc::clone(&instance.wake)
+                    }
                 }
             };
             wake.notified().await;
@@ -741,6 +836,25 @@ impl Function {
         };
         remember_answered(instance, request_id);
         let io = Arc::clone(&instance.io);
+        if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
+            // A process of the instance (a worker in a group of its own) was killed for
+            // memory while the runtime lived on. Lambda ends the whole sandbox then; v2 does
+            // it with memory.oom.group, v1 has no such switch, so it is done here.
+            if let Some(instance) = state.instances.remove(&instance_id) {
+                instance.retire();
+            }
+            io.sample_cgroup_peak();
+            io.kill_all();
+            self.dispatch(&mut state);
+            drop(state);
+            let ending = Ending::Crash {
+                description: "signal: killed".to_string(),
+                error_type: "Runtime.OutOfMemory",
+            };
+            self.handle
+                .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
+            return http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
+        }
         drop(state);
         self.handle
             .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));
@@ -774,7 +888,6 @@ impl Function {
         }
         let io = Arc::clone(&instance.io);
         let init_duration = instance.spawned_at.elapsed();
-        let pgid = instance.pgid;
         if !self.external {
             // The runtime is expected to exit now; Lambda would not use it again either.
             if let Some(instance) = state.instances.remove(&instance_id) {
@@ -798,9 +911,7 @@ impl Function {
                     Vec::new(),
                 )
                 .await;
-            if let Some(pgid) = pgid {
-                process::kill_group(pgid);
-            }
+            io.kill_all();
         });
         http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
     }
@@ -823,9 +934,7 @@ impl Function {
             && let Some(instance) = state.instances.remove(&instance_id)
         {
             instance.retire();
-            if let Some(pgid) = instance.pgid {
-                process::kill_group(pgid);
-            }
+            instance.io.kill_all();
             self.dispatch(&mut state);
         }
         drop(state);
@@ -851,9 +960,7 @@ impl Function {
             return;
         };
         instance.retire();
-        if let Some(pgid) = instance.pgid {
-            process::kill_group(pgid);
-        }
+        instance.io.kill_all();
         let invocation = state.queue.pop_front();
         self.dispatch(&mut state);
         drop(state);
@@ -899,10 +1006,14 @@ impl Function {
         instance.retire();
         let description = status.map_or_else(|| "unknown exit".to_string(), process::describe_exit);
         let io = Arc::clone(&instance.io);
-        // Whatever the function left running in its group goes with it.
-        if let Some(pgid) = instance.pgid {
-            process::kill_group(pgid);
-        }
+        // Killed by the kernel for exceeding its memory: Lambda's Runtime.OutOfMemory.
+        let error_type = match &io.cgroup {
+            Some(cgroup) if cgroup.oom_killed() => "Runtime.OutOfMemory",
+            _ => "Runtime.ExitError",
+        };
+        io.sample_cgroup_peak();
+        // Whatever the function left running in its group or cgroup goes with it.
+        io.kill_all();
         match instance.phase {
             Phase::Init => {
                 let invocation = state.queue.pop_front();
@@ -920,19 +1031,12 @@ impl Function {
                     );
                     let body = ErrorBody {
                         message: &message,
-                        error_type: "Runtime.ExitError",
+                        error_type,
                     }
                     .to_bytes();
-                    let lines = vec![message.clone(), "Runtime.ExitError".to_string()];
+                    let lines = vec![message.clone(), error_type.to_string()];
                     function
-                        .fail_init(
-                            &io,
-                            invocation,
-                            init_duration,
-                            "Runtime.ExitError",
-                            body,
-                            lines,
-                        )
+                        .fail_init(&io, invocation, init_duration, error_type, body, lines)
                         .await;
                 });
             }
@@ -953,7 +1057,10 @@ impl Function {
                     instance_id,
                     io,
                     running,
-                    Ending::Crash(description),
+                    Ending::Crash {
+                        description,
+                        error_type,
+                    },
                     false,
                 ));
             }
@@ -1032,21 +1139,24 @@ impl Function {
                     None,
                 )
             }
-            Ending::Crash(description) => {
+            Ending::Crash {
+                description,
+                error_type,
+            } => {
                 let message = format!(
                     "RequestId: {request_id} Error: Runtime exited with error: {description}"
                 );
                 lines.push(message.clone());
-                lines.push("Runtime.ExitError".to_string());
+                lines.push(error_type.to_string());
                 (
                     ErrorBody {
                         message: &message,
-                        error_type: "Runtime.ExitError",
+                        error_type,
                     }
                     .to_bytes(),
                     true,
                     Some("error"),
-                    Some("Runtime.ExitError".to_string()),
+                    Some(error_type.to_string()),
                 )
             }
         };
@@ -1189,8 +1299,10 @@ impl Function {
         state.queue.clear();
         for (_, instance) in std::mem::take(&mut state.instances) {
             instance.retire();
-            if let Some(pgid) = instance.pgid {
-                process::kill_group(pgid);
+            instance.io.kill_all();
+            if let Some(cgroup) = &instance.io.cgroup {
+                // At shutdown the exit watcher may never run to remove it.
+                cgroup.remove();
             }
             instance.io.close_writer();
         }

@@ -18,6 +18,7 @@
 //! group); one that exits while an invocation is outstanding answers that invocation with
 //! `Runtime.ExitError`. The next invocation starts a fresh process either way.
 
+mod cgroup;
 mod config;
 mod function;
 mod http;
@@ -147,6 +148,10 @@ impl Emulator {
     /// Runs its own async runtime on background threads; call it from synchronous code.
     pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         validate(&config)?;
+        if !config.runtime_api_only {
+            // Says at start, once, when instances cannot be contained.
+            let _ = cgroup::system();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -295,6 +300,7 @@ impl Emulator {
         for function in &self.shared.functions {
             function.stop();
         }
+        cgroup::remove_system();
         let runtime = self
             .runtime
             .lock()
