@@ -58,6 +58,21 @@ impl RunFolder {
     pub fn function_dir(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// A host program (qemu) made reachable from inside the AL2023 view, which hides the
+    /// host's PATH folders: linked (or copied) into this run's folder once.
+    pub fn tool(&self, program: &Path) -> anyhow::Result<PathBuf> {
+        let name = program.file_name().context("a program has a file name")?;
+        let dest = self.dir.path().join("tools").join(name);
+        if !dest.is_file() {
+            std::fs::create_dir_all(self.dir.path().join("tools"))?;
+            if std::fs::hard_link(program, &dest).is_err() {
+                std::fs::copy(program, &dest)
+                    .with_context(|| format!("copying {} for the run", program.display()))?;
+            }
+        }
+        Ok(dest)
+    }
 }
 
 /// The emulator's configuration for a function of the project: packaged as it would be
@@ -179,6 +194,8 @@ pub fn from_zip(
                 std::env::consts::ARCH
             )
         })?;
+        // The AL2023 view shows only the image's commands: qemu runs from the run's folder.
+        let qemu = run.tool(&qemu)?;
         config.args = vec![config.executable.display().to_string()];
         config.executable = qemu;
     }
