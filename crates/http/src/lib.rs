@@ -130,15 +130,6 @@ impl<B> RequestExt for http::Request<B> {
     }
 }
 
-/// Turns an event into a request, with its decoded query parameters in the extensions.
-fn prepare(event: &[u8]) -> Result<(http::Request<Body>, EventKind), Error> {
-    let (mut request, kind) = from_event(event)
-        .map_err(|error| Error::new(lamina_runtime::error_type::DESERIALIZATION, error))?;
-    let query = QueryParameters::parse(request.uri().query().unwrap_or(""));
-    request.extensions_mut().insert(query);
-    Ok((request, kind))
-}
-
 /// The 500 a handler's error or panic becomes.
 pub fn internal_server_error() -> http::Response<Body> {
     let mut response = http::Response::new(Body::from("Internal Server Error"));
@@ -155,7 +146,8 @@ pub fn handle_event<F>(event: &[u8], context: &Context, handler: F) -> Result<Ve
 where
     F: FnOnce(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>,
 {
-    let (request, kind) = prepare(event)?;
+    let (request, kind) = from_event(event)
+        .map_err(|error| Error::new(lamina_runtime::error_type::DESERIALIZATION, error))?;
     let response = match catch_unwind(AssertUnwindSafe(|| handler(request, context))) {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {

@@ -213,6 +213,9 @@ fn build(
         .body(body)
         .map_err(|source| HttpError::Uri { uri, source })?;
     *request.headers_mut() = headers;
+    request
+        .extensions_mut()
+        .insert(crate::QueryParameters::parse(query));
     Ok(request)
 }
 
