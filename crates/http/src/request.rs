@@ -66,22 +66,23 @@ impl RequestContext {
                 .as_ref()
                 .and_then(|authorizer| authorizer.jwt.as_ref())
                 .map(|jwt| jwt.claims.clone()),
-            RequestContext::ApiGatewayV1(context) => match context.authorizer.fields.get("claims")
-            {
-                Some(Value::Object(claims)) => Some(
-                    claims
-                        .iter()
-                        .map(|(key, value)| {
-                            let text = match value {
-                                Value::String(text) => text.clone(),
-                                other => other.to_string(),
-                            };
-                            (key.clone(), text)
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            },
+            RequestContext::ApiGatewayV1(context) => {
+                match context.authorizer.fields.get("claims") {
+                    Some(Value::Object(claims)) => Some(
+                        claims
+                            .iter()
+                            .map(|(key, value)| {
+                                let text = match value {
+                                    Value::String(text) => text.clone(),
+                                    other => other.to_string(),
+                                };
+                                (key.clone(), text)
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                }
+            }
             RequestContext::Alb(_) => None,
         }
     }
@@ -175,7 +176,11 @@ fn merge_headers(single: HeaderMap, multi: HeaderMap) -> HeaderMap {
 
 /// `k=v&k=v2` from a v1/ALB query map. API Gateway v1 hands the values decoded, so they are
 /// encoded again; ALB passes them as the client sent them (`encoded`), so they are joined as is.
-fn query_string(single: &aws_lambda_events::query_map::QueryMap, multi: &aws_lambda_events::query_map::QueryMap, encoded: bool) -> String {
+fn query_string(
+    single: &aws_lambda_events::query_map::QueryMap,
+    multi: &aws_lambda_events::query_map::QueryMap,
+    encoded: bool,
+) -> String {
     let map = if multi.is_empty() { single } else { multi };
     let mut pairs: Vec<(&str, &str)> = map.iter().collect();
     // A HashMap underneath: sort so the URI is the same on every run.
@@ -223,8 +228,11 @@ fn build(
 fn strip_stage<'a>(path: &'a str, stage: Option<&str>) -> &'a str {
     match stage {
         Some(stage) if !stage.is_empty() && stage != "$default" => {
-            match path.strip_prefix('/').and_then(|rest| rest.strip_prefix(stage)) {
-                Some(rest) if rest.is_empty() => "/",
+            match path
+                .strip_prefix('/')
+                .and_then(|rest| rest.strip_prefix(stage))
+            {
+                Some("") => "/",
                 Some(rest) if rest.starts_with('/') => rest,
                 _ => path,
             }

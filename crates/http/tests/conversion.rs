@@ -49,13 +49,19 @@ fn rest_v1_request_fields() {
     assert_eq!(request.query_parameter("name"), Some("me"));
     assert_eq!(request.headers()["accept"], "*/*");
     assert_eq!(request.headers()["cache-control"], "no-cache");
-    assert_eq!(request.body(), &Body::Text("{\r\n\t\"a\": 1\r\n}".to_owned()));
+    assert_eq!(
+        request.body(),
+        &Body::Text("{\r\n\t\"a\": 1\r\n}".to_owned())
+    );
     let Some(RequestContext::ApiGatewayV1(context)) = request.request_context() else {
         panic!("v1 context expected, got {:?}", request.request_context());
     };
     assert_eq!(context.stage.as_deref(), Some("testStage"));
     let rc = request.request_context().expect("context");
-    assert_eq!(rc.request_id(), Some("deef4878-7910-11e6-8f14-25afc3e9ae33"));
+    assert_eq!(
+        rc.request_id(),
+        Some("deef4878-7910-11e6-8f14-25afc3e9ae33")
+    );
     assert_eq!(rc.source_ip(), Some("192.168.196.186"));
 }
 
@@ -97,10 +103,16 @@ fn http_v2_request_fields() {
         request.uri().query(),
         Some("parameter1=value1&parameter1=value2&parameter2=value")
     );
-    assert_eq!(request.query_parameters().all("parameter1"), ["value1", "value2"]);
+    assert_eq!(
+        request.query_parameters().all("parameter1"),
+        ["value1", "value2"]
+    );
     assert_eq!(request.headers()["header1"], "value1");
     assert_eq!(request.headers()["cookie"], "cookie1; cookie2");
-    assert_eq!(request.body(), &Body::Text("{\r\n\t\"a\": 1\r\n}".to_owned()));
+    assert_eq!(
+        request.body(),
+        &Body::Text("{\r\n\t\"a\": 1\r\n}".to_owned())
+    );
     let rc = request.request_context().expect("context");
     assert_eq!(rc.request_id(), Some("id"));
     assert_eq!(rc.source_ip(), Some("IP"));
@@ -128,21 +140,27 @@ fn http_v2_response_shape() {
 
 #[test]
 fn alb_single_value_request_and_response() {
-    let (request, kind) = convert(&fixture("example-alb-lambda-target-request-headers-only.json"));
+    let (request, kind) = convert(&fixture(
+        "example-alb-lambda-target-request-headers-only.json",
+    ));
     assert_eq!(kind, EventKind::Alb { multi_value: false });
     assert_eq!(request.method(), http::Method::GET);
     assert_eq!(request.uri().path(), "/");
     assert_eq!(request.query_parameter("key"), Some("hello"));
     assert_eq!(request.headers()["user-agent"], "curl/7.54.0");
     assert_eq!(request.body(), &Body::Empty);
-    assert!(matches!(request.request_context(), Some(RequestContext::Alb(_))));
+    assert!(matches!(
+        request.request_context(),
+        Some(RequestContext::Alb(_))
+    ));
     insta::assert_json_snapshot!(to_json(sample_response(), kind));
 }
 
 #[test]
 fn alb_multi_value_request_and_response() {
-    let (request, kind) =
-        convert(&fixture("example-alb-lambda-target-request-multivalue-headers.json"));
+    let (request, kind) = convert(&fixture(
+        "example-alb-lambda-target-request-multivalue-headers.json",
+    ));
     assert_eq!(kind, EventKind::Alb { multi_value: true });
     assert_eq!(request.query_parameter("key"), Some("hello"));
     assert_eq!(request.headers()["accept"], "*/*");
@@ -168,7 +186,9 @@ fn binary_response_is_base64_and_text_types_are_not() {
     ] {
         assert!(lamina_http::is_text_content_type(text), "{text}");
     }
-    assert!(!lamina_http::is_text_content_type("application/octet-stream"));
+    assert!(!lamina_http::is_text_content_type(
+        "application/octet-stream"
+    ));
 }
 
 #[test]
@@ -192,5 +212,9 @@ fn non_http_event_is_a_clear_error() {
         Ok(Response::new(Body::Empty))
     })
     .expect_err("not HTTP");
-    insta::assert_snapshot!(format!("{}: {}", error.error_type().unwrap_or(""), error.message()));
+    insta::assert_snapshot!(format!(
+        "{}: {}",
+        error.error_type().unwrap_or(""),
+        error.message()
+    ));
 }

@@ -15,13 +15,18 @@ fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Err
             .body(Body::from(request.body().as_bytes().to_vec())),
         "/cookie" => {
             let cookie = request.headers().get(header::COOKIE);
-            let seen = cookie.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let seen = cookie
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
             response
                 .header(header::SET_COOKIE, "visited=yes; Path=/")
                 .header(header::SET_COOKIE, "theme=dark")
                 .body(Body::from(format!("cookie: {seen}")))
         }
-        _ => response.status(StatusCode::NOT_FOUND).body(Body::from("no such page")),
+        _ => response
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("no such page")),
     };
     Ok(response?)
 }

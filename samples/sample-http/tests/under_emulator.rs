@@ -59,22 +59,34 @@ fn invoke(emulator: &Emulator, event: &Value) -> Value {
 fn answers_function_url_events() {
     let emulator = emulator();
 
-    let hello = invoke(&emulator, &event("GET", "/hello", "name=Ada%20L", &[], None));
+    let hello = invoke(
+        &emulator,
+        &event("GET", "/hello", "name=Ada%20L", &[], None),
+    );
     assert_eq!(hello["statusCode"], 200, "{hello}");
     assert_eq!(hello["body"], "Hello, Ada L!");
     assert_eq!(hello["isBase64Encoded"], false);
 
     // 0x00 0x01 0x02 0xff: not UTF-8, so it can only travel as base64 both ways.
-    let echo = invoke(&emulator, &event("POST", "/echo", "", &[], Some("AAEC/w==")));
+    let echo = invoke(
+        &emulator,
+        &event("POST", "/echo", "", &[], Some("AAEC/w==")),
+    );
     assert_eq!(echo["statusCode"], 200, "{echo}");
     assert_eq!(echo["headers"]["x-body-length"], "4");
     assert_eq!(echo["isBase64Encoded"], true);
     assert_eq!(echo["body"], "AAEC/w==");
 
-    let cookie = invoke(&emulator, &event("GET", "/cookie", "", &["a=1", "b=2"], None));
+    let cookie = invoke(
+        &emulator,
+        &event("GET", "/cookie", "", &["a=1", "b=2"], None),
+    );
     assert_eq!(cookie["statusCode"], 200, "{cookie}");
     assert_eq!(cookie["body"], "cookie: a=1; b=2");
-    assert_eq!(cookie["cookies"], json!(["visited=yes; Path=/", "theme=dark"]));
+    assert_eq!(
+        cookie["cookies"],
+        json!(["visited=yes; Path=/", "theme=dark"])
+    );
     assert!(cookie["headers"].get("set-cookie").is_none(), "{cookie}");
 
     let missing = invoke(&emulator, &event("GET", "/nope", "", &[], None));
