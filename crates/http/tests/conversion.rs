@@ -218,3 +218,12 @@ fn non_http_event_is_a_clear_error() {
         error.message()
     ));
 }
+
+#[test]
+fn body_marked_base64_but_not_is_a_clear_error() {
+    let mut event = fixture("example-apigw-v2-request-jwt-authorizer.json");
+    event["body"] = json!("not base64!");
+    event["isBase64Encoded"] = json!(true);
+    let error = from_event(event.to_string().as_bytes()).expect_err("bad base64");
+    insta::assert_snapshot!(error.to_string());
+}

@@ -24,6 +24,8 @@ fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Err
                 .header(header::SET_COOKIE, "theme=dark")
                 .body(Body::from(format!("cookie: {seen}")))
         }
+        // A handler error: the client gets a 500, the log gets the message.
+        "/fail" => return Err(Error::msg("the database is down")),
         _ => response
             .status(StatusCode::NOT_FOUND)
             .body(Body::from("no such page")),

@@ -93,5 +93,21 @@ fn answers_function_url_events() {
     assert_eq!(missing["statusCode"], 404, "{missing}");
     assert_eq!(missing["body"], "no such page");
 
+    let invoked = emulator
+        .invoke(
+            "sample-http",
+            event("GET", "/fail", "", &[], None).to_string().as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(invoked.function_error, None, "a 500, not a function error");
+    let failed: Value = serde_json::from_slice(&invoked.payload).unwrap();
+    assert_eq!(failed["statusCode"], 500, "{failed}");
+    assert_eq!(failed["body"], "Internal Server Error");
+    assert!(
+        invoked.log_tail.contains("the database is down"),
+        "the error is logged: {}",
+        invoked.log_tail
+    );
+
     emulator.shutdown();
 }
