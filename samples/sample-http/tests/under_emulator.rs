@@ -3,15 +3,46 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 use serde_json::{Value, json};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_bootstrap");
+/// Text only sample-http's binary holds (its 404 body).
+const MARKER: &[u8] = b"no such page";
+
+/// sample-http's own binary. Every Rust function in the workspace names its binary
+/// `bootstrap`, so when `cargo test --workspace` builds sample-hello too, the uplifted
+/// `target/debug/bootstrap` (`CARGO_BIN_EXE_bootstrap`) is whichever was linked last. The
+/// per-package copies in `deps/` stay apart: take the newest that is sample-http's.
+fn bootstrap() -> PathBuf {
+    let uplifted = PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"));
+    let ours = |path: &Path| {
+        std::fs::read(path).is_ok_and(|bytes| bytes.windows(MARKER.len()).any(|w| w == MARKER))
+    };
+    if ours(&uplifted) {
+        return uplifted;
+    }
+    let deps = uplifted.parent().unwrap().join("deps");
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
+        .unwrap()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("bootstrap-") && !name.contains('.') && ours(path)
+        })
+        .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
+        .collect();
+    candidates.sort();
+    candidates
+        .pop()
+        .unwrap_or_else(|| panic!("no sample-http bootstrap in {}", deps.display()))
+        .1
+}
 
 fn emulator() -> Emulator {
-    let mut config = FunctionConfig::new("sample-http", BOOTSTRAP);
+    let mut config = FunctionConfig::new("sample-http", bootstrap());
     config.timeout = Duration::from_secs(10);
     Emulator::start(EmulatorConfig::new(vec![config])).unwrap()
 }
