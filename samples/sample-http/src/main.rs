@@ -28,7 +28,7 @@ fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Err
         "/fail" => return Err(Error::msg("the database is down")),
         _ => response
             .status(StatusCode::NOT_FOUND)
-            .body(Body::from("no such page")),
+            .body(Body::from("sample-http has no such page")),
     };
     Ok(response?)
 }

@@ -10,7 +10,7 @@ use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 use serde_json::{Value, json};
 
 /// Text only sample-http's binary holds (its 404 body).
-const MARKER: &[u8] = b"no such page";
+const MARKER: &[u8] = b"sample-http has no such page";
 
 /// sample-http's own binary. Every Rust function in the workspace names its binary
 /// `bootstrap`, so when `cargo test --workspace` builds sample-hello too, the uplifted
@@ -122,7 +122,7 @@ fn answers_function_url_events() {
 
     let missing = invoke(&emulator, &event("GET", "/nope", "", &[], None));
     assert_eq!(missing["statusCode"], 404, "{missing}");
-    assert_eq!(missing["body"], "no such page");
+    assert_eq!(missing["body"], "sample-http has no such page");
 
     let invoked = emulator
         .invoke(
