@@ -77,6 +77,12 @@ fn every_sample_answers_on_this_machine() {
             "{sample}"
         );
     }
+    // A web function (binary `sample-http`, shipped as `bootstrap`) fed a Function URL event.
+    let answer = invoke(&[
+        "sample-http",
+        r#"{"version":"2.0","rawPath":"/hello","rawQueryString":"name=Ada","headers":{},"requestContext":{"http":{"method":"GET","path":"/hello"},"stage":"$default"},"isBase64Encoded":false}"#,
+    ]);
+    assert_eq!(answer["statusCode"], 200, "{answer}");
     // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
     assert_eq!(
         invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),
