@@ -71,6 +71,16 @@
 //! * A post answered 4xx (400 wrong id, 403 already answered, 413 too large) is logged with
 //!   the answer's body, and the loop goes on to the next event.
 //!
+//! # Response streaming (wire format only, so far)
+//!
+//! [`stream`] holds the byte-exact pieces of Lambda's streamed responses: the
+//! `Lambda-Runtime-Function-Response-Mode: streaming` header, chunked framing, the
+//! `Lambda-Runtime-Function-Error-Type`/`-Body` trailers (the body base64) for an error after
+//! the first byte, the HTTP-integration prelude ([`stream::HttpPrelude`]: JSON, then 8 NUL
+//! bytes, under `application/vnd.awslambda.http-integration-response`) for Function URLs, and
+//! AWS's streamed size limit. No `run*` form streams yet: every handler's response is
+//! buffered and posted whole.
+//!
 //! The runtime serves one invocation at a time: `AWS_LAMBDA_MAX_CONCURRENCY` is read (and
 //! checked) but a value above 1 does not make it poll `/next` concurrently.
 //!
@@ -100,6 +110,7 @@ mod endpoint;
 mod error;
 mod logger;
 mod serve;
+pub mod stream;
 
 #[cfg(test)]
 mod tests;
