@@ -105,6 +105,7 @@
 //! `tracing` users: enable `tracing`'s `log` feature, and with no `tracing` subscriber set,
 //! events are forwarded as `log` records and land in these lines.
 
+mod chunked;
 mod client;
 mod endpoint;
 mod error;
