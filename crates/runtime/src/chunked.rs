@@ -14,13 +14,10 @@ use crate::error::ErrorBody;
 use crate::stream::{RESPONSE_MODE_HEADER, RESPONSE_MODE_STREAMING, encode_chunk, encode_end};
 
 /// A streamed POST in progress.
-// Used only by the tests until the streaming handler forms that send it land.
-#[allow(dead_code)]
 pub(crate) struct ChunkedPost {
     stream: TcpStream,
 }
 
-#[allow(dead_code)]
 impl ChunkedPost {
     /// Connects to `base` (`http://host:port[/prefix]/2018-06-01`, as built by
     /// `endpoint::base_url`) and sends the headers of a streamed POST to `path`.

@@ -73,8 +73,6 @@ impl HttpPrelude {
 
 /// One HTTP/1.1 chunk: the size in hex, CRLF, the data, CRLF. Empty data gives nothing,
 /// because an empty chunk would end the body.
-// Used only by the tests until the streaming handler forms that send it land.
-#[allow(dead_code)]
 pub(crate) fn encode_chunk(data: &[u8]) -> Vec<u8> {
     if data.is_empty() {
         return Vec::new();
@@ -87,8 +85,6 @@ pub(crate) fn encode_chunk(data: &[u8]) -> Vec<u8> {
 
 /// The end of a chunked body: the last (empty) chunk, then the error trailers if the stream
 /// failed after its first byte, then the blank line.
-// Used only by the tests until the streaming handler forms that send it land.
-#[allow(dead_code)]
 pub(crate) fn encode_end(error: Option<&ErrorBody>) -> Vec<u8> {
     let mut end = b"0\r\n".to_vec();
     if let Some(body) = error {
