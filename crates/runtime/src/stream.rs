@@ -1,9 +1,9 @@
 //! The wire format of response streaming on the Runtime API: the request headers, chunked
 //! framing, the two error trailers, and the HTTP-integration prelude for Function URLs.
 //!
-//! These are the pure, byte-exact pieces; the streaming handler forms that send them are
-//! not built yet (see the crate docs). They are public so that a web-functions crate (and
-//! tests of any Runtime API peer) produce exactly the bytes Lambda expects.
+//! These are the pure, byte-exact pieces that [`ResponseStream`](crate::ResponseStream)
+//! sends. The names and [`HttpPrelude`] are public so that a web-functions crate (and tests of
+//! any Runtime API peer) produce and check exactly the bytes Lambda expects.
 
 use std::collections::BTreeMap;
 
@@ -33,8 +33,8 @@ pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
 /// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html>),
 /// read as MiB as AWS's buffered "6 MB" is 6 MiB. The first 6 MB stream uncapped; the rest is
 /// bandwidth-capped by AWS (a rate, not a size: nothing for the runtime to enforce).
-/// The streaming handler forms (not built yet) are to stop writing before it and report
-/// [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE) in the trailers.
+/// [`ResponseStream`](crate::ResponseStream) refuses the write that would pass it and the
+/// invocation ends as [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE).
 pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 
 /// The JSON that opens a streamed HTTP-integration response (Function URLs): the status,
