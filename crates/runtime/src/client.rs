@@ -49,6 +49,11 @@ impl Client {
         Self { agent, base }
     }
 
+    /// The base URL (`http://host:port[/prefix]/2018-06-01`).
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The full URL of `path` (which starts with `/`), for requests and messages.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -24,6 +24,8 @@
 //! | [`run_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | state built once (clients, caches); fallible init |
 //! | [`run_raw`] | `FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>` | non-JSON payloads |
 //! | [`run_raw_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | both |
+//! | [`run_streaming`], [`run_streaming_with_init`] | `FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed responses (see below) |
+//! | [`run_streaming_raw`], [`run_streaming_raw_with_init`] | `FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed, non-JSON events |
 //! | `run_async`, `run_async_with_init` (feature `tokio`) | `FnMut(E, Context) -> impl Future<Output = Result<R, Error>>` | async code; one current-thread tokio runtime, built once |
 //!
 //! Each `run*` function serves events until the runtime must stop, then exits the process
@@ -71,6 +73,22 @@
 //! * A post answered 4xx (400 wrong id, 403 already answered, 413 too large) is logged with
 //!   the answer's body, and the loop goes on to the next event.
 //!
+//! # Response streaming
+//!
+//! The `run_streaming*` forms give the handler a [`ResponseStream`] (an [`std::io::Write`]):
+//! each write is POSTed to `/runtime/invocation/{id}/response` as one chunk at once
+//! (`Lambda-Runtime-Function-Response-Mode: streaming`, `Transfer-Encoding: chunked`), so the
+//! caller gets the first byte before the handler returns. An error (or panic) before the
+//! first byte is posted to `/error` as for buffered handlers; after it, it goes in the
+//! `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body` (base64 of
+//! the error JSON) trailers. [`ResponseStream::start_http`] opens a Function URL response
+//! with the HTTP-integration prelude ([`stream::HttpPrelude`]: JSON status, headers and
+//! cookies, then 8 NUL bytes, under `application/vnd.awslambda.http-integration-response`).
+//! A stream is limited to [`stream::MAX_STREAMED_RESPONSE_BYTES`] (AWS's 200 MB); the write
+//! that would pass it fails and the invocation ends as `Runtime.ResponseTooLarge` in the
+//! trailers. That one request is written by hand over a `TcpStream`: `ureq` cannot send
+//! request trailers. Streaming is synchronous only for now (no async form).
+//!
 //! The runtime serves one invocation at a time: `AWS_LAMBDA_MAX_CONCURRENCY` is read (and
 //! checked) but a value above 1 does not make it poll `/next` concurrently.
 //!
@@ -95,11 +113,14 @@
 //! `tracing` users: enable `tracing`'s `log` feature, and with no `tracing` subscriber set,
 //! events are forwarded as `log` records and land in these lines.
 
+mod chunked;
 mod client;
 mod endpoint;
 mod error;
 mod logger;
 mod serve;
+pub mod stream;
+mod streaming;
 
 #[cfg(test)]
 mod tests;
@@ -107,6 +128,10 @@ mod tests;
 pub use error::{Error, error_type};
 pub use lamina_context::{Config, Context};
 pub use serve::MAX_RESPONSE_BYTES;
+pub use streaming::{
+    ResponseStream, run_streaming, run_streaming_raw, run_streaming_raw_with_init,
+    run_streaming_with_init,
+};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -63,7 +63,7 @@ pub(crate) const NEXT_RETRY: RetryPolicy = RetryPolicy {
 
 /// A connected runtime: the client and how to retry.
 pub(crate) struct Runtime {
-    client: Client,
+    pub(crate) client: Client,
     retry: RetryPolicy,
 }
 
@@ -136,7 +136,7 @@ impl Runtime {
         }
     }
 
-    fn next_invocation(&self) -> Result<Answer, FatalError> {
+    pub(crate) fn next_invocation(&self) -> Result<Answer, FatalError> {
         let url = self.client.url("/runtime/invocation/next");
         let mut delay = self.retry.first_delay;
         let mut attempts = 0;
@@ -178,27 +178,37 @@ impl Runtime {
         }
     }
 
-    fn invoke(&self, answer: Answer, handler: &mut RawHandler<'_>) -> Result<(), FatalError> {
+    /// The invocation's context, or `None` when the `/next` headers are unusable (then the
+    /// failure has been posted to `/error` when there is a request id to post to).
+    pub(crate) fn context_of(&self, answer: &Answer) -> Result<Option<Context>, FatalError> {
         let headers = answer
             .headers
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_slice()));
-        let context = match Context::from_headers(headers) {
-            Ok(context) => context,
+        match Context::from_headers(headers) {
+            Ok(context) => Ok(Some(context)),
             Err(error) => {
                 log::error!("unusable /next answer: {error}");
-                return match usable_request_id(&answer.headers) {
-                    Some(request_id) => self.post(
-                        &request_id,
-                        Err(ErrorBody::new(
-                            error_type::INVALID_CONTEXT,
-                            error.to_string(),
-                        )),
-                    ),
+                match usable_request_id(&answer.headers) {
+                    Some(request_id) => self
+                        .post(
+                            &request_id,
+                            Err(ErrorBody::new(
+                                error_type::INVALID_CONTEXT,
+                                error.to_string(),
+                            )),
+                        )
+                        .map(|()| None),
                     // Nowhere to answer: the invocation will time out on Lambda's side.
-                    None => Ok(()),
-                };
+                    None => Ok(None),
+                }
             }
+        }
+    }
+
+    fn invoke(&self, answer: Answer, handler: &mut RawHandler<'_>) -> Result<(), FatalError> {
+        let Some(context) = self.context_of(&answer)? else {
+            return Ok(());
         };
         export_trace_id(context.trace_id.as_deref());
         set_request_id(Some(&context.request_id));
@@ -229,7 +239,7 @@ impl Runtime {
     /// Posts a result. Only a 500 stops the runtime: a 4xx means this one answer was refused
     /// (400 wrong id, 403 already answered, 413 too large), and the next event can still be
     /// served; a transport failure will show again on `/next`, which retries and decides.
-    fn post(
+    pub(crate) fn post(
         &self,
         request_id: &str,
         outcome: Result<Vec<u8>, ErrorBody>,
@@ -283,7 +293,7 @@ fn usable_request_id(headers: &[(String, Vec<u8>)]) -> Option<String> {
 
 /// Exports the invocation's trace id as `_X_AMZN_TRACE_ID` (X-Ray SDKs read it there), or
 /// removes it between invocations.
-fn export_trace_id(trace_id: Option<&str>) {
+pub(crate) fn export_trace_id(trace_id: Option<&str>) {
     // SAFETY: `set_var`/`remove_var` are unsafe in edition 2024 because another thread reading
     // the environment at the same moment is a data race in libc. The runtime serves one
     // invocation at a time and calls this from the loop's thread only, before the handler

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,10 @@ struct Seen {
     path: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// For a chunked body, each chunk as it arrived.
+    chunks: Vec<Vec<u8>>,
+    /// For a chunked body, its trailers.
+    trailers: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -77,9 +81,13 @@ struct Script {
     post: Reply,
 }
 
+/// Chunks of streamed bodies as they arrive, before the request ends.
+type LiveChunks = Arc<(Mutex<Vec<Vec<u8>>>, Condvar)>;
+
 struct FakeApi {
     address: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    live: LiveChunks,
 }
 
 impl FakeApi {
@@ -92,15 +100,39 @@ impl FakeApi {
             post,
         }));
         let seen_by_server = seen.clone();
+        let live = LiveChunks::default();
+        let live_by_server = live.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let seen = seen_by_server.clone();
                 let script = script.clone();
-                std::thread::spawn(move || serve_connection(stream, &seen, &script));
+                let live = live_by_server.clone();
+                std::thread::spawn(move || serve_connection(stream, &seen, &script, &live));
             }
         });
-        Self { address, seen }
+        Self {
+            address,
+            seen,
+            live,
+        }
+    }
+
+    /// Waits until `count` chunks of streamed bodies have reached the server.
+    fn wait_for_chunks(live: &LiveChunks, count: usize) -> Vec<Vec<u8>> {
+        let (chunks, arrived) = &**live;
+        // The bound only turns a hang (chunks held back until the handler returns) into a
+        // failure; a correct runtime delivers in microseconds.
+        let (chunks, waited) = arrived
+            .wait_timeout_while(chunks.lock().unwrap(), Duration::from_secs(30), |chunks| {
+                chunks.len() < count
+            })
+            .unwrap();
+        assert!(
+            !waited.timed_out(),
+            "{count} chunk(s) never reached the server while the handler ran"
+        );
+        chunks.clone()
     }
 
     fn runtime(&self, prefix: &str) -> Runtime {
@@ -127,7 +159,12 @@ const FAST_RETRY: RetryPolicy = RetryPolicy {
     first_delay: Duration::from_millis(1),
 };
 
-fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Mutex<Script>) {
+fn serve_connection(
+    stream: TcpStream,
+    seen: &Mutex<Vec<Seen>>,
+    script: &Mutex<Script>,
+    live: &LiveChunks,
+) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     loop {
@@ -156,6 +193,39 @@ fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Mutex<S
             .unwrap_or(0);
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
+        let chunked = headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
+        });
+        let (mut chunks, mut trailers) = (Vec::new(), Vec::new());
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let size = usize::from_str_radix(size.trim_end(), 16).unwrap();
+                if size == 0 {
+                    break;
+                }
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                assert!(chunk.ends_with(b"\r\n"), "a chunk must end with CRLF");
+                chunk.truncate(size);
+                body.extend_from_slice(&chunk);
+                chunks.push(chunk.clone());
+                let (live_chunks, arrived) = &**live;
+                live_chunks.lock().unwrap().push(chunk);
+                arrived.notify_all();
+            }
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap();
+                trailers.push((name.trim().to_string(), value.trim().to_string()));
+            }
+        }
         let answer = {
             let mut script = script.lock().unwrap();
             if method == "GET" {
@@ -172,6 +242,8 @@ fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Mutex<S
             path,
             headers,
             body,
+            chunks,
+            trailers,
         });
         let mut head = format!(
             "HTTP/1.1 {} Canned\r\nContent-Length: {}\r\n",
@@ -531,3 +603,5 @@ fn deserialization_errors_name_nested_paths() {
         error.message()
     );
 }
+
+mod streaming;

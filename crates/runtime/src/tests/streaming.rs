@@ -1,0 +1,174 @@
+//! Streaming handlers against the fake Runtime API, which records each chunk as it arrives.
+
+use std::io::Write;
+
+use base64::Engine;
+
+use super::{FakeApi, Seen, event, reply};
+use crate::serve::FatalError;
+use crate::stream::HttpPrelude;
+use crate::{Context, Error, ResponseStream};
+
+/// Serves the scripted events with `handler` until `/next` answers 500, then returns the
+/// requests the server saw.
+fn serve(
+    api: &FakeApi,
+    mut handler: impl FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>,
+) -> Vec<Seen> {
+    let fatal = api.runtime("").serve_streaming(&mut handler);
+    assert!(
+        matches!(fatal, FatalError::ContainerError { .. }),
+        "{fatal}"
+    );
+    api.posts()
+}
+
+#[test]
+fn each_write_reaches_the_server_before_the_handler_returns() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let live = api.live.clone();
+    let posts = serve(&api, |_, _, out| {
+        out.write_all(b"first")?;
+        // The server holds the first chunk while the handler is still running.
+        let seen = FakeApi::wait_for_chunks(&live, 1);
+        assert_eq!(seen, vec![b"first".to_vec()]);
+        out.write_all(b"second")?;
+        Ok(())
+    });
+    assert_eq!(posts.len(), 1);
+    let post = &posts[0];
+    assert_eq!(post.path, "/2018-06-01/runtime/invocation/req-1/response");
+    assert_eq!(
+        post.header("Lambda-Runtime-Function-Response-Mode"),
+        Some("streaming")
+    );
+    assert_eq!(post.header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(post.chunks, vec![b"first".to_vec(), b"second".to_vec()]);
+    assert!(post.trailers.is_empty(), "{:?}", post.trailers);
+}
+
+fn trailer<'a>(post: &'a Seen, name: &str) -> &'a str {
+    post.trailers
+        .iter()
+        .find(|(found, _)| found.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_else(|| panic!("no trailer {name} in {:?}", post.trailers))
+}
+
+fn trailer_body(post: &Seen) -> serde_json::Value {
+    let encoded = trailer(post, "Lambda-Runtime-Function-Error-Body");
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+#[test]
+fn an_error_after_the_first_byte_goes_in_the_trailers() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, out| {
+        out.write_all(b"partial")?;
+        Err(Error::new("Stream.Broke", "the source went away"))
+    });
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let post = &posts[0];
+    assert!(post.path.ends_with("/req-1/response"), "{}", post.path);
+    assert_eq!(post.chunks, vec![b"partial".to_vec()]);
+    assert_eq!(
+        trailer(post, "Lambda-Runtime-Function-Error-Type"),
+        "Stream.Broke"
+    );
+    assert_eq!(
+        trailer_body(post),
+        serde_json::json!({
+            "errorType": "Stream.Broke",
+            "errorMessage": "the source went away",
+            "stackTrace": []
+        })
+    );
+}
+
+#[test]
+fn a_panic_after_the_first_byte_goes_in_the_trailers_and_the_next_event_is_served() {
+    let api = FakeApi::start(
+        vec![event("req-1", "\"panic\""), event("req-2", "\"ok\"")],
+        reply(202, ""),
+    );
+    let posts = serve(&api, |event, _, out| {
+        out.write_all(b"x")?;
+        if event == b"\"panic\"" {
+            panic!("slot broke");
+        }
+        Ok(())
+    });
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(
+        trailer(&posts[0], "Lambda-Runtime-Function-Error-Type"),
+        "Runtime.HandlerPanic"
+    );
+    assert_eq!(trailer_body(&posts[0])["errorMessage"], "slot broke");
+    assert!(posts[1].path.ends_with("/req-2/response"));
+    assert!(posts[1].trailers.is_empty());
+}
+
+#[test]
+fn an_error_before_any_byte_is_posted_to_error() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, _| {
+        Err(Error::new("Order.NotFound", "no order 7"))
+    });
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let post = &posts[0];
+    assert_eq!(post.path, "/2018-06-01/runtime/invocation/req-1/error");
+    assert_eq!(
+        post.header("Lambda-Runtime-Function-Error-Type"),
+        Some("Order.NotFound")
+    );
+    assert!(post.body_text().contains("no order 7"));
+}
+
+#[test]
+fn nothing_written_is_an_empty_streamed_response() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, _| Ok(()));
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].path.ends_with("/req-1/response"));
+    assert_eq!(posts[0].header("Transfer-Encoding"), Some("chunked"));
+    assert!(posts[0].body.is_empty());
+}
+
+#[test]
+fn the_http_prelude_opens_the_body_byte_for_byte() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, out| {
+        let mut prelude = HttpPrelude::new(200);
+        prelude
+            .headers
+            .insert("content-type".into(), "text/html".into());
+        prelude.cookies.push("session=1".into());
+        out.start_http(&prelude)?;
+        out.write_all(b"<p>hi</p>")?;
+        Ok(())
+    });
+    let post = &posts[0];
+    assert_eq!(
+        post.header("Content-Type"),
+        Some("application/vnd.awslambda.http-integration-response")
+    );
+    let expected: &[u8] = b"{\"statusCode\":200,\"headers\":{\"content-type\":\"text/html\"},\"cookies\":[\"session=1\"]}\0\0\0\0\0\0\0\0<p>hi</p>";
+    assert_eq!(post.body, expected);
+}
+
+#[test]
+fn the_content_type_cannot_change_after_the_first_byte() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, out| {
+        out.set_content_type("text/plain")?;
+        out.write_all(b"a")?;
+        assert!(out.set_content_type("text/html").is_err());
+        assert!(out.start_http(&HttpPrelude::new(200)).is_err());
+        Ok(())
+    });
+    assert_eq!(posts[0].header("Content-Type"), Some("text/plain"));
+    assert_eq!(posts[0].body, b"a");
+}
