@@ -3,9 +3,8 @@
 //! when the machine allows user and mount namespaces.
 
 use std::fs;
-use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::config::{FunctionConfig, LambdaMounts, View};
@@ -27,34 +26,10 @@ pub enum LayoutError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The file is not a readable zip.
-    #[error("{zip}: not a readable zip: {reason}")]
-    BadZip {
-        /// The zip at fault.
-        zip: PathBuf,
-        /// What the zip reader said.
-        reason: String,
-    },
-    /// An entry would land outside the folder it is unpacked into.
-    #[error("{zip}: entry `{entry}` escapes the folder it is unpacked into; refusing it")]
-    EscapingEntry {
-        /// The zip at fault.
-        zip: PathBuf,
-        /// The entry's name as stored.
-        entry: String,
-    },
-    /// An entry would be written through a symbolic link from an earlier entry.
-    #[error(
-        "{zip}: entry `{entry}` would be written through the symbolic link `{link}`; refusing it"
-    )]
-    ThroughSymlink {
-        /// The zip at fault.
-        zip: PathBuf,
-        /// The entry's name as stored.
-        entry: String,
-        /// The link in its way.
-        link: String,
-    },
+    /// A zip could not be read or unpacked safely: a hostile entry (a path out of the
+    /// folder, through or over a link), a size over Lambda's limit, a lying header.
+    #[error(transparent)]
+    Unzip(#[from] lamina_unzip::UnzipError),
     /// Neither `/var/task/bootstrap` nor `/opt/bootstrap` is an executable file.
     #[error(
         "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap] (unpacked in {task} and {opt}; a bootstrap must be an executable file at the top of the zip, not in a folder)"
@@ -91,6 +66,14 @@ impl FunctionLayout {
         layer_zips: &[PathBuf],
         into: &Path,
     ) -> Result<Self, LayoutError> {
+        // Lambda's limit is on the function and its layers together: refused before a byte
+        // is written, from the zips' directories.
+        let mut listings = vec![lamina_unzip::Listing::read(function_zip)?];
+        for layer in layer_zips {
+            listings.push(lamina_unzip::Listing::read(layer)?);
+        }
+        let refs: Vec<&lamina_unzip::Listing> = listings.iter().collect();
+        lamina_unzip::check_unzipped_size(&refs, lamina_unzip::MAX_UNZIPPED_BYTES)?;
         Self::build(into, layer_zips, |task| unzip(function_zip, task))
     }
 
@@ -220,136 +203,16 @@ fn remove_tree(dir: &Path) -> Result<(), LayoutError> {
 
 /// Unpacks `zip_path` into `root`, keeping unix modes and symbolic links, refusing entries
 /// that would land outside `root` or be written through a symbolic link.
+/// Unpacks `zip_path` into `root` without ever following a symbolic link (no-follow, relative
+/// to the folder's descriptor: `lamina-unzip`), modes kept, sizes bounded.
 fn unzip(zip_path: &Path, root: &Path) -> Result<(), LayoutError> {
-    let bad_zip = |err: zip::result::ZipError| LayoutError::BadZip {
-        zip: zip_path.to_path_buf(),
-        reason: err.to_string(),
-    };
-    let file =
-        fs::File::open(zip_path).map_err(io_error(format!("opening {}", zip_path.display())))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(bad_zip)?;
-    // Folders' modes are applied last: a read-only folder must not stop its own contents.
-    let mut folder_modes = Vec::new();
-    for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(bad_zip)?;
-        let stored_name = entry
-            .name()
-            .map(|n| n.into_owned())
-            .unwrap_or_else(|_| format!("#{index}"));
-        let relative = entry
-            .enclosed_name()
-            .and_then(|name| normalise(&name))
-            .ok_or_else(|| LayoutError::EscapingEntry {
-                zip: zip_path.to_path_buf(),
-                entry: stored_name.clone(),
-            })?;
-        if relative.as_os_str().is_empty() {
-            continue;
-        }
-        check_no_symlink_on_the_way(root, &relative).map_err(|link| {
-            LayoutError::ThroughSymlink {
-                zip: zip_path.to_path_buf(),
-                entry: stored_name.clone(),
-                link,
-            }
-        })?;
-        let target = root.join(&relative);
-        let mode = entry.unix_mode().map(|m| m & 0o7777);
-        if entry.is_dir() {
-            if !target.is_dir() {
-                fs::create_dir_all(&target)
-                    .map_err(io_error(format!("creating {}", target.display())))?;
-            }
-            folder_modes.push((target, mode.unwrap_or(0o755)));
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)
-                .map_err(io_error(format!("creating {}", parent.display())))?;
-        }
-        replace_existing(&target)?;
-        if entry.is_symlink() {
-            let mut link_target = String::new();
-            entry
-                .read_to_string(&mut link_target)
-                .map_err(io_error(format!(
-                    "{}: reading the link `{stored_name}`",
-                    zip_path.display()
-                )))?;
-            std::os::unix::fs::symlink(&link_target, &target)
-                .map_err(io_error(format!("creating the link {}", target.display())))?;
-            continue;
-        }
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)
-            .map_err(io_error(format!("creating {}", target.display())))?;
-        std::io::copy(&mut entry, &mut out).map_err(io_error(format!(
-            "{}: unpacking `{stored_name}`",
-            zip_path.display()
-        )))?;
-        out.flush()
-            .map_err(io_error(format!("writing {}", target.display())))?;
-        let mode = mode.unwrap_or(0o644);
-        fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_error(
-            format!("setting the mode of {}", target.display()),
-        ))?;
-    }
-    for (folder, mode) in folder_modes.into_iter().rev() {
-        fs::set_permissions(&folder, fs::Permissions::from_mode(mode | 0o700)).map_err(
-            io_error(format!("setting the mode of {}", folder.display())),
-        )?;
-    }
+    lamina_unzip::unpack(
+        zip_path,
+        root,
+        lamina_unzip::Keep::All,
+        lamina_unzip::MAX_UNZIPPED_BYTES,
+    )?;
     Ok(())
-}
-
-/// `a/./b/../c` → `a/c`; `None` if it climbs above its start or is absolute.
-fn normalise(path: &Path) -> Option<PathBuf> {
-    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => parts.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(parts.iter().collect())
-}
-
-/// Fails with the offending prefix when a folder on the way to `relative` is a symbolic link.
-fn check_no_symlink_on_the_way(root: &Path, relative: &Path) -> Result<(), String> {
-    let mut current = root.to_path_buf();
-    let mut shown = PathBuf::new();
-    let parents: Vec<_> = relative.components().collect();
-    for component in parents.iter().take(parents.len().saturating_sub(1)) {
-        current.push(component);
-        shown.push(component);
-        if fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(shown.display().to_string());
-        }
-    }
-    Ok(())
-}
-
-/// A later layer replaces an earlier one's file (or link) at the same path.
-fn replace_existing(target: &Path) -> Result<(), LayoutError> {
-    match fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_dir() => Err(LayoutError::Io {
-            what: format!("replacing {}", target.display()),
-            source: std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "a folder is in the way of a file",
-            ),
-        }),
-        Ok(_) => {
-            fs::remove_file(target).map_err(io_error(format!("replacing {}", target.display())))
-        }
-        Err(_) => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -244,6 +244,51 @@ fn unsafe_or_misshapen_zips_are_refused_with_the_entry_named() {
         "not a zip",
         FunctionLayout::unpack(&dir.path().join("junk.zip"), &[], &into),
     );
+    // A link to a host folder, then a folder entry of the same name with mode 0777: the
+    // host folder must keep its mode (the layout used to chmod it through the link).
+    let host = dir.path().join("host");
+    std::fs::create_dir(&host).expect("host folder");
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(host.join("kept"), "host file").expect("host file");
+    let link_then_dir = dir.path().join("link-then-dir.zip");
+    {
+        let mut writer =
+            zip::ZipWriter::new(std::fs::File::create(&link_then_dir).expect("create zip"));
+        let exec = SimpleFileOptions::default().unix_permissions(0o755);
+        writer.start_file("bootstrap", exec).expect("file");
+        writer.write_all(BOOTSTRAP.as_bytes()).expect("write");
+        writer
+            .add_symlink("evil", host.to_string_lossy(), SimpleFileOptions::default())
+            .expect("link");
+        writer
+            .add_directory(
+                "evil/",
+                SimpleFileOptions::default().unix_permissions(0o777),
+            )
+            .expect("dir");
+        writer
+            .start_file("evil/planted", SimpleFileOptions::default())
+            .expect("file");
+        writer.write_all(b"x").expect("write");
+        writer.finish().expect("finish");
+    }
+    outcome(
+        "link then folder",
+        FunctionLayout::unpack(&link_then_dir, &[], &into),
+    );
+    let mode = std::fs::metadata(&host).expect("host").permissions().mode() & 0o7777;
+    assert_eq!(
+        mode, 0o755,
+        "the host folder's mode was changed through the link"
+    );
+    assert!(
+        !host.join("planted").exists(),
+        "a file was planted through the link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("kept")).expect("kept"),
+        "host file"
+    );
     insta::assert_snapshot!("refused_zips", report);
     for escaped in [
         dir.path().join("evil"),
