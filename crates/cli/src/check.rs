@@ -68,15 +68,28 @@ pub fn check(
         ArtifactKind::Function => format!("function (/var/task){guessed}"),
         ArtifactKind::Layer => format!("layer (/opt){guessed}"),
     };
-    let elf = check_zip(zip, kind, layers, &ElfTarget::al2023(arch))?;
-    let mut ok = elf.is_ok();
-    let mut text = format!("{}: {kind_name}, {}", zip.display(), elf.render());
-
+    // Sizes first, from the zips' directories: a zip over the limit (a zip bomb among them)
+    // is refused without unpacking a byte of it.
     let limits = Limits::LAMBDA;
     let mut total = listing.unzipped;
     for layer in layers {
         total += list_zip(layer)?.unzipped;
     }
+    let (mut ok, mut text) = if total > limits.max_unzipped_bytes {
+        (
+            false,
+            format!(
+                "{}: {kind_name}, ELF files not checked: too large to unpack\n",
+                zip.display()
+            ),
+        )
+    } else {
+        let elf = check_zip(zip, kind, layers, &ElfTarget::al2023(arch))?;
+        (
+            elf.is_ok(),
+            format!("{}: {kind_name}, {}", zip.display(), elf.render()),
+        )
+    };
     if listing.zip_size > limits.max_zip_bytes {
         ok = false;
         text.push_str(&format!(
@@ -300,6 +313,14 @@ mod tests {
         assert!(status.success());
         let report = check(&zip, None, Some(ArtifactKind::Layer), &[]).unwrap();
         assert!(!report.ok);
+        // Refused from the directory alone: nothing was unpacked to check ELF files.
+        assert!(
+            report
+                .text
+                .contains("ELF files not checked: too large to unpack"),
+            "{}",
+            report.text
+        );
         assert!(
             report.text.contains(
                 "unzipped, it is 262144007 bytes, over Lambda's limit of 262144000 bytes; \
