@@ -28,20 +28,32 @@ fn client_options(aws: &AwsArgs) -> ClientOptions {
     }
 }
 
+/// The named functions (all when none) as lamina-deploy inputs, each for its deploy
+/// architecture; built first when `build`.
+fn plan_inputs(
+    selection: &Selection,
+    names: &[String],
+    arch: Option<lamina_layer_builder::Architecture>,
+    build: bool,
+) -> anyhow::Result<Vec<lamina_deploy::FunctionPlanInput>> {
+    let project = Project::discover(selection)?;
+    let compiler = compiler_for(&project);
+    let options = options_from_env()?;
+    project
+        .selected(names)?
+        .into_iter()
+        .map(|function| {
+            let arch = deploy_architecture(function, arch)?;
+            plan_input(&project, function, &compiler, &options, arch, build)
+        })
+        .collect()
+}
+
 pub fn deploy(selection: &Selection, args: DeployArgs) -> anyhow::Result<()> {
     if args.alias.is_some() && !args.publish {
         bail!("--alias moves an alias to a published version: add --publish");
     }
-    let project = Project::discover(selection)?;
-    let compiler = compiler_for(&project);
-    let options = options_from_env()?;
-    let mut inputs = Vec::new();
-    for function in project.selected(&args.names)? {
-        let arch = deploy_architecture(function, args.arch)?;
-        inputs.push(plan_input(
-            &project, function, &compiler, &options, arch, true,
-        )?);
-    }
+    let mut inputs = plan_inputs(selection, &args.names, args.arch, true)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let config = lamina_deploy::config_loader(&client_options(&args.aws))
@@ -99,17 +111,8 @@ pub fn deploy(selection: &Selection, args: DeployArgs) -> anyhow::Result<()> {
 }
 
 pub fn state(selection: &Selection, args: StateArgs) -> anyhow::Result<()> {
-    let project = Project::discover(selection)?;
-    let compiler = compiler_for(&project);
-    let options = options_from_env()?;
-    let mut inputs = Vec::new();
-    for function in project.selected(&args.names)? {
-        let arch = deploy_architecture(function, args.arch)?;
-        // What is built, as it is: `state` never builds.
-        inputs.push(plan_input(
-            &project, function, &compiler, &options, arch, false,
-        )?);
-    }
+    // What is built, as it is: `state` never builds.
+    let inputs = plan_inputs(selection, &args.names, args.arch, false)?;
     let runtime = runtime()?;
     let report = runtime.block_on(async {
         let client = lamina_deploy::connect(&client_options(&args.aws)).await?;

@@ -187,15 +187,24 @@ where
     H: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
     I: FnOnce(&Config) -> Result<H, Error>,
 {
+    let (runtime, mut handler) = start_with(init);
+    exit(runtime.serve(&mut handler))
+}
+
+/// Starts the runtime and builds the handler with `init`; a failure of either is reported
+/// and ends the process. Shared by every `*_with_init` form, buffered and streaming.
+pub(crate) fn start_with<H, I>(init: I) -> (Runtime, H)
+where
+    I: FnOnce(&Config) -> Result<H, Error>,
+{
     let (runtime, config) = match Runtime::start() {
         Ok(started) => started,
         Err(fatal) => exit(fatal),
     };
-    let mut handler = match runtime.init(|| init(&config)) {
-        Ok(handler) => handler,
+    match runtime.init(|| init(&config)) {
+        Ok(handler) => (runtime, handler),
         Err(fatal) => exit(fatal),
-    };
-    exit(runtime.serve(&mut handler))
+    }
 }
 
 #[cfg(feature = "tokio")]

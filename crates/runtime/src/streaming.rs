@@ -249,13 +249,6 @@ where
     H: FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>,
     I: FnOnce(&Config) -> Result<H, Error>,
 {
-    let (runtime, config) = match Runtime::start() {
-        Ok(started) => started,
-        Err(fatal) => exit(fatal),
-    };
-    let mut handler = match runtime.init(|| init(&config)) {
-        Ok(handler) => handler,
-        Err(fatal) => exit(fatal),
-    };
+    let (runtime, mut handler) = crate::start_with(init);
     exit(runtime.serve_streaming(&mut handler))
 }
