@@ -93,7 +93,7 @@ impl ChildEnvironment {
     ) -> Result<Self, InitError> {
         let mut vars: BTreeMap<OsString, OsString> = base.into_iter().collect();
         let path = vars.get(OsStr::new("PATH")).cloned();
-        let path = path.unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+        let path = path.unwrap_or_else(|| OsString::from(lamina_context::facts::PATH));
         vars.insert("PATH".into(), put_first(&opt_dir.join("bin"), &path));
         let libraries = vars
             .get(OsStr::new("LD_LIBRARY_PATH"))

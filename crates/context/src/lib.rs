@@ -13,6 +13,7 @@
 mod config;
 mod context;
 pub mod env;
+pub mod facts;
 pub mod header;
 pub mod time;
 

@@ -38,13 +38,7 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 /// How often the list of a function's processes is refreshed for memory measurement.
 const MEMBERS_REFRESH: Duration = Duration::from_secs(1);
 
-/// Lambda splits log lines longer than this (256 KiB).
-const MAX_LOG_LINE: u64 = 256 * 1024;
-
-/// Lambda's PATH and LD_LIBRARY_PATH for provided.al2023, with `{task}` for the task root.
-const LAMBDA_PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
-const LAMBDA_LD_LIBRARY_PATH: &str =
-    "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task}:{task}/lib:/opt/lib";
+use lamina_context::facts::{self, MAX_LOG_LINE_BYTES as MAX_LOG_LINE, PATH as LAMBDA_PATH};
 
 /// One request to run the function.
 pub struct Invocation {
@@ -656,10 +650,7 @@ impl Function {
             ("TZ".into(), ":UTC".into()),
             ("LANG".into(), "en_US.UTF-8".into()),
             ("PATH".into(), path),
-            (
-                "LD_LIBRARY_PATH".into(),
-                LAMBDA_LD_LIBRARY_PATH.replace("{task}", &task_root),
-            ),
+            ("LD_LIBRARY_PATH".into(), facts::ld_library_path(&task_root)),
             // Fake credentials, as AWS documents them for examples: SDKs find some, and
             // nothing real can be reached with them.
             ("AWS_ACCESS_KEY_ID".into(), "AKIAIOSFODNN7EXAMPLE".into()),

@@ -45,7 +45,7 @@ use function::{Function, Invocation};
 
 /// Largest request or response payload, in bytes, as AWS's emulator accepts it
 /// (6 × 1024 × 1024 + 100). Above it: 413.
-pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+pub const MAX_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_SYNC_PAYLOAD_BYTES;
 
 /// Lambda's longest timeout (900 s).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);

@@ -53,38 +53,7 @@ pub fn kib_to_mb(kib: u64) -> u64 {
 
 /// An exit status worded as Lambda words it: `exit status 134`, `signal: aborted`.
 pub fn describe_exit(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    match status.signal() {
-        Some(signal) => format!("signal: {}", signal_name(signal)),
-        None => "unknown exit".to_string(),
-    }
-}
-
-fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGHUP => "hangup",
-        libc::SIGINT => "interrupt",
-        libc::SIGQUIT => "quit",
-        libc::SIGILL => "illegal instruction",
-        libc::SIGTRAP => "trace/breakpoint trap",
-        libc::SIGABRT => "aborted",
-        libc::SIGBUS => "bus error",
-        libc::SIGFPE => "floating point exception",
-        libc::SIGKILL => "killed",
-        libc::SIGUSR1 => "user defined signal 1",
-        libc::SIGSEGV => "segmentation fault",
-        libc::SIGUSR2 => "user defined signal 2",
-        libc::SIGPIPE => "broken pipe",
-        libc::SIGALRM => "alarm clock",
-        libc::SIGTERM => "terminated",
-        libc::SIGXCPU => "CPU time limit exceeded",
-        libc::SIGXFSZ => "file size limit exceeded",
-        libc::SIGSYS => "bad system call",
-        other => return format!("signal {other}"),
-    };
-    name.to_string()
+    lamina_context::facts::exit_wording(status.code(), status.signal())
 }
 
 /// Sends SIGKILL to every process in group `pgid`.

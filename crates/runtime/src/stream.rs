@@ -35,7 +35,7 @@ pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
 /// bandwidth-capped by AWS (a rate, not a size: nothing for the runtime to enforce).
 /// [`ResponseStream`](crate::ResponseStream) refuses the write that would pass it and the
 /// invocation ends as [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE).
-pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
+pub const MAX_STREAMED_RESPONSE_BYTES: u64 = lamina_context::facts::MAX_STREAMED_RESPONSE_BYTES;
 
 /// The JSON that opens a streamed HTTP-integration response (Function URLs): the status,
 /// headers and cookies, then [`PRELUDE_DELIMITER`]. Serialized as

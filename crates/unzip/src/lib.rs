@@ -24,7 +24,7 @@ use std::path::{Component, Path, PathBuf};
 pub use unpack::{Keep, unpack};
 
 /// Lambda's limit on a function and all its layers, unzipped: 262,144,000 bytes.
-pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+pub const MAX_UNZIPPED_BYTES: u64 = lamina_context::facts::MAX_UNZIPPED_BYTES;
 
 /// Why a zip could not be read or unpacked.
 #[derive(Debug, thiserror::Error)]

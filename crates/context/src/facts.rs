@@ -1,0 +1,164 @@
+//! Facts about AWS Lambda's `provided.al2023` runtime that every lamina crate relies on.
+//!
+//! One home for each: the emulator, the runtime client, the bootstrap, the layer builder and the
+//! CLI read these instead of spelling them again, so that a value changed here changes
+//! everywhere and no two crates disagree (they once did: `/usr/bin` against `/usr/bin/`).
+//! Sources are named beside each value; `../shared/reference/lambda-facts.md` in the
+//! repository's workspace gathers them.
+
+/// `PATH` as Lambda sets it for `provided.al2023` (the trailing slash on `/usr/bin/` is
+/// Lambda's own spelling, seen in a real function's environment).
+pub const PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+
+/// `LD_LIBRARY_PATH` as Lambda sets it for `provided.al2023`, for a function whose task root is
+/// `task_root` (`/var/task` on Lambda).
+pub fn ld_library_path(task_root: &str) -> String {
+    format!("/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task_root}:{task_root}/lib:/opt/lib")
+}
+
+/// Where Lambda unpacks the function's zip.
+pub const TASK_ROOT: &str = "/var/task";
+/// Where Lambda unpacks the function's layers, in order.
+pub const OPT_DIR: &str = "/opt";
+/// The only writable folder a function has.
+pub const TMP_DIR: &str = "/tmp";
+
+/// The largest synchronous (`RequestResponse`) request payload, and buffered response:
+/// 6 MB, which Lambda counts as 6 MiB plus the 100 bytes of its JSON framing.
+pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+/// The largest asynchronous (`Event`) payload: 1 MB since October 2025 (256 KB before).
+pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// The largest streamed response (`InvokeWithResponseStream`, a streaming Function URL):
+/// 200 MB by default.
+pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
+/// A streamed response is sent at full speed for its first 6 MB, then throttled by Lambda
+/// to 2 MB/s (documented; lamina does not throttle).
+pub const STREAM_UNTHROTTLED_BYTES: u64 = 6 * 1024 * 1024;
+/// The largest unzipped size of a function and all its layers together.
+pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+/// The largest zip accepted by a direct upload (`ZipFile`); larger ones go through S3.
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+/// The most layers a function can use.
+pub const MAX_LAYERS: usize = 5;
+/// Lambda splits a log line longer than this (256 KiB) into several records.
+pub const MAX_LOG_LINE_BYTES: u64 = 256 * 1024;
+/// The tail of the log returned in `X-Amz-Log-Result` with `LogType: Tail`: the last 4 KB.
+pub const LOG_TAIL_BYTES: usize = 4 * 1024;
+/// Retries of a failed asynchronous invocation, by default (0, 1 or 2 may be configured).
+pub const ASYNC_DEFAULT_RETRIES: u32 = 2;
+/// The kernel's limit on one argument or environment string (`MAX_ARG_STRLEN`, 32 pages):
+/// a longer value makes every `execve` fail with `E2BIG`.
+pub const MAX_ENV_STRING_BYTES: usize = 128 * 1024;
+/// The memory sizes Lambda accepts, in MB.
+pub const MEMORY_MB_RANGE: std::ops::RangeInclusive<u32> = 128..=10_240;
+/// The timeouts Lambda accepts, in seconds.
+pub const TIMEOUT_S_RANGE: std::ops::RangeInclusive<u32> = 1..=900;
+/// The `/tmp` sizes Lambda accepts, in MB (512 by default).
+pub const EPHEMERAL_STORAGE_MB_RANGE: std::ops::RangeInclusive<u32> = 512..=10_240;
+/// The account id the emulator answers with in ARNs.
+pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
+/// The region the emulator reports when none is configured.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The `errorType` values Lambda itself reports (never a handler's own).
+pub mod error_type {
+    /// The runtime process exited (`Runtime exited with error: exit status 1`).
+    pub const EXIT: &str = "Runtime.ExitError";
+    /// The function's processes went over its memory size.
+    pub const OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
+    /// The invocation or the init ran past its time.
+    pub const TIMEOUT: &str = "Sandbox.Timedout";
+    /// The function errored without saying what kind of error.
+    pub const UNKNOWN: &str = "Runtime.Unknown";
+    /// The bootstrap is missing or cannot be executed.
+    pub const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
+    /// The response is over [`MAX_SYNC_PAYLOAD_BYTES`](super::MAX_SYNC_PAYLOAD_BYTES).
+    pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
+    /// The runtime reported an init error and exited, or failed to start its container.
+    pub const CONTAINER: &str = "Runtime.ContainerError";
+    /// The handler's interpreter or program is not in the AL2023 image nor in a layer.
+    pub const INTERPRETER_NOT_FOUND: &str = "Runtime.InterpreterNotFound";
+}
+
+/// Lambda's error body, `{"errorMessage": ..., "errorType": ...}`, as JSON bytes: the answer to
+/// a failed invoke and the body the Runtime API's error endpoints take.
+pub fn error_body(error_type: &str, message: &str) -> Vec<u8> {
+    serde_json::json!({ "errorMessage": message, "errorType": error_type })
+        .to_string()
+        .into_bytes()
+}
+
+/// How a process ended, worded as Lambda words it (Go's `ProcessState.String()`):
+/// `exit status 3`, `signal: killed`, `signal: segmentation fault`. `code` is the exit code of
+/// a process that exited, `signal` the number of the signal that ended one that did not.
+pub fn exit_wording(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("signal: {}", signal_name(signal)),
+        (None, None) => "unknown exit".to_string(),
+    }
+}
+
+/// The message Lambda logs and returns when the runtime process ends during an invocation.
+pub fn runtime_exited(code: Option<i32>, signal: Option<i32>) -> String {
+    format!("Runtime exited with error: {}", exit_wording(code, signal))
+}
+
+/// Go's (and so Lambda's) name for a Linux signal number.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "hangup",
+        2 => "interrupt",
+        3 => "quit",
+        4 => "illegal instruction",
+        5 => "trace/breakpoint trap",
+        6 => "aborted",
+        7 => "bus error",
+        8 => "floating point exception",
+        9 => "killed",
+        10 => "user defined signal 1",
+        11 => "segmentation fault",
+        12 => "user defined signal 2",
+        13 => "broken pipe",
+        14 => "alarm clock",
+        15 => "terminated",
+        24 => "CPU time limit exceeded",
+        25 => "file size limit exceeded",
+        31 => "bad system call",
+        other => return format!("signal {other}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_worded_like_lambda() {
+        assert_eq!(exit_wording(Some(134), None), "exit status 134");
+        assert_eq!(exit_wording(None, Some(6)), "signal: aborted");
+        assert_eq!(exit_wording(None, Some(9)), "signal: killed");
+        assert_eq!(exit_wording(None, Some(64)), "signal: signal 64");
+        assert_eq!(
+            runtime_exited(None, Some(11)),
+            "Runtime exited with error: signal: segmentation fault"
+        );
+    }
+
+    #[test]
+    fn error_body_is_lambdas_shape() {
+        assert_eq!(
+            String::from_utf8_lossy(&error_body("Runtime.ExitError", "a \"quoted\" text")),
+            r#"{"errorMessage":"a \"quoted\" text","errorType":"Runtime.ExitError"}"#
+        );
+    }
+
+    #[test]
+    fn ld_library_path_puts_the_system_first_and_opt_last() {
+        assert_eq!(
+            ld_library_path(TASK_ROOT),
+            "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+        );
+    }
+}
