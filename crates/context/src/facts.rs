@@ -20,6 +20,10 @@ pub fn ld_library_path(task_root: &str) -> String {
 pub const TASK_ROOT: &str = "/var/task";
 /// Where Lambda unpacks the function's layers, in order.
 pub const OPT_DIR: &str = "/opt";
+/// The folder of a layer that AWS's managed Python runtimes put on `sys.path` (with
+/// `python/lib/python3.X/site-packages`; AWS Lambda Developer Guide, "Packaging your layer
+/// content"): where `[[pip]]` installs a layer's Python packages.
+pub const LAYER_PYTHON_DIR: &str = "/opt/python";
 /// The only writable folder a function has.
 pub const TMP_DIR: &str = "/tmp";
 

@@ -168,6 +168,19 @@ pub enum Error {
     #[error("`{}`: not a readable zip: {message}", path.display())]
     ZipRead { path: PathBuf, message: String },
 
+    /// `[[pip]]` cannot run pip: no such Python, no pip module, or a pip older than 23.
+    #[error("[[pip]] needs `{python} -m pip` (pip >= 23) on the build machine: {message}")]
+    PipUnavailable { python: String, message: String },
+
+    /// `[[pip]]` could not install a requirements file's wheels, or what pip installed
+    /// does not match its own RECORD.
+    #[error("[[pip]] `{requirements}` for {target}: {message}")]
+    Pip {
+        requirements: String,
+        target: String,
+        message: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("{action} `{}`: {source}", path.display())]
     Io {

@@ -5,6 +5,8 @@
 //! The pieces, in the order a build uses them:
 //! - [`Spec`]: a `layer.toml` / `package.toml` naming files of the
 //!   repository, built binaries and generated files (format in `layers/README.md`);
+//! - [`Spec::add_pip_into`]: `[[pip]]` requirements as wheels for the layer's architecture,
+//!   under `python/`, normalised so rebuilds give the same bytes;
 //! - [`add_elf_files`]: `[[elf]]` programs and libraries of the build machine with the
 //!   closure of libraries they need, minus what `provided.al2023` has;
 //! - [`Tree`]: the future `/opt` or task root, every destination checked
@@ -35,6 +37,8 @@ mod error;
 mod limits;
 mod manifest;
 mod path;
+mod pip;
+mod pip_record;
 mod report;
 mod spec;
 mod tree;
@@ -54,6 +58,7 @@ pub use manifest::{
     Architecture, Artifact, ArtifactKind, DEFAULT_RUNTIME, Manifest, ManifestEntry, manifest_path,
 };
 pub use path::TreePath;
+pub use pip::{PipInstall, PipOptions, PipSpec, python_dir};
 pub use report::{Row, render_table};
 pub use spec::{BinarySpec, BuiltBinaries, CopySpec, GeneratedSpec, Spec, SymlinkSpec};
 pub use tree::{Content, EntryKind, FileMode, Node, PlannedEntry, Tree};

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::elf::{ElfBundle, ElfOptions, ElfSpec, ElfTarget, add_elf_files};
 use crate::error::{Error, Result};
 use crate::manifest::{Architecture, ArtifactKind, DEFAULT_RUNTIME};
+use crate::pip::PipSpec;
 use crate::tree::{FileMode, Tree};
 
 /// A tree spec, as parsed from TOML. Unknown keys are refused so a typo
@@ -51,6 +52,10 @@ pub struct Spec {
     /// How `[[elf]]` files' libraries are looked for.
     #[serde(default)]
     pub elf_options: ElfOptions,
+    /// Layers only: Python requirements installed as wheels under `python/` (see
+    /// [`Spec::add_pip_into`]).
+    #[serde(default)]
+    pub pip: Vec<PipSpec>,
 }
 
 /// `[[copy]]`: a file or folder of the repository.
@@ -124,6 +129,7 @@ impl Default for Spec {
             symlink: Vec::new(),
             elf: Vec::new(),
             elf_options: ElfOptions::default(),
+            pip: Vec::new(),
         }
     }
 }
@@ -167,6 +173,7 @@ impl Spec {
         if spec.compatible_runtimes.is_empty() {
             return refuse("`compatible-runtimes` is empty".into());
         }
+        crate::pip::check_specs(&spec.pip, kind, text, path)?;
         Ok(spec)
     }
 
