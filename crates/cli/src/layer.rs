@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use lamina_layer_builder::{
-    Architecture, Artifact, ArtifactKind, BuildOptions, Manifest, Mode, Spec, manifest_path,
+    Architecture, Artifact, ArtifactKind, BuildOptions, Manifest, Mode, PipOptions, Spec,
+    manifest_path,
 };
 
 use crate::compile::{Compiler, lamina_source};
@@ -216,7 +217,13 @@ pub fn build_spec(
             let path = build_binary(&package, &bin, arch)?;
             built.insert((package, bin), path);
         }
-        let tree = spec.assemble(spec_dir, root, &built)?;
+        let mut tree = spec.assemble(spec_dir, root, &built)?;
+        // Kept after the build: the zip is written from these files, and the next build
+        // replaces them.
+        let pip_dir = target.join("pip").join(format!("{name}-{}", arch.name()));
+        let pip = spec
+            .add_pip_into(&mut tree, spec_dir, root, arch, &PipOptions::new(pip_dir))
+            .with_context(|| format!("layer `{name}` ({arch})"))?;
         let job = Job {
             artifact: Artifact {
                 name: name.to_owned(),
@@ -228,7 +235,9 @@ pub fn build_spec(
             zip: layer_zip_path(target, name, arch),
             layers: &LayerSet::default(),
         };
-        results.push(pipeline::finish(tree, &job, options, mode)?);
+        let mut packaged = pipeline::finish(tree, &job, options, mode)?;
+        packaged.pip = pip;
+        results.push(packaged);
     }
     Ok(results)
 }

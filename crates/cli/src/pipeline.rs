@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use lamina_layer_builder::{
     Architecture, Artifact, ArtifactKind, BuildOptions, Built, DedupReport, ElfBundle, ElfCheck,
-    ElfTarget, EntryKind, FileMode, LayerUsage, Manifest, Mode, Node, Spec, Tree, build,
-    check_tree, leave_out_layer_files,
+    ElfTarget, EntryKind, FileMode, LayerUsage, Manifest, Mode, Node, PipInstall, Spec, Tree,
+    build, check_tree, leave_out_layer_files,
 };
 
 /// The layers a function runs with, as far as they exist here.
@@ -30,6 +30,8 @@ pub struct Packaged {
     pub built: Built,
     /// What `[[elf]]` bundled, when the spec has any.
     pub elf: Option<ElfBundle>,
+    /// What each `[[pip]]` installed (layers).
+    pub pip: Vec<PipInstall>,
     /// The files left out because the layers carry them.
     pub dedup: DedupReport,
     /// The ELF check (it passed: a failing one stops the build).
@@ -48,6 +50,9 @@ impl Packaged {
             self.built.manifest.artifact, self.built.manifest.architecture
         );
         let mut out = String::new();
+        for install in &self.pip {
+            out.push_str(&format!("{label}: {}", install.render()));
+        }
         if let Some(bundle) = &self.elf {
             out.push_str(&format!("{label}: [[elf]] files\n{}", bundle.render(None)));
         }
@@ -114,6 +119,7 @@ pub fn finish(
     Ok(Packaged {
         built,
         elf,
+        pip: Vec::new(),
         dedup,
         check,
         layer_zips: job.layers.zips.clone(),

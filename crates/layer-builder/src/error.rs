@@ -80,6 +80,15 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Spec { path: PathBuf, message: String },
 
+    /// A value of a spec file is refused; names the file, line and key.
+    #[error("{}:{line}: `{key}`: {message}", path.display())]
+    SpecValue {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+
     /// `SOURCE_DATE_EPOCH` is not an integer or lies past what zip can store.
     #[error("SOURCE_DATE_EPOCH `{value}` {problem}")]
     InvalidEpoch {

@@ -133,14 +133,16 @@ pub(crate) fn check_specs(
     text: &str,
     path: &Path,
 ) -> Result<()> {
-    let refuse = |span: Range<usize>, message: String| {
+    let refuse = |span: Range<usize>, key: &str, message: String| {
         let line = text
             .get(..span.start)
             .map_or(0, |t| t.matches('\n').count())
             + 1;
-        Err(Error::Spec {
+        Err(Error::SpecValue {
             path: path.to_owned(),
-            message: format!("line {line}: {message}"),
+            line,
+            key: key.to_owned(),
+            message,
         })
     };
     for pip in specs {
@@ -148,6 +150,7 @@ pub(crate) fn check_specs(
         if kind == ArtifactKind::Function {
             return refuse(
                 pip.requirements.span(),
+                "pip.requirements",
                 "[[pip]] is for layers (it installs into /opt/python): put the packages in a \
                  layer and name it in the function's `layers`"
                     .into(),
@@ -156,16 +159,16 @@ pub(crate) fn check_specs(
         if requirements.is_empty() || Path::new(requirements).is_absolute() {
             return refuse(
                 pip.requirements.span(),
-                format!(
-                    "[[pip]] requirements = {requirements:?}: a file relative to the spec's folder"
-                ),
+                "pip.requirements",
+                format!("{requirements:?}: a file relative to the spec's folder"),
             );
         }
         if python_minor(pip.python.get_ref()).is_none() {
             return refuse(
                 pip.python.span(),
+                "pip.python",
                 format!(
-                    "[[pip]] python = {:?}: a CPython version like \"3.12\"",
+                    "{:?}: a CPython version like \"3.12\"",
                     pip.python.get_ref()
                 ),
             );
