@@ -379,13 +379,12 @@ fn install(
 /// What went wrong, from pip's stderr: the index unreachable, a requirement with no wheel
 /// for the platform (named, with its line in the requirements file), or pip's errors.
 fn explain(stderr: &str, requirements: &Path, named: &str, arch: Architecture) -> String {
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ERROR:")).collect();
-    let pip_said = if errors.is_empty() {
-        let lines: Vec<&str> = stderr.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    } else {
-        errors.join("\n")
-    };
+    // pip's errors start at its first `ERROR:` line (details, like a hash mismatch's
+    // expected and got, follow on lines of their own); without one, its last lines.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let first_error = lines.iter().position(|l| l.starts_with("ERROR:"));
+    let from = first_error.unwrap_or(lines.len().saturating_sub(15));
+    let pip_said = lines[from..lines.len().min(from + 30)].join("\n");
     if let Some(line) = stderr
         .lines()
         .find(|l| UNREACHABLE.iter().any(|marker| l.contains(marker)))
