@@ -68,6 +68,11 @@ pub const DEBIAN: &[Prerequisite] = &[
         },
     },
     Prerequisite {
+        name: "pip >= 23 for python3 (layer-builder's [[pip]] installs wheels from PyPI with it)",
+        packages: &["python3-pip"],
+        smoke: pip_23,
+    },
+    Prerequisite {
         name: "xmlstarlet (the tool of layers/xmlstarlet)",
         packages: &["xmlstarlet"],
         smoke: |sh, _| quiet(sh, "xmlstarlet", &["--version"]),
@@ -118,6 +123,22 @@ fn cross_link_and_run_arm64(sh: &Shell, dir: &Path) -> anyhow::Result<()> {
     .quiet()
     .run()
     .context("running it under qemu-aarch64")?;
+    Ok(())
+}
+
+/// `python3 -m pip --version` says pip 23 or newer (Debian 12 has 23.0.1): `[[pip]]` refuses
+/// older ones.
+fn pip_23(sh: &Shell, _: &Path) -> anyhow::Result<()> {
+    let said = cmd!(sh, "python3 -m pip --version").quiet().read()?;
+    let major: u32 = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|version| version.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .with_context(|| format!("unexpected `python3 -m pip --version` output {said:?}"))?;
+    if major < 23 {
+        bail!("{said}: [[pip]] needs pip 23 or newer");
+    }
     Ok(())
 }
 
