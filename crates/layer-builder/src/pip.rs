@@ -126,9 +126,11 @@ pub fn python_dir() -> &'static str {
 }
 
 /// Checks the `[[pip]]` tables of a spec: layers only, a relative requirements path, a
-/// `3.N` Python. Errors name the spec file and line.
+/// `3.N` Python that is the one of any `pythonX.Y` runtime the layer is for. Errors name
+/// the spec file and line.
 pub(crate) fn check_specs(
     specs: &[PipSpec],
+    runtimes: &[String],
     kind: ArtifactKind,
     text: &str,
     path: &Path,
@@ -169,6 +171,21 @@ pub(crate) fn check_specs(
                 "pip.python",
                 format!(
                     "{:?}: a CPython version like \"3.12\"",
+                    pip.python.get_ref()
+                ),
+            );
+        }
+        let wanted = format!("python{}", pip.python.get_ref());
+        if let Some(other) = runtimes
+            .iter()
+            .find(|r| r.starts_with("python") && **r != wanted)
+        {
+            return refuse(
+                pip.python.span(),
+                "pip.python",
+                format!(
+                    "{:?}, but `compatible-runtimes` names {other}: wheels for one CPython \
+                     do not import in another",
                     pip.python.get_ref()
                 ),
             );
@@ -346,7 +363,8 @@ fn install(
     if let Some(cache) = &options.cache_dir {
         command.arg("--cache-dir").arg(cache);
     }
-    // `--target` never touches the Python that runs pip, which is what PEP 668 protects.
+    // `--target` never touches the Python that runs pip, which is what PEP 668 protects;
+    // upstream pip skips its check for `--target`, some distributions' builds do not.
     command
         .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1");

@@ -173,7 +173,7 @@ impl Spec {
         if spec.compatible_runtimes.is_empty() {
             return refuse("`compatible-runtimes` is empty".into());
         }
-        crate::pip::check_specs(&spec.pip, kind, text, path)?;
+        crate::pip::check_specs(&spec.pip, &spec.compatible_runtimes, kind, text, path)?;
         Ok(spec)
     }
 

@@ -354,6 +354,10 @@ fn spec_values_are_refused_with_file_line_and_key() {
             "[[pip]]\nrequirements = \"requirements.txt\"\n",
             ArtifactKind::Layer,
         ),
+        refused(
+            "compatible-runtimes = [\"python3.11\"]\n[[pip]]\nrequirements = \"r.txt\"\npython = \"3.12\"\n",
+            ArtifactKind::Layer,
+        ),
     ];
     insta::assert_snapshot!(messages.join("\n---\n"));
 }
