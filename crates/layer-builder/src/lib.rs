@@ -38,6 +38,7 @@ mod limits;
 mod manifest;
 mod path;
 mod pip;
+mod pip_errors;
 mod pip_record;
 mod report;
 mod spec;

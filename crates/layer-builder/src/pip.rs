@@ -35,20 +35,6 @@ const MIN_PIP_MAJOR: u32 = 23;
 /// older manylinux2010/manylinux1 tags itself after `manylinux2014_<arch>`.
 const OLDEST_MANYLINUX_MINOR: u16 = 17;
 
-/// Substrings of pip's output that mean the package index could not be reached (pip then
-/// also says "no matching distribution", which would blame the package).
-const UNREACHABLE: [&str; 9] = [
-    "NewConnectionError",
-    "Failed to establish a new connection",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "ConnectTimeoutError",
-    "ReadTimeoutError",
-    "ProxyError",
-    "Network is unreachable",
-    "No route to host",
-];
-
 /// `[[pip]]`: Python packages of a requirements file, as wheels for the layer's
 /// architectures and `python`, installed into `python/` (`/opt/python` on Lambda).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -308,7 +294,7 @@ fn platforms(arch: Architecture) -> Vec<String> {
 }
 
 /// The machine name of wheel platform tags.
-fn machine(arch: Architecture) -> &'static str {
+pub(crate) fn machine(arch: Architecture) -> &'static str {
     match arch {
         Architecture::X86_64 => "x86_64",
         Architecture::Arm64 => "aarch64",
@@ -377,7 +363,12 @@ fn install(
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let named = spec.requirements.get_ref();
-        return Err(fail(explain(&stderr, requirements, named, arch)));
+        return Err(fail(crate::pip_errors::explain(
+            &stderr,
+            requirements,
+            named,
+            machine(arch),
+        )));
     }
     fs::create_dir_all(&site).map_err(|e| Error::io("creating", &site, e))?;
     let distributions = crate::pip_record::normalise(&site, &fail)?;
@@ -392,74 +383,6 @@ fn install(
         distributions,
         dir: dir.to_owned(),
     })
-}
-
-/// What went wrong, from pip's stderr: the index unreachable, a requirement with no wheel
-/// for the platform (named, with its line in the requirements file), or pip's errors.
-fn explain(stderr: &str, requirements: &Path, named: &str, arch: Architecture) -> String {
-    // pip's errors start at its first `ERROR:` line (details, like a hash mismatch's
-    // expected and got, follow on lines of their own); without one, its last lines.
-    let lines: Vec<&str> = stderr.lines().collect();
-    let first_error = lines.iter().position(|l| l.starts_with("ERROR:"));
-    let from = first_error.unwrap_or(lines.len().saturating_sub(15));
-    let pip_said = lines[from..lines.len().min(from + 30)].join("\n");
-    if let Some(line) = stderr
-        .lines()
-        .find(|l| UNREACHABLE.iter().any(|marker| l.contains(marker)))
-    {
-        return format!(
-            "the package index (PyPI, or the one configured for pip) is unreachable from this \
-             machine:\n  {}\npip: {pip_said}",
-            line.trim()
-        );
-    }
-    let missing = stderr
-        .lines()
-        .find_map(|l| l.split("No matching distribution found for ").nth(1));
-    if let Some(requirement) = missing {
-        let requirement = requirement.trim();
-        let name = requirement_name(requirement);
-        let at = line_of_requirement(requirements, &name)
-            .map(|line| format!("{named}:{line}: "))
-            .unwrap_or_default();
-        return format!(
-            "{at}no wheel of `{requirement}` for this Python and platform: lamina installs \
-             wheels only (--only-binary=:all:) and never builds an sdist; `{name}` may publish \
-             only an sdist, or no CPython wheel for manylinux {}; pick a version with such a \
-             wheel\npip: {pip_said}",
-            machine(arch)
-        );
-    }
-    pip_said
-}
-
-/// The project name a requirement line starts with, normalised as PyPI does (lowercase,
-/// runs of `-_.` as one `-`).
-fn requirement_name(requirement: &str) -> String {
-    let raw: String = requirement
-        .trim()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    let mut name = String::new();
-    for c in raw.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !name.ends_with('-') {
-                name.push('-');
-            }
-        } else {
-            name.push(c.to_ascii_lowercase());
-        }
-    }
-    name
-}
-
-/// The 1-based line of `requirements` that names project `name`, if one does.
-fn line_of_requirement(requirements: &Path, name: &str) -> Option<usize> {
-    let text = fs::read_to_string(requirements).ok()?;
-    text.lines()
-        .position(|line| !name.is_empty() && requirement_name(line) == name)
-        .map(|index| index + 1)
 }
 
 /// `true` when `path` (relative, from a RECORD or a walk) has only normal components.
@@ -486,17 +409,6 @@ mod tests {
         for bad in ["3", "3.", "3.+1", "2.7", "3.12.1", "py3.12", " 3.12"] {
             assert_eq!(python_minor(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn requirement_names_are_normalised() {
-        assert_eq!(requirement_name("MarkupSafe==2.1.5"), "markupsafe");
-        assert_eq!(
-            requirement_name("charset_normalizer>=3 ; python_version>'3'"),
-            "charset-normalizer"
-        );
-        assert_eq!(requirement_name("zope.interface[x]"), "zope-interface");
-        assert_eq!(requirement_name("# comment"), "");
     }
 
     #[test]
