@@ -3,6 +3,7 @@
 //! peer's figure from the same run and the ratio between them; each is the
 //! median of several runs, with the spread (min–max).
 
+mod baseline;
 mod build;
 mod measure;
 mod report;
@@ -192,7 +193,9 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
     let mut rows = Vec::new();
     for concurrency in [1, 4] {
         let mut pair = (Stats::default(), Stats::default());
+        let mut limit = Stats::default();
         for run in 1..=args.runs {
+            let raw = baseline::per_second(HELLO_EVENT, concurrency, args.invocations)?;
             let ours = measure::warm_run(
                 &Function::executable(function),
                 HELLO_EVENT,
@@ -202,17 +205,21 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
             let theirs =
                 measure::cargo_lambda_run(function, HELLO_EVENT, concurrency, args.invocations)?;
             eprintln!(
-                "    run {run}, concurrency {concurrency}: lamina {:.0} inv/s, cargo-lambda {theirs:.0} inv/s",
+                "    run {run}, concurrency {concurrency}: lamina {:.0} inv/s, cargo-lambda {theirs:.0} inv/s, raw loopback {raw:.0} inv/s",
                 ours.per_second
             );
             pair.0.push(ours.per_second);
             pair.1.push(theirs);
+            limit.push(raw);
         }
-        rows.push(Row::higher(
-            &format!("invocations per second, concurrency {concurrency}"),
-            "inv/s",
-            pair,
-        ));
+        rows.push(
+            Row::higher(
+                &format!("invocations per second, concurrency {concurrency}"),
+                "inv/s",
+                pair,
+            )
+            .with_limit(limit),
+        );
     }
     Ok(Section {
         title: "Emulator".into(),
@@ -221,6 +228,7 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
         rows,
         notes: vec![
             "The function is lamina's `sample-hello` in both, with as many function processes as callers; each caller keeps one connection.".into(),
+            "Physical limit: the same two loopback HTTP hops with the same clients (ureq) and server stack (hyper, two tokio workers), an in-process echo function and nothing else (`xtask/src/bench/baseline.rs`), measured in the same run.".into(),
         ],
     })
 }
