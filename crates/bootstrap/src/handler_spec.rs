@@ -239,7 +239,7 @@ impl InitError {
             | InitError::NotAFile { .. } => "Runtime.HandlerNotFound",
             InitError::NotExecutable { .. } => "Runtime.HandlerNotExecutable",
             InitError::InterpreterMissing { .. } | InitError::ShebangInterpreterMissing { .. } => {
-                "Runtime.InterpreterNotFound"
+                lamina_context::facts::error_type::INTERPRETER_NOT_FOUND
             }
             InitError::AdapterMissing { .. } => "Runtime.AdapterNotFound",
             InitError::EnvFile { .. } => "Runtime.InvalidEnvFile",

@@ -117,7 +117,7 @@ pub mod error_types {
     /// The handler code ran past its deadline and was killed.
     pub const TIMEOUT: &str = "Runtime.HandlerTimeout";
     /// A worker process died (or closed its protocol pipe) during an invocation.
-    pub const WORKER_EXITED: &str = "Runtime.ExitError";
+    pub const WORKER_EXITED: &str = lamina_context::facts::error_type::EXIT;
     /// An executable handler exited with a non-zero status or was killed by a signal.
     pub const HANDLER_FAILED: &str = "HandlerError";
     /// A worker broke the framing of `PROTOCOL.md`.

@@ -196,7 +196,7 @@ fn each_adapter_recovers_from_a_crash() {
         let error = invoke(&mut *handler, br#"{"action":"crash"}"#).unwrap_err();
         assert_eq!(error.error_type, "Runtime.ExitError", "{}", language.file);
         let status = if language.file == "handler.sh" {
-            "signal 9 (SIGKILL)"
+            "signal: killed"
         } else {
             "exit status 9"
         };

@@ -12,14 +12,14 @@ const SERVE: &str = r#"#!/usr/bin/env python3
 import os, sys, time
 requests = os.fdopen(int(os.environ["LAMINA_PROTOCOL_IN"]), "rb")
 replies = os.fdopen(int(os.environ["LAMINA_PROTOCOL_OUT"]), "wb")
-assert os.environ["LAMINA_PROTOCOL"] == "1"
+assert os.environ["LAMINA_PROTOCOL"] == "2"
 print("worker starting", flush=True)
-replies.write(b"READY\n"); replies.flush()
+replies.write(b"READY 2\n"); replies.flush()
 while True:
     header = requests.readline()
     if not header:
         break
-    kind, clen, elen = header.split()
+    kind, rid, clen, elen = header.split()
     context = dict(l.split("=", 1) for l in requests.read(int(clen)).decode().splitlines())
     event = requests.read(int(elen))
     print("stdout noise RESPONSE 99", flush=True)
@@ -34,11 +34,11 @@ while True:
         continue
     if event == b"fail":
         t, m, s = b"Order.NotFound", b"no order 42", b"at serve.py line 20"
-        replies.write(b"ERROR %d %d %d\n" % (len(t), len(m), len(s)) + t + m + s); replies.flush()
+        replies.write(b"ERROR %s %d %d %d\n" % (rid, len(t), len(m), len(s)) + t + m + s); replies.flush()
         continue
     if event == b"whoami":
         event = ("%d %s" % (os.getpid(), context["LAMINA_REQUEST_ID"])).encode()
-    replies.write(b"RESPONSE %d\n" % len(event) + event); replies.flush()
+    replies.write(b"RESPONSE %s %d\n" % (rid, len(event)) + event); replies.flush()
 "#;
 
 fn function() -> Function {
