@@ -189,6 +189,19 @@ pub enum InitError {
         /// What is wrong.
         reason: String,
     },
+    /// An `env.d` value no handler could start with: over the kernel's limit for one
+    /// environment string once expanded, or holding NUL.
+    #[error("{}, line {line}: the value of `{name}` {reason}.", path.display())]
+    EnvValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A malformed `LAMINA_*` setting.
     #[error("{name}=`{value}` is invalid: {reason}.")]
     Setting {
@@ -242,7 +255,7 @@ impl InitError {
                 lamina_context::facts::error_type::INTERPRETER_NOT_FOUND
             }
             InitError::AdapterMissing { .. } => "Runtime.AdapterNotFound",
-            InitError::EnvFile { .. } => "Runtime.InvalidEnvFile",
+            InitError::EnvFile { .. } | InitError::EnvValue { .. } => "Runtime.InvalidEnvFile",
             InitError::Setting { .. } => "Runtime.InvalidSetting",
             InitError::WorkerFailed { .. } => "Runtime.WorkerStartError",
             InitError::WorkerInit(error) => &error.error_type,

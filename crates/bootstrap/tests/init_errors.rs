@@ -101,6 +101,55 @@ fn bad_env_file() {
     insta::assert_snapshot!(describe(&f, &error));
 }
 
+/// `env.d` values no handler could start with: each case is one file, the rest of the layer
+/// being fine. Twenty doubling lines would be 258 MB; expansion stops at the first line past
+/// the limit, and a single line expanding a big value thousands of times stops early too.
+#[test]
+fn env_values_over_the_kernel_limit_or_holding_nul() {
+    let seed = "x".repeat(1024);
+    let doubling = format!("A={seed}\n{}", "A=${A}${A}\n".repeat(20));
+    let many = format!(
+        "BIG={}\nB={}\n",
+        "y".repeat(100_000),
+        "${BIG}".repeat(10_000)
+    );
+    let literal = format!(
+        "# a long literal\nC={}\n",
+        "z".repeat(lamina_context::facts::MAX_ENV_STRING_BYTES)
+    );
+    let fits = format!(
+        "D={}\n",
+        "d".repeat(lamina_context::facts::MAX_ENV_STRING_BYTES - 3)
+    );
+    let cases = [
+        ("doubling", doubling.as_str()),
+        ("one line expanding a value 10000 times", many.as_str()),
+        ("a literal over the limit", literal.as_str()),
+        ("NUL", "OK=1\nexport NUL=before\0after\n"),
+    ];
+    let f = function();
+    let env_d = f.opt.path().join("lamina/env.d");
+    let mut report = Vec::new();
+    for (case, text) in cases {
+        common::write_file(&env_d.join("layer.env"), text, 0o644);
+        let started = std::time::Instant::now();
+        let error = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap_err();
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{case}: expansion did not stop early"
+        );
+        report.push(format!("{case}\n  {}", describe(&f, &error)));
+    }
+    insta::assert_snapshot!(report.join("\n\n"));
+    // Exactly at the limit (`D=`, the value and the NUL) is fine.
+    common::write_file(&env_d.join("layer.env"), &fits, 0o644);
+    let environment = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap();
+    assert_eq!(
+        environment.get("D").unwrap().len(),
+        lamina_context::facts::MAX_ENV_STRING_BYTES - 3
+    );
+}
+
 #[test]
 fn precedence_of_function_files_is_pl_py_sh() {
     let f = function();
