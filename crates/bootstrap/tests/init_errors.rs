@@ -150,6 +150,66 @@ fn env_values_over_the_kernel_limit_or_holding_nul() {
     );
 }
 
+/// `_HANDLER` picks the function's own code or a layer's tool, never the image's programs:
+/// an absolute path, `..`, or a symlink out of the task root is an init error naming it.
+#[test]
+fn handler_paths_escaping_the_task_root() {
+    let f = function();
+    let root = f.task_root.path();
+    let outside = common::write_file(
+        &f.opt.path().join("elsewhere/app.py"),
+        "def handle(e, c):\n    return e\n",
+        0o755,
+    );
+    std::os::unix::fs::symlink("/usr/bin/id", root.join("tool")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin", root.join("bin")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("app.py")).unwrap();
+    let up = format!("{}usr/bin/id", "../".repeat(12));
+    let cases = [
+        ("absolute", "/usr/bin/id".to_owned()),
+        ("relative with ..", up.clone()),
+        ("symlink", "tool".to_owned()),
+        ("worker, absolute", "worker:/usr/bin/id -u".to_owned()),
+        (
+            "worker, through a symlinked folder",
+            "worker:bin/id".to_owned(),
+        ),
+        ("worker, relative with ..", format!("worker:{up}")),
+        ("function file, symlink", "app.handle".to_owned()),
+    ];
+    let report: Vec<String> = cases
+        .iter()
+        .map(|(case, handler)| format!("{case}\n  {}", load_error(&f, Some(handler))))
+        .collect();
+    insta::assert_snapshot!(report.join("\n\n"));
+}
+
+/// Inside stays fine: a symlink within the task root, `..` that comes back, a layer's tool.
+#[test]
+fn handler_paths_inside_the_task_root_or_opt_bin() {
+    let f = function();
+    let root = f.task_root.path();
+    f.executable("real.sh", "#!/bin/sh\necho hi\n");
+    std::os::unix::fs::symlink(root.join("real.sh"), root.join("alias.sh")).unwrap();
+    let tool = common::write_file(&f.opt.path().join("bin/tool"), "#!/bin/sh\n", 0o755);
+    let back = format!("../{}/real.sh", root.file_name().unwrap().to_string_lossy());
+    let environment = f.environment();
+    for handler in [
+        "alias.sh",
+        back.as_str(),
+        &tool.to_string_lossy(),
+        "worker:tool --serve",
+    ] {
+        let spec = lamina_bootstrap::HandlerSpec::resolve(
+            Some(handler),
+            &f.settings(),
+            &environment,
+            &f.log,
+        );
+        assert!(spec.is_ok(), "{handler}: {}", spec.unwrap_err());
+    }
+}
+
 #[test]
 fn precedence_of_function_files_is_pl_py_sh() {
     let f = function();
