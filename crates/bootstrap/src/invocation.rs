@@ -120,7 +120,8 @@ pub mod error_types {
     pub const WORKER_EXITED: &str = lamina_context::facts::error_type::EXIT;
     /// An executable handler exited with a non-zero status or was killed by a signal.
     pub const HANDLER_FAILED: &str = "HandlerError";
-    /// A worker broke the framing of `PROTOCOL.md`.
+    /// A worker broke the framing of `PROTOCOL.md`, answered with a missing or wrong id, or
+    /// wrote on its reply pipe between invocations.
     pub const PROTOCOL: &str = "Runtime.ProtocolError";
     /// The handler process could not be started.
     pub const START_FAILED: &str = "Runtime.StartError";
