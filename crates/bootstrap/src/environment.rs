@@ -51,10 +51,10 @@ impl Settings {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let task_root = non_empty(variables::TASK_ROOT)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/task"));
+            .unwrap_or_else(|| PathBuf::from(lamina_context::facts::TASK_ROOT));
         let opt_dir = non_empty(variables::OPT_DIR)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/opt"));
+            .unwrap_or_else(|| PathBuf::from(lamina_context::facts::OPT_DIR));
         let adapters_dir = non_empty(variables::ADAPTERS_DIR)
             .map(PathBuf::from)
             .unwrap_or_else(|| opt_dir.join("lamina/adapters"));
@@ -319,7 +319,7 @@ mod tests {
     fn opt_bin_and_lib_come_first() {
         let env = ChildEnvironment::build(
             base(&[
-                ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+                ("PATH", lamina_context::facts::PATH),
                 (
                     "LD_LIBRARY_PATH",
                     "/lib64:/usr/lib64:/var/runtime:/var/task/lib:/opt/lib",
