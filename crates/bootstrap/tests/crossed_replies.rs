@@ -150,15 +150,39 @@ fn a_version_1_reply_says_what_changed() {
 fn a_reply_racing_the_timeout_is_its_own_answer_or_a_timeout_never_the_next_ones() {
     let function = function();
     let mut handler = function.load("worker:./serve.py").unwrap();
+    let mut worker = pid(&mut *handler, "req-first");
     // The bootstrap gives up 100 ms before a 700 ms deadline: these replies land around then.
     for (round, sleep_ms) in [500, 560, 580, 600, 620, 640, 700].into_iter().enumerate() {
         let event = format!("late:{sleep_ms}");
         let id = format!("req-late-{round}");
-        match handler.invoke(event.as_bytes(), &context(&id, Duration::from_millis(700))) {
-            Ok(body) => assert_eq!(body, event.as_bytes(), "round {round}"),
-            Err(error) => assert_eq!(error.error_type, "Runtime.HandlerTimeout", "{error}"),
+        let timed_out =
+            match handler.invoke(event.as_bytes(), &context(&id, Duration::from_millis(700))) {
+                Ok(body) => {
+                    assert_eq!(body, event.as_bytes(), "round {round} got another's answer");
+                    false
+                }
+                Err(error) => {
+                    assert_eq!(error.error_type, "Runtime.HandlerTimeout", "{error}");
+                    true
+                }
+            };
+        assert!(
+            timed_out || sleep_ms < 700,
+            "a reply after the deadline was taken"
+        );
+        let next = pid(&mut *handler, &format!("req-next-{round}"));
+        if timed_out {
+            assert_ne!(
+                next, worker,
+                "round {round}: the timed-out worker still serves"
+            );
+        } else {
+            assert_eq!(
+                next, worker,
+                "round {round}: a worker that answered was replaced"
+            );
         }
-        pid(&mut *handler, &format!("req-next-{round}"));
+        worker = next;
     }
 }
 

@@ -29,6 +29,9 @@ while True:
         os._exit(7)
     if event == b"sleep":
         time.sleep(60)
+    if event == b"hang-up":
+        replies.close()
+        time.sleep(60)
     if event == b"garbage":
         replies.write(b"HELLO there\n"); replies.flush()
         continue
@@ -100,6 +103,19 @@ fn a_crash_fails_that_invocation_and_a_new_worker_serves_the_next() {
     ");
     let after = pid_of(&invoke(&mut *handler, b"whoami").unwrap());
     assert_ne!(before, after);
+}
+
+#[test]
+fn a_worker_that_closes_its_reply_pipe_but_lingers_is_killed_and_said_so_in_lambdas_words() {
+    let function = function();
+    let mut handler = function.load("worker:./serve.py").unwrap();
+    let error = invoke(&mut *handler, b"hang-up").unwrap_err();
+    assert_eq!(error.error_type, "Runtime.ExitError");
+    insta::assert_snapshot!(error.message, @r"
+    worker `worker:./serve.py` closed its reply pipe without exiting, so the bootstrap killed it after 1 s (signal: killed) during the invocation; a new worker was started; last lines of stderr:
+    stderr noise
+    ");
+    assert_eq!(invoke(&mut *handler, b"next").unwrap(), b"next");
 }
 
 #[test]
