@@ -44,9 +44,21 @@ impl Running {
     /// it, for messages), read without waiting. A worker that keeps the protocol has nothing
     /// there: anything is a reply too many or too late, which must never be taken as the
     /// answer to the request about to be sent.
+    /// One read is enough to know (and bounds what a worker writing without end costs).
     pub(super) fn unsolicited(&mut self) -> io::Result<Option<String>> {
-        let mut buffer = vec![0u8; 64 * 1024];
-        self.drain(&mut buffer)?;
+        if self.decoder.pending() == 0 {
+            let mut buffer = [0u8; 1024];
+            loop {
+                match self.replies.read(&mut buffer) {
+                    // Ok(0) is end of file: it exited, which the exchange reports.
+                    Ok(n) => self.decoder.push(&buffer[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                break;
+            }
+        }
         Ok((self.decoder.pending() > 0).then(|| self.decoder.pending_start()))
     }
 
