@@ -87,7 +87,8 @@
 //! A stream is limited to [`stream::MAX_STREAMED_RESPONSE_BYTES`] (AWS's 200 MB); the write
 //! that would pass it fails and the invocation ends as `Runtime.ResponseTooLarge` in the
 //! trailers. That one request is written by hand over a `TcpStream`: `ureq` cannot send
-//! request trailers. Streaming is synchronous only for now (no async form).
+//! request trailers. With the `tokio` feature, [`run_streaming_async`] gives an async handler
+//! an [`AsyncResponseStream`] (a `tokio::io::AsyncWrite`) with the same promises.
 //!
 //! # Concurrency
 //!
@@ -230,6 +231,12 @@ where
 #[cfg(feature = "tokio")]
 mod asynchronous;
 #[cfg(feature = "tokio")]
+mod asynchronous_streaming;
+#[cfg(feature = "tokio")]
 pub use asynchronous::{
     run_async, run_async_concurrent, run_async_concurrent_with_init, run_async_with_init,
+};
+#[cfg(feature = "tokio")]
+pub use asynchronous_streaming::{
+    AsyncResponseStream, run_streaming_async, run_streaming_async_with_init,
 };
