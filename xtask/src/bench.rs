@@ -6,7 +6,9 @@
 mod baseline;
 mod build;
 mod measure;
+mod pair;
 mod report;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,7 @@ pub struct Args {
     /// Warm invocations in each throughput run.
     #[arg(long, default_value_t = 2000)]
     invocations: usize,
-    /// Only these sections (comma-separated): rust, emulator, layer, packaging, build.
+    /// Only these sections (comma-separated): rust, emulator, web, layer, packaging, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -73,6 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if wanted("web") {
+        report.push(web::section(args.runs, args.invocations)?);
+    }
     if wanted("layer") {
         report.push(universal_layer(&args)?);
     }
@@ -104,65 +109,7 @@ fn build_peer() -> anyhow::Result<PathBuf> {
 /// lamina's runtime against `lambda_runtime`: the same function, both under lamina's emulator.
 fn rust_runtime(args: &Args, lamina: &Path, peer: &Path) -> anyhow::Result<Section> {
     eprintln!("==> Rust runtime: sample-hello vs lambda_runtime");
-    let mut throughput = (Stats::default(), Stats::default());
-    let mut latency = (Stats::default(), Stats::default());
-    let mut init = (Stats::default(), Stats::default());
-    let mut memory = (Stats::default(), Stats::default());
-    let mut instructions = (Stats::default(), Stats::default());
-    let per_run = (args.invocations / 4).max(50);
-    for run in 1..=args.runs {
-        let ours = measure::warm_run(
-            &Function::executable(lamina),
-            HELLO_EVENT,
-            1,
-            args.invocations,
-        )?;
-        let theirs = measure::warm_run(
-            &Function::executable(peer),
-            HELLO_EVENT,
-            1,
-            args.invocations,
-        )?;
-        eprintln!(
-            "    run {run}: lamina {:.0} inv/s, lambda_runtime {:.0} inv/s",
-            ours.per_second, theirs.per_second
-        );
-        throughput.0.push(ours.per_second);
-        throughput.1.push(theirs.per_second);
-        latency.0.push(ours.median_latency_us);
-        latency.1.push(theirs.median_latency_us);
-        init.0.push(ours.init_ms);
-        init.1.push(theirs.init_ms);
-        memory.0.push(ours.peak_rss_kib);
-        memory.1.push(theirs.peak_rss_kib);
-    }
-    // callgrind counts instructions, not time: one run each is repeatable.
-    instructions.0.push(measure::instructions_per_invocation(
-        lamina,
-        HELLO_EVENT,
-        per_run,
-    )?);
-    instructions.1.push(measure::instructions_per_invocation(
-        peer,
-        HELLO_EVENT,
-        per_run,
-    )?);
-
-    let mut rows = vec![
-        Row::higher(
-            "warm invocations per second (concurrency 1)",
-            "inv/s",
-            throughput,
-        ),
-        Row::lower("latency of one warm invoke, median", "µs", latency),
-        Row::lower("process start to first `/next` (Init Duration)", "ms", init),
-        Row::lower("peak memory of the function process (VmHWM)", "KiB", memory),
-        Row::lower(
-            "instructions per invocation (callgrind)",
-            "instr",
-            instructions,
-        ),
-    ];
+    let mut rows = pair::function_rows(args.runs, args.invocations, lamina, peer, HELLO_EVENT)?;
     for arch in ["x86_64", "arm64"] {
         let sizes = (
             Stats::from(measure::lamina_zip_size("sample-hello", arch)?),
