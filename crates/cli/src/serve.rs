@@ -41,6 +41,18 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         drop(run);
         return Ok(());
     }
+    if let Some(bootstrap) = &args.function.bootstrap {
+        if args.watch {
+            bail!("--watch rebuilds the project's functions; a --bootstrap is run as it is");
+        }
+        let emulator = start(
+            vec![crate::bootstrap_function(bootstrap, &overrides)?],
+            &args,
+        )?;
+        let _ = wake_rx.recv();
+        emulator.shutdown();
+        return Ok(());
+    }
 
     if args.runtime_api_only {
         return runtime_api_only(selection, &args, &overrides, &wake_rx);
