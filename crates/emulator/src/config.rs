@@ -175,7 +175,8 @@ pub struct ConnectionLimits {
     /// Default 10 s.
     pub header_read_timeout: Duration,
     /// Most connections open at once; a connection beyond is closed as soon as it is
-    /// accepted. Default 512.
+    /// accepted. Default 1,000, Lambda's default concurrency quota. (Where the limit of open
+    /// files is the common 1,024, connections past it wait in the listen queue instead.)
     pub max_connections: usize,
 }
 
@@ -183,7 +184,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
-            max_connections: 512,
+            max_connections: 1000,
         }
     }
 }

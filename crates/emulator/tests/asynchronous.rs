@@ -143,8 +143,7 @@ fn a_full_queue_frees_room_as_events_finish() {
 }
 
 /// A function that logs each attempt and fails it.
-const FAILING: &str =
-    r#"while true; do next; echo "attempt $REQUEST_ID"; fail Oops boom; done"#;
+const FAILING: &str = r#"while true; do next; echo "attempt $REQUEST_ID"; fail Oops boom; done"#;
 
 fn failing_emulator(dir: &Path, retries: u32, on_failure: &Path) -> Emulator {
     let mut config = EmulatorConfig::new(vec![FunctionConfig::new(
