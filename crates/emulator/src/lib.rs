@@ -21,6 +21,7 @@
 mod asynchronous;
 mod cgroup;
 mod config;
+pub mod event_stream;
 mod function;
 mod http;
 mod ids;
