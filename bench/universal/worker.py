@@ -5,12 +5,12 @@ import os
 
 requests = os.fdopen(int(os.environ["LAMINA_PROTOCOL_IN"]), "rb")
 replies = os.fdopen(int(os.environ["LAMINA_PROTOCOL_OUT"]), "wb")
-replies.write(b"READY\n")
+replies.write(b"READY 2\n")
 replies.flush()
 while header := requests.readline():
-    _, context_length, event_length = header.split()
+    _, request_id, context_length, event_length = header.split()
     requests.read(int(context_length))
     event = json.loads(requests.read(int(event_length)))
     body = json.dumps({"message": f"Hello, {event['name']}!"}).encode()
-    replies.write(b"RESPONSE %d\n" % len(body) + body)
+    replies.write(b"RESPONSE %s %d\n" % (request_id, len(body)) + body)
     replies.flush()

@@ -3,9 +3,12 @@
 //! peer's figure from the same run and the ratio between them; each is the
 //! median of several runs, with the spread (min–max).
 
+mod baseline;
 mod build;
 mod measure;
+mod pair;
 mod report;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +27,7 @@ pub struct Args {
     /// Warm invocations in each throughput run.
     #[arg(long, default_value_t = 2000)]
     invocations: usize,
-    /// Only these sections (comma-separated): rust, emulator, layer, packaging, build.
+    /// Only these sections (comma-separated): rust, emulator, web, layer, packaging, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -72,6 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if wanted("web") {
+        report.push(web::section(args.runs, args.invocations)?);
+    }
     if wanted("layer") {
         report.push(universal_layer(&args)?);
     }
@@ -103,65 +109,7 @@ fn build_peer() -> anyhow::Result<PathBuf> {
 /// lamina's runtime against `lambda_runtime`: the same function, both under lamina's emulator.
 fn rust_runtime(args: &Args, lamina: &Path, peer: &Path) -> anyhow::Result<Section> {
     eprintln!("==> Rust runtime: sample-hello vs lambda_runtime");
-    let mut throughput = (Stats::default(), Stats::default());
-    let mut latency = (Stats::default(), Stats::default());
-    let mut init = (Stats::default(), Stats::default());
-    let mut memory = (Stats::default(), Stats::default());
-    let mut instructions = (Stats::default(), Stats::default());
-    let per_run = (args.invocations / 4).max(50);
-    for run in 1..=args.runs {
-        let ours = measure::warm_run(
-            &Function::executable(lamina),
-            HELLO_EVENT,
-            1,
-            args.invocations,
-        )?;
-        let theirs = measure::warm_run(
-            &Function::executable(peer),
-            HELLO_EVENT,
-            1,
-            args.invocations,
-        )?;
-        eprintln!(
-            "    run {run}: lamina {:.0} inv/s, lambda_runtime {:.0} inv/s",
-            ours.per_second, theirs.per_second
-        );
-        throughput.0.push(ours.per_second);
-        throughput.1.push(theirs.per_second);
-        latency.0.push(ours.median_latency_us);
-        latency.1.push(theirs.median_latency_us);
-        init.0.push(ours.init_ms);
-        init.1.push(theirs.init_ms);
-        memory.0.push(ours.peak_rss_kib);
-        memory.1.push(theirs.peak_rss_kib);
-    }
-    // callgrind counts instructions, not time: one run each is repeatable.
-    instructions.0.push(measure::instructions_per_invocation(
-        lamina,
-        HELLO_EVENT,
-        per_run,
-    )?);
-    instructions.1.push(measure::instructions_per_invocation(
-        peer,
-        HELLO_EVENT,
-        per_run,
-    )?);
-
-    let mut rows = vec![
-        Row::higher(
-            "warm invocations per second (concurrency 1)",
-            "inv/s",
-            throughput,
-        ),
-        Row::lower("latency of one warm invoke, median", "µs", latency),
-        Row::lower("process start to first `/next` (Init Duration)", "ms", init),
-        Row::lower("peak memory of the function process (VmHWM)", "KiB", memory),
-        Row::lower(
-            "instructions per invocation (callgrind)",
-            "instr",
-            instructions,
-        ),
-    ];
+    let mut rows = pair::function_rows(args.runs, args.invocations, lamina, peer, HELLO_EVENT)?;
     for arch in ["x86_64", "arm64"] {
         let sizes = (
             Stats::from(measure::lamina_zip_size("sample-hello", arch)?),
@@ -192,7 +140,9 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
     let mut rows = Vec::new();
     for concurrency in [1, 4] {
         let mut pair = (Stats::default(), Stats::default());
+        let mut limit = Stats::default();
         for run in 1..=args.runs {
+            let raw = baseline::per_second(HELLO_EVENT, concurrency, args.invocations)?;
             let ours = measure::warm_run(
                 &Function::executable(function),
                 HELLO_EVENT,
@@ -202,17 +152,21 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
             let theirs =
                 measure::cargo_lambda_run(function, HELLO_EVENT, concurrency, args.invocations)?;
             eprintln!(
-                "    run {run}, concurrency {concurrency}: lamina {:.0} inv/s, cargo-lambda {theirs:.0} inv/s",
+                "    run {run}, concurrency {concurrency}: lamina {:.0} inv/s, cargo-lambda {theirs:.0} inv/s, raw loopback {raw:.0} inv/s",
                 ours.per_second
             );
             pair.0.push(ours.per_second);
             pair.1.push(theirs);
+            limit.push(raw);
         }
-        rows.push(Row::higher(
-            &format!("invocations per second, concurrency {concurrency}"),
-            "inv/s",
-            pair,
-        ));
+        rows.push(
+            Row::higher(
+                &format!("invocations per second, concurrency {concurrency}"),
+                "inv/s",
+                pair,
+            )
+            .with_limit(limit),
+        );
     }
     Ok(Section {
         title: "Emulator".into(),
@@ -221,6 +175,7 @@ fn emulators(args: &Args, function: &Path) -> anyhow::Result<Section> {
         rows,
         notes: vec![
             "The function is lamina's `sample-hello` in both, with as many function processes as callers; each caller keeps one connection.".into(),
+            "Physical limit: the same two loopback HTTP hops with the same clients (ureq) and server stack (hyper, two tokio workers), an in-process echo function and nothing else (`xtask/src/bench/baseline.rs`), measured in the same run.".into(),
         ],
     })
 }

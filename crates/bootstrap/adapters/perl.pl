@@ -59,6 +59,7 @@ package Lamina::Context {
 package main;
 
 my $MAX_HEADER_LINE = 1024;
+my $PROTOCOL_VERSION = '2';
 my $JSON = JSON::PP->new->utf8->allow_nonref->canonical->allow_blessed->convert_blessed;
 
 my ($source, $function_name) = @ARGV;
@@ -89,6 +90,7 @@ sub bytes_of {
     return $text;
 }
 
+# $kind is INIT_ERROR, or "ERROR <id>" echoing the INVOKE's id.
 sub send_error {
     my ($kind, $type, $message, @stack) = @_;
     my @fields = map { bytes_of($_) } ($type, $message, join("\n", @stack));
@@ -96,8 +98,8 @@ sub send_error {
 }
 
 sub send_response {
-    my $body = shift;
-    print {$replies} 'RESPONSE ' . length($body) . "\n" . $body;
+    my ($id, $body) = @_;
+    print {$replies} "RESPONSE $id " . length($body) . "\n" . $body;
 }
 
 sub read_exact {
@@ -138,6 +140,13 @@ sub describe_error {
     return ('Error', $message);
 }
 
+if (($ENV{LAMINA_PROTOCOL} // '') ne $PROTOCOL_VERSION) {
+    send_error('INIT_ERROR', 'Runtime.ProtocolVersionMismatch',
+               "this adapter speaks version $PROTOCOL_VERSION of the worker protocol, the bootstrap '"
+               . ($ENV{LAMINA_PROTOCOL} // '') . "'");
+    exit 1;
+}
+
 # Load the handler file once.
 {
     local $@;
@@ -169,7 +178,7 @@ unless ($function) {
                "$source defines no sub named '$function_name' (in package main)");
     exit 1;
 }
-print {$replies} "READY\n";
+print {$replies} "READY $PROTOCOL_VERSION\n";
 
 my @CONTEXT_NAMES = qw(LAMINA_REQUEST_ID LAMINA_DEADLINE_MS LAMINA_FUNCTION_ARN LAMINA_TRACE_ID
                        LAMINA_CLIENT_CONTEXT LAMINA_COGNITO_IDENTITY LAMINA_TENANT_ID);
@@ -180,9 +189,9 @@ while (1) {
     die "lamina perl adapter: a header line longer than $MAX_HEADER_LINE bytes\n"
         if length($header) > $MAX_HEADER_LINE;
     chomp $header;
-    my ($kind, $context_length, $event_length) = split / /, $header;
+    my ($kind, $id, $context_length, $event_length, $extra) = split / /, $header;
     die "lamina perl adapter: unexpected message '$header'\n"
-        unless $kind eq 'INVOKE' && defined $event_length;
+        unless $kind eq 'INVOKE' && defined $event_length && !defined $extra;
     my $block = read_exact($context_length);
     my $event = read_exact($event_length);
     my %fields = map { split /=/, $_, 2 } grep { /=/ } split /\n/, $block;
@@ -204,7 +213,7 @@ while (1) {
     };
     unless ($ok) {
         my ($type, $message) = describe_error($@);
-        send_error('ERROR', $type, $message, @stack);
+        send_error("ERROR $id", $type, $message, @stack);
         next;
     }
     my $body = eval {
@@ -214,8 +223,8 @@ while (1) {
     };
     unless (defined $body) {
         my (undef, $message) = describe_error($@);
-        send_error('ERROR', 'Runtime.MarshalError', "Unable to marshal response: $message");
+        send_error("ERROR $id", 'Runtime.MarshalError', "Unable to marshal response: $message");
         next;
     }
-    send_response($body);
+    send_response($id, $body);
 }

@@ -18,6 +18,7 @@ import time
 import traceback
 
 MAX_HEADER_LINE = 1024
+PROTOCOL_VERSION = "2"
 
 
 class Context:
@@ -74,14 +75,15 @@ def _utf8(text):
 
 
 def send_error(replies, kind, error_type, message, stack):
+    """`kind` is INIT_ERROR, or `ERROR <id>` echoing the INVOKE's id."""
     fields = [_utf8(error_type), _utf8(message), _utf8("\n".join(stack))]
     header = "%s %d %d %d\n" % (kind, len(fields[0]), len(fields[1]), len(fields[2]))
     replies.write(header.encode("ascii") + b"".join(fields))
     replies.flush()
 
 
-def send_response(replies, body):
-    replies.write(b"RESPONSE %d\n" % len(body) + body)
+def send_response(replies, request_id, body):
+    replies.write(b"RESPONSE %s %d\n" % (request_id, len(body)) + body)
     replies.flush()
 
 
@@ -148,8 +150,13 @@ def main():
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
 
+    if os.environ.get("LAMINA_PROTOCOL") != PROTOCOL_VERSION:
+        send_error(replies, "INIT_ERROR", "Runtime.ProtocolVersionMismatch",
+                   "this adapter speaks version %s of the worker protocol, the bootstrap %r"
+                   % (PROTOCOL_VERSION, os.environ.get("LAMINA_PROTOCOL")), [])
+        sys.exit(1)
     function = load(replies, source, function_name)
-    replies.write(b"READY\n")
+    replies.write(b"READY %s\n" % PROTOCOL_VERSION.encode("ascii"))
     replies.flush()
 
     while True:
@@ -157,10 +164,12 @@ def main():
         if not header:
             return  # the bootstrap closed the pipe: shut down
         words = header.rstrip(b"\n").split(b" ")
-        if len(words) != 3 or words[0] != b"INVOKE":
+        if len(words) != 4 or words[0] != b"INVOKE":
             sys.exit("lamina python adapter: unexpected message %r" % header)
-        context_block = read_exact(requests, int(words[1]))
-        event = read_exact(requests, int(words[2]))
+        request_id = words[1]
+        reply_kind = "ERROR %s" % request_id.decode("ascii")
+        context_block = read_exact(requests, int(words[2]))
+        event = read_exact(requests, int(words[3]))
         fields = dict(
             line.split("=", 1)
             for line in context_block.decode("utf-8", errors="replace").splitlines()
@@ -174,15 +183,15 @@ def main():
         try:
             result = function(decode_event(event), context)
         except Exception as error:
-            send_error(replies, "ERROR", type(error).__name__, str(error), stack_of(error))
+            send_error(replies, reply_kind, type(error).__name__, str(error), stack_of(error))
             continue
         try:
             body = encode_result(result)
         except (TypeError, ValueError) as error:
-            send_error(replies, "ERROR", "Runtime.MarshalError",
+            send_error(replies, reply_kind, "Runtime.MarshalError",
                        "Unable to marshal response: %s" % error, [])
             continue
-        send_response(replies, body)
+        send_response(replies, request_id, body)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,16 @@ __lamina_bytes() {
     printf '%d' "${#1}"
 }
 
-# __lamina_send_error KIND TYPE MESSAGE: one ERROR / INIT_ERROR message (no stack lines).
+# __lamina_send_error KIND TYPE MESSAGE: one INIT_ERROR or `ERROR <id>` message (no stack lines).
 __lamina_send_error() {
     printf '%s %d %d 0\n%s%s' "$1" "$(__lamina_bytes "$2")" "$(__lamina_bytes "$3")" "$2" "$3" >&"$__lamina_out"
 }
 
+if [[ ${LAMINA_PROTOCOL-} != 2 ]]; then
+    __lamina_send_error INIT_ERROR Runtime.ProtocolVersionMismatch \
+        "this adapter speaks version 2 of the worker protocol, the bootstrap '${LAMINA_PROTOCOL-}'"
+    exit 1
+fi
 if [[ -z $__lamina_function ]]; then
     echo "usage: shell.sh FILE.sh FUNCTION (run by lamina's bootstrap)" >&2
     exit 64
@@ -56,10 +61,10 @@ if ! declare -F "$__lamina_function" >/dev/null; then
         "$__lamina_source defines no function named '$__lamina_function'"
     exit 1
 fi
-printf 'READY\n' >&"$__lamina_out"
+printf 'READY 2\n' >&"$__lamina_out"
 
-while IFS=' ' read -r __lamina_kind __lamina_context_length __lamina_event_length <&"$__lamina_in"; do
-    if [[ $__lamina_kind != INVOKE ]]; then
+while IFS=' ' read -r __lamina_kind __lamina_id __lamina_context_length __lamina_event_length <&"$__lamina_in"; do
+    if [[ $__lamina_kind != INVOKE || -z $__lamina_event_length ]]; then
         echo "lamina shell adapter: unexpected message '$__lamina_kind'" >&2
         exit 65
     fi
@@ -90,7 +95,7 @@ while IFS=' ' read -r __lamina_kind __lamina_context_length __lamina_event_lengt
     __lamina_status=${PIPESTATUS[0]}
 
     if ((__lamina_status == 0)); then
-        printf 'RESPONSE %d\n' "$(($(wc -c <"$__lamina_tmp/response")))" >&"$__lamina_out"
+        printf 'RESPONSE %s %d\n' "$__lamina_id" "$(($(wc -c <"$__lamina_tmp/response")))" >&"$__lamina_out"
         cat "$__lamina_tmp/response" >&"$__lamina_out"
     else
         { IFS= read -r __lamina_type; IFS= read -r -d '' __lamina_message; } <"$__lamina_tmp/type"
@@ -101,6 +106,6 @@ while IFS=' ' read -r __lamina_kind __lamina_context_length __lamina_event_lengt
                 __lamina_message+="; last lines of stderr:"$'\n'"$__lamina_tail"
             fi
         fi
-        __lamina_send_error ERROR "${__lamina_type:-HandlerError}" "$__lamina_message"
+        __lamina_send_error "ERROR $__lamina_id" "${__lamina_type:-HandlerError}" "$__lamina_message"
     fi
 done

@@ -6,6 +6,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lamina_context::facts::MAX_ENV_STRING_BYTES;
+
 use crate::handler_spec::InitError;
 
 /// Default margin between the bootstrap's own timeout and the invocation deadline.
@@ -49,10 +51,10 @@ impl Settings {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let task_root = non_empty(variables::TASK_ROOT)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/task"));
+            .unwrap_or_else(|| PathBuf::from(lamina_context::facts::TASK_ROOT));
         let opt_dir = non_empty(variables::OPT_DIR)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/opt"));
+            .unwrap_or_else(|| PathBuf::from(lamina_context::facts::OPT_DIR));
         let adapters_dir = non_empty(variables::ADAPTERS_DIR)
             .map(PathBuf::from)
             .unwrap_or_else(|| opt_dir.join("lamina/adapters"));
@@ -194,34 +196,88 @@ impl ChildEnvironment {
                     ),
                 ));
             }
-            let value = self.expand(value).map_err(|reason| error(number, reason))?;
+            let invalid_value = |reason: String| InitError::EnvValue {
+                path: file.to_path_buf(),
+                line: number,
+                name: name.to_owned(),
+                reason,
+            };
+            if value.contains('\0') {
+                return Err(invalid_value(
+                    "holds a NUL byte, which no environment variable can hold (the kernel ends the string there); remove it".into(),
+                ));
+            }
+            // `NAME=VALUE` and its terminating NUL are one string for execve.
+            let limit = MAX_ENV_STRING_BYTES.saturating_sub(name.len() + 2);
+            let value = match self.expand(value, limit) {
+                Ok(value) => value,
+                Err(Expand::Malformed(reason)) => return Err(error(number, reason)),
+                Err(Expand::TooLong) => {
+                    let expanded = if value.contains("${") {
+                        " once its ${NAME}s are expanded"
+                    } else {
+                        ""
+                    };
+                    let grows = if value.contains(&format!("${{{name}}}")) {
+                        format!(
+                            " (the line reads `${{{name}}}` into `{name}`, so it grows every time such a line is applied)"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(invalid_value(format!(
+                        "would be more than {limit} bytes{expanded}: `{name}=`, the value and a NUL form one environment string, which the kernel limits to {MAX_ENV_STRING_BYTES} bytes (MAX_ARG_STRLEN), so no handler could start; shorten it{grows}"
+                    )));
+                }
+            };
             self.vars.insert(name.into(), value);
         }
         Ok(())
     }
 
     /// Expands `${NAME}` from the variables so far (unset = empty); everything else is literal.
-    fn expand(&self, value: &str) -> Result<OsString, String> {
-        let mut out: Vec<u8> = Vec::with_capacity(value.len());
+    /// Stops as soon as the result passes `limit` bytes, so a value that doubles itself line
+    /// after line never grows past it.
+    fn expand(&self, value: &str, limit: usize) -> Result<OsString, Expand> {
+        let mut out: Vec<u8> = Vec::with_capacity(value.len().min(limit));
         let mut rest = value;
+        let append = |out: &mut Vec<u8>, bytes: &[u8]| {
+            if out.len() + bytes.len() > limit {
+                return Err(Expand::TooLong);
+            }
+            out.extend_from_slice(bytes);
+            Ok(())
+        };
         while let Some(start) = rest.find("${") {
-            out.extend_from_slice(&rest.as_bytes()[..start]);
+            append(&mut out, &rest.as_bytes()[..start])?;
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                return Err(format!("`${{` without a closing `}}` in `{value}`"));
+                return Err(Expand::Malformed(format!(
+                    "`${{` without a closing `}}` in `{value}`"
+                )));
             };
             let name = &after[..end];
             if !is_identifier(name) {
-                return Err(format!("`${{{name}}}` does not name a variable"));
+                return Err(Expand::Malformed(format!(
+                    "`${{{name}}}` does not name a variable"
+                )));
             }
             if let Some(found) = self.vars.get(OsStr::new(name)) {
-                out.extend_from_slice(found.as_bytes());
+                append(&mut out, found.as_bytes())?;
             }
             rest = &after[end + 1..];
         }
-        out.extend_from_slice(rest.as_bytes());
+        append(&mut out, rest.as_bytes())?;
         Ok(OsString::from_vec(out))
     }
+}
+
+/// Why a value could not be expanded.
+enum Expand {
+    /// A `${` that is not `${NAME}`: a malformed line.
+    Malformed(String),
+    /// Longer than the limit: expansion stopped there.
+    TooLong,
 }
 
 /// `first` followed by the entries of the `:`-list `list` that are not `first`.
@@ -263,7 +319,7 @@ mod tests {
     fn opt_bin_and_lib_come_first() {
         let env = ChildEnvironment::build(
             base(&[
-                ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+                ("PATH", lamina_context::facts::PATH),
                 (
                     "LD_LIBRARY_PATH",
                     "/lib64:/usr/lib64:/var/runtime:/var/task/lib:/opt/lib",

@@ -117,10 +117,11 @@ pub mod error_types {
     /// The handler code ran past its deadline and was killed.
     pub const TIMEOUT: &str = "Runtime.HandlerTimeout";
     /// A worker process died (or closed its protocol pipe) during an invocation.
-    pub const WORKER_EXITED: &str = "Runtime.ExitError";
+    pub const WORKER_EXITED: &str = lamina_context::facts::error_type::EXIT;
     /// An executable handler exited with a non-zero status or was killed by a signal.
     pub const HANDLER_FAILED: &str = "HandlerError";
-    /// A worker broke the framing of `PROTOCOL.md`.
+    /// A worker broke the framing of `PROTOCOL.md`, answered with a missing or wrong id, or
+    /// wrote on its reply pipe between invocations.
     pub const PROTOCOL: &str = "Runtime.ProtocolError";
     /// The handler process could not be started.
     pub const START_FAILED: &str = "Runtime.StartError";

@@ -18,6 +18,7 @@
 mod environment;
 mod executable;
 mod handler_spec;
+mod init_error;
 mod invocation;
 mod lines;
 mod log;

@@ -18,36 +18,10 @@ pub(crate) fn kill_group(pgid: u32) {
     }
 }
 
-/// A human description of how a process ended: `exit status 3`, `signal 9 (SIGKILL)`.
+/// How a process ended, in Lambda's words (`exit status 3`, `signal: killed`): the one wording
+/// of `lamina_context::facts`, so the bootstrap and the emulator never disagree.
 pub(crate) fn describe_status(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        format!("exit status {code}")
-    } else if let Some(signal) = status.signal() {
-        match signal_name(signal) {
-            Some(name) => format!("signal {signal} ({name})"),
-            None => format!("signal {signal}"),
-        }
-    } else {
-        status.to_string()
-    }
-}
-
-fn signal_name(signal: i32) -> Option<&'static str> {
-    Some(match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        _ => return None,
-    })
+    lamina_context::facts::exit_wording(status.code(), status.signal())
 }
 
 /// Makes reads and writes on `fd` return `WouldBlock` instead of waiting.
@@ -131,6 +105,9 @@ pub(crate) fn own_pid() -> libc::pid_t {
 pub(crate) struct ExitWatch {
     pidfd: Option<OwnedFd>,
     status: Option<ExitStatus>,
+    /// The child was still running when [`ExitWatch::kill`] signalled it: its status tells
+    /// of the bootstrap's SIGKILL, not of anything the child did.
+    killed: bool,
 }
 
 /// How often a child is polled for its exit when there is no pidfd.
@@ -147,6 +124,7 @@ impl ExitWatch {
         Self {
             pidfd,
             status: None,
+            killed: false,
         }
     }
 
@@ -179,10 +157,18 @@ impl ExitWatch {
         self.status
     }
 
+    /// Whether the status is the bootstrap's own SIGKILL (see [`ExitWatch::kill`]).
+    pub(crate) fn killed(&self) -> bool {
+        self.killed
+    }
+
     /// Kills the child's process group and reaps the child.
     pub(crate) fn kill(&mut self, child: &mut Child) -> Option<ExitStatus> {
+        // Checked first: a child that exited on its own must not be reported as killed.
+        let exited = self.check(child).is_some();
         kill_group(child.id());
-        if self.status.is_none() {
+        if !exited {
+            self.killed = true;
             self.status = child.wait().ok();
         }
         self.status

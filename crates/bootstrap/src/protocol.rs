@@ -1,19 +1,25 @@
-//! The worker protocol, version 1 (specified in `PROTOCOL.md` at the repository root).
+//! The worker protocol, version 2 (specified in `PROTOCOL.md` at the repository root).
 //!
 //! Every message is a header line of ASCII words separated by single spaces and ended by
-//! `\n` (at most [`MAX_HEADER_LINE`] bytes): a kind, then the byte length of each field. The
-//! fields follow the line back to back, exactly that many bytes each, with nothing after them.
-//! Lengths make the protocol binary-safe: an event may hold any bytes.
+//! `\n` (at most [`MAX_HEADER_LINE`] bytes): a kind, the request id for the kinds that
+//! belong to one invocation, then the byte length of each field. The fields follow the line
+//! back to back, exactly that many bytes each, with nothing after them. Lengths make the
+//! protocol binary-safe: an event may hold any bytes. Ids make it safe against replies that
+//! are too many or late: a reply names the invocation it answers.
 //!
 //! | direction | message |
 //! |---|---|
-//! | bootstrap → worker (fd 3) | `INVOKE <context> <event>` |
-//! | worker → bootstrap (fd 4) | `READY`, `INIT_ERROR <type> <message> <stack>`, `RESPONSE <body>`, `ERROR <type> <message> <stack>` |
+//! | bootstrap → worker (fd 3) | `INVOKE <id> <context> <event>` |
+//! | worker → bootstrap (fd 4) | `READY 2`, `INIT_ERROR <type> <message> <stack>`, `RESPONSE <id> <body>`, `ERROR <id> <type> <message> <stack>` |
 
 use crate::invocation::{Context, InvocationError, context_variables};
 
-/// Version announced to workers in [`env::PROTOCOL`].
-pub const VERSION: &str = "1";
+/// Version announced to workers in [`env::PROTOCOL`], and expected back in `READY`.
+pub const VERSION: &str = "2";
+/// What changed from version 1, for the init error of a worker still speaking it.
+pub const CHANGES_FROM_1: &str = "READY announces the version (`READY 2`), INVOKE carries the request id (`INVOKE <id> <context> <event>`), and RESPONSE and ERROR echo it (`RESPONSE <id> <body>`, `ERROR <id> <type> <message> <stack>`); see PROTOCOL.md";
+/// Longest id on a header line, once encoded by [`frame_id`].
+pub const MAX_ID: usize = 256;
 /// Descriptor on which a worker reads `INVOKE` messages.
 pub const REQUEST_FD: i32 = 3;
 /// Descriptor on which a worker writes its replies.
@@ -25,7 +31,7 @@ pub const MAX_FIELD: u64 = 64 * 1024 * 1024;
 
 /// Environment variables that announce the protocol to a worker.
 pub mod env {
-    /// The protocol version, `1`.
+    /// The protocol version, `2`.
     pub const PROTOCOL: &str = "LAMINA_PROTOCOL";
     /// Descriptor to read requests from, `3`.
     pub const IN: &str = "LAMINA_PROTOCOL_IN";
@@ -48,6 +54,14 @@ pub enum ProtocolError {
         /// The line, lossily decoded.
         line: String,
     },
+    /// A `RESPONSE` or `ERROR` without an id: the shape of version 1.
+    #[error(
+        "`{line}`, a reply without the request id, as version 1 of the protocol wrote them; in version 2, {CHANGES_FROM_1}"
+    )]
+    MissingId {
+        /// The line, lossily decoded.
+        line: String,
+    },
     /// A field longer than [`MAX_FIELD`].
     #[error("a field of {length} bytes, more than the {MAX_FIELD} allowed")]
     FieldTooLarge {
@@ -59,27 +73,71 @@ pub enum ProtocolError {
 /// One message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// The worker has loaded its handler and waits for `INVOKE`.
-    Ready,
+    /// The worker has loaded its handler and waits for `INVOKE`; it speaks `version`
+    /// (`None`: a bare `READY`, as workers of version 1 sent it).
+    Ready {
+        /// The version word after `READY`.
+        version: Option<String>,
+    },
     /// The worker could not load its handler; it exits after sending this.
     InitError(InvocationError),
-    /// The invocation succeeded with this response body.
-    Response(Vec<u8>),
-    /// The invocation failed.
-    Error(InvocationError),
+    /// The invocation `id` succeeded with this response body.
+    Response {
+        /// The id the reply names (as on the line, see [`frame_id`]).
+        id: String,
+        /// The response, byte for byte.
+        body: Vec<u8>,
+    },
+    /// The invocation `id` failed.
+    Error {
+        /// The id the reply names (as on the line, see [`frame_id`]).
+        id: String,
+        /// What went wrong.
+        error: InvocationError,
+    },
+}
+
+impl Reply {
+    /// The kind, as on the header line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Ready { .. } => "READY",
+            Reply::InitError(_) => "INIT_ERROR",
+            Reply::Response { .. } => "RESPONSE",
+            Reply::Error { .. } => "ERROR",
+        }
+    }
 }
 
 /// One `INVOKE` message, decoded (what a worker sees).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The id, as on the line (see [`frame_id`]).
+    pub id: String,
     /// `NAME=value` pairs in the order sent.
     pub context: Vec<(String, String)>,
     /// The event, byte for byte.
     pub event: Vec<u8>,
 }
 
-/// The header line and context block of an `INVOKE` message; the event bytes follow it.
-pub fn encode_invoke_head(context: &Context, event_len: usize) -> Vec<u8> {
+/// The id of an invocation as it travels on header lines: the request id, with every byte
+/// that is not visible ASCII, and `%` itself, written `%XX` (Lambda's ids are UUIDs, which
+/// travel as they are). Distinct request ids stay distinct. `None` when longer than [`MAX_ID`].
+pub fn frame_id(request_id: &str) -> Option<String> {
+    let mut id = String::with_capacity(request_id.len());
+    for byte in request_id.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' {
+            id.push(char::from(byte));
+        } else {
+            id.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    (!id.is_empty() && id.len() <= MAX_ID).then_some(id)
+}
+
+/// The header line and context block of an `INVOKE` message for invocation `id` (from
+/// [`frame_id`]); the event bytes follow it.
+pub fn encode_invoke_head(id: &str, context: &Context, event_len: usize) -> Vec<u8> {
     let mut block = Vec::new();
     for (name, value) in context_variables(context) {
         block.extend_from_slice(name.as_bytes());
@@ -87,7 +145,7 @@ pub fn encode_invoke_head(context: &Context, event_len: usize) -> Vec<u8> {
         block.extend_from_slice(value.as_bytes());
         block.push(b'\n');
     }
-    let mut head = format!("INVOKE {} {}\n", block.len(), event_len).into_bytes();
+    let mut head = format!("INVOKE {id} {} {}\n", block.len(), event_len).into_bytes();
     head.extend_from_slice(&block);
     head
 }
@@ -109,11 +167,14 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         out
     };
     match reply {
-        Reply::Ready => b"READY\n".to_vec(),
+        Reply::Ready { version: None } => b"READY\n".to_vec(),
+        Reply::Ready {
+            version: Some(version),
+        } => format!("READY {version}\n").into_bytes(),
         Reply::InitError(e) => error("INIT_ERROR", e),
-        Reply::Error(e) => error("ERROR", e),
-        Reply::Response(body) => {
-            let mut out = format!("RESPONSE {}\n", body.len()).into_bytes();
+        Reply::Error { id, error: e } => error(&format!("ERROR {id}"), e),
+        Reply::Response { id, body } => {
+            let mut out = format!("RESPONSE {id} {}\n", body.len()).into_bytes();
             out.extend_from_slice(body);
             out
         }
@@ -139,7 +200,7 @@ impl Decoder {
 
     /// The next whole reply, if one has fully arrived.
     pub fn next_reply(&mut self) -> Result<Option<Reply>, ProtocolError> {
-        let Some((kind, fields)) = self.next_message()? else {
+        let Some(Message { kind, word, fields }) = self.next_message()? else {
             return Ok(None);
         };
         let mut fields = fields.into_iter();
@@ -155,11 +216,15 @@ impl Decoder {
                 stack_trace: stack.lines().map(str::to_owned).collect(),
             }
         };
+        let id = word.clone().unwrap_or_default();
         Ok(Some(match kind {
-            Kind::Ready => Reply::Ready,
+            Kind::Ready => Reply::Ready { version: word },
             Kind::InitError => Reply::InitError(error()),
-            Kind::Error => Reply::Error(error()),
-            Kind::Response => Reply::Response(fields.next().unwrap_or_default()),
+            Kind::Error => Reply::Error { id, error: error() },
+            Kind::Response => Reply::Response {
+                id,
+                body: fields.next().unwrap_or_default(),
+            },
             Kind::Invoke => {
                 return Err(ProtocolError::BadHeader {
                     line: "INVOKE (only the bootstrap sends INVOKE)".into(),
@@ -170,7 +235,7 @@ impl Decoder {
 
     /// The next whole request, if one has fully arrived (the worker's side of the protocol).
     pub fn next_request(&mut self) -> Result<Option<Request>, ProtocolError> {
-        let Some((_, fields)) = self.next_message()? else {
+        let Some(Message { word, fields, .. }) = self.next_message()? else {
             return Ok(None);
         };
         let mut fields = fields.into_iter();
@@ -181,6 +246,7 @@ impl Decoder {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         Ok(Some(Request {
+            id: word.unwrap_or_default(),
             context,
             event: fields.next().unwrap_or_default(),
         }))
@@ -210,9 +276,36 @@ impl Decoder {
             Some("INVOKE") => Kind::Invoke,
             _ => return Err(bad()),
         };
+        let words: Vec<&str> = words.collect();
+        let (word, words) = match kind {
+            // Version 1 sent a bare READY; the caller says what changed.
+            Kind::Ready if words.is_empty() => (None, &words[..]),
+            Kind::Ready | Kind::Response | Kind::Error | Kind::Invoke => {
+                let Some((first, rest)) = words.split_first() else {
+                    return Err(bad());
+                };
+                let lengths_only = words.iter().all(|w| is_length(w));
+                if matches!(kind, Kind::Response | Kind::Error)
+                    && lengths_only
+                    && words.len() == kind.field_count()
+                {
+                    return Err(ProtocolError::MissingId {
+                        line: text.to_owned(),
+                    });
+                }
+                if first.is_empty()
+                    || first.len() > MAX_ID
+                    || !first.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(bad());
+                }
+                (Some((*first).to_owned()), rest)
+            }
+            Kind::InitError => (None, &words[..]),
+        };
         let mut lengths = Vec::new();
-        for word in words {
-            if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        for &word in words {
+            if !is_length(word) {
                 return Err(bad());
             }
             let length: u64 = word.parse().map_err(|_| bad())?;
@@ -236,12 +329,31 @@ impl Decoder {
             at += length;
         }
         self.buffer.drain(..at);
-        Ok(Some((kind, fields)))
+        Ok(Some(Message { kind, word, fields }))
+    }
+
+    /// The first bytes received but not yet part of a whole message, for error messages:
+    /// up to the first line end, at most 80 bytes, lossily decoded.
+    pub fn pending_start(&self) -> String {
+        let line = self
+            .buffer
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned()
     }
 }
 
-/// A message's kind and its fields.
-type Message = (Kind, Vec<Vec<u8>>);
+fn is_length(word: &str) -> bool {
+    !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A message's kind, its id (or `READY`'s version) and its fields.
+struct Message {
+    kind: Kind,
+    word: Option<String>,
+    fields: Vec<Vec<u8>>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -264,102 +376,5 @@ impl Kind {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn all_bytes(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i % 256) as u8).collect()
-    }
-
-    #[test]
-    fn replies_round_trip_byte_by_byte() {
-        let replies = [
-            Reply::Ready,
-            Reply::Response(all_bytes(1000)),
-            Reply::Response(Vec::new()),
-            Reply::Error(InvocationError {
-                error_type: "ValueError".into(),
-                message: "bad\nvalue é".into(),
-                stack_trace: vec!["  File \"h.py\", line 3".into(), "    raise".into()],
-            }),
-            Reply::InitError(InvocationError::new(
-                "Runtime.ImportModuleError",
-                "no module",
-            )),
-        ];
-        let mut stream = Vec::new();
-        for reply in &replies {
-            stream.extend(encode_reply(reply));
-        }
-        let mut decoder = Decoder::default();
-        let mut decoded = Vec::new();
-        for byte in stream {
-            decoder.push(&[byte]);
-            while let Some(reply) = decoder.next_reply().unwrap() {
-                decoded.push(reply);
-            }
-        }
-        assert_eq!(decoded, replies);
-        assert_eq!(decoder.pending(), 0);
-    }
-
-    #[test]
-    fn invoke_carries_context_and_any_bytes() {
-        let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_000);
-        let mut context = Context::new("req-1", deadline);
-        context.invoked_function_arn = Some("arn:aws:lambda:us-east-1:123:function:f".into());
-        context.trace_id = Some("Root=1-abc;Sampled=1".into());
-        context.client_context = Some(serde_json::json!({"a": "line\nbreak"}));
-        let event = all_bytes(70_000);
-        let mut stream = encode_invoke_head(&context, event.len());
-        stream.extend_from_slice(&event);
-        let mut decoder = Decoder::default();
-        decoder.push(&stream);
-        let request = decoder.next_request().unwrap().unwrap();
-        assert_eq!(request.event, event);
-        let context: Vec<String> = request
-            .context
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        insta::assert_snapshot!(context.join("\n"), @r#"
-        LAMINA_REQUEST_ID=req-1
-        LAMINA_DEADLINE_MS=1700000000000
-        LAMINA_FUNCTION_ARN=arn:aws:lambda:us-east-1:123:function:f
-        LAMINA_TRACE_ID=Root=1-abc;Sampled=1
-        LAMINA_CLIENT_CONTEXT={"a":"line\nbreak"}
-        "#);
-    }
-
-    #[test]
-    fn malformed_headers_are_errors() {
-        for bad in [
-            &b"HELLO\n"[..],
-            b"RESPONSE\n",
-            b"RESPONSE 1 2\n",
-            b"RESPONSE -1\n",
-            b"RESPONSE  1\n",
-            b"ERROR 1 2\n",
-        ] {
-            let mut decoder = Decoder::default();
-            decoder.push(bad);
-            assert!(
-                matches!(decoder.next_reply(), Err(ProtocolError::BadHeader { .. })),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        let mut decoder = Decoder::default();
-        decoder.push(&[b'x'; MAX_HEADER_LINE]);
-        assert!(matches!(
-            decoder.next_reply(),
-            Err(ProtocolError::LineTooLong { .. })
-        ));
-        let mut decoder = Decoder::default();
-        decoder.push(b"RESPONSE 99999999999\n");
-        assert!(matches!(
-            decoder.next_reply(),
-            Err(ProtocolError::FieldTooLarge { .. })
-        ));
-    }
-}
+#[path = "protocol_tests.rs"]
+mod tests;

@@ -196,7 +196,7 @@ fn each_adapter_recovers_from_a_crash() {
         let error = invoke(&mut *handler, br#"{"action":"crash"}"#).unwrap_err();
         assert_eq!(error.error_type, "Runtime.ExitError", "{}", language.file);
         let status = if language.file == "handler.sh" {
-            "signal 9 (SIGKILL)"
+            "signal: killed"
         } else {
             "exit status 9"
         };
@@ -354,4 +354,34 @@ fn a_handler_file_in_a_subfolder_imports_its_siblings() {
     );
     let mut handler = function.load("src/app.handle").unwrap();
     assert_eq!(invoke(&mut *handler, br#"{"word":"hi"}"#).unwrap(), b"HI");
+}
+
+/// An adapter paired with a bootstrap of another protocol version refuses to start, saying
+/// which versions meet, in the one message every version shares (`INIT_ERROR`).
+#[test]
+fn each_adapter_refuses_another_protocol_version() {
+    for (language, interpreter, adapter) in [
+        (&LANGUAGES[0], "python3", "python.py"),
+        (&LANGUAGES[1], "perl", "perl.pl"),
+        (&LANGUAGES[2], "bash", "shell.sh"),
+    ] {
+        let function = function(language);
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(r#""$0" "$1" "$2" handle 3</dev/null 4>&1 >/dev/null"#)
+            .arg(interpreter)
+            .arg(common::adapters_dir().join(adapter))
+            .arg(function.task_root.path().join(language.file))
+            .env("LAMINA_PROTOCOL", "1")
+            .output()
+            .unwrap();
+        let reply = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            reply.starts_with("INIT_ERROR ")
+                && reply.contains("Runtime.ProtocolVersionMismatch")
+                && reply.contains("version 2 of the worker protocol, the bootstrap '1'"),
+            "{adapter}: {reply}"
+        );
+        assert!(!output.status.success(), "{adapter}");
+    }
 }

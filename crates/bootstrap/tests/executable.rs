@@ -122,7 +122,7 @@ fn killed_by_a_signal_is_reported_by_name() {
     function.executable("die.sh", "#!/bin/sh\nkill -SEGV $$\n");
     let mut handler = function.load("die.sh").unwrap();
     let error = invoke(&mut *handler, b"").unwrap_err();
-    insta::assert_snapshot!(error.message, @"`die.sh` exited with signal 11 (SIGSEGV)");
+    insta::assert_snapshot!(error.message, @"`die.sh` exited with signal: segmentation fault");
 }
 
 #[test]

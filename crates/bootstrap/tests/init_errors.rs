@@ -101,6 +101,115 @@ fn bad_env_file() {
     insta::assert_snapshot!(describe(&f, &error));
 }
 
+/// `env.d` values no handler could start with: each case is one file, the rest of the layer
+/// being fine. Twenty doubling lines would be 258 MB; expansion stops at the first line past
+/// the limit, and a single line expanding a big value thousands of times stops early too.
+#[test]
+fn env_values_over_the_kernel_limit_or_holding_nul() {
+    let seed = "x".repeat(1024);
+    let doubling = format!("A={seed}\n{}", "A=${A}${A}\n".repeat(20));
+    let many = format!(
+        "BIG={}\nB={}\n",
+        "y".repeat(100_000),
+        "${BIG}".repeat(10_000)
+    );
+    let literal = format!(
+        "# a long literal\nC={}\n",
+        "z".repeat(lamina_context::facts::MAX_ENV_STRING_BYTES)
+    );
+    let fits = format!(
+        "D={}\n",
+        "d".repeat(lamina_context::facts::MAX_ENV_STRING_BYTES - 3)
+    );
+    let cases = [
+        ("doubling", doubling.as_str()),
+        ("one line expanding a value 10000 times", many.as_str()),
+        ("a literal over the limit", literal.as_str()),
+        ("NUL", "OK=1\nexport NUL=before\0after\n"),
+    ];
+    let f = function();
+    let env_d = f.opt.path().join("lamina/env.d");
+    let mut report = Vec::new();
+    for (case, text) in cases {
+        common::write_file(&env_d.join("layer.env"), text, 0o644);
+        let started = std::time::Instant::now();
+        let error = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap_err();
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{case}: expansion did not stop early"
+        );
+        report.push(format!("{case}\n  {}", describe(&f, &error)));
+    }
+    insta::assert_snapshot!(report.join("\n\n"));
+    // Exactly at the limit (`D=`, the value and the NUL) is fine.
+    common::write_file(&env_d.join("layer.env"), &fits, 0o644);
+    let environment = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap();
+    assert_eq!(
+        environment.get("D").unwrap().len(),
+        lamina_context::facts::MAX_ENV_STRING_BYTES - 3
+    );
+}
+
+/// `_HANDLER` picks the function's own code or a layer's tool, never the image's programs:
+/// an absolute path, `..`, or a symlink out of the task root is an init error naming it.
+#[test]
+fn handler_paths_escaping_the_task_root() {
+    let f = function();
+    let root = f.task_root.path();
+    let outside = common::write_file(
+        &f.opt.path().join("elsewhere/app.py"),
+        "def handle(e, c):\n    return e\n",
+        0o755,
+    );
+    std::os::unix::fs::symlink("/usr/bin/id", root.join("tool")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin", root.join("bin")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("app.py")).unwrap();
+    let up = format!("{}usr/bin/id", "../".repeat(12));
+    let cases = [
+        ("absolute", "/usr/bin/id".to_owned()),
+        ("relative with ..", up.clone()),
+        ("symlink", "tool".to_owned()),
+        ("worker, absolute", "worker:/usr/bin/id -u".to_owned()),
+        (
+            "worker, through a symlinked folder",
+            "worker:bin/id".to_owned(),
+        ),
+        ("worker, relative with ..", format!("worker:{up}")),
+        ("function file, symlink", "app.handle".to_owned()),
+    ];
+    let report: Vec<String> = cases
+        .iter()
+        .map(|(case, handler)| format!("{case}\n  {}", load_error(&f, Some(handler))))
+        .collect();
+    insta::assert_snapshot!(report.join("\n\n"));
+}
+
+/// Inside stays fine: a symlink within the task root, `..` that comes back, a layer's tool.
+#[test]
+fn handler_paths_inside_the_task_root_or_opt_bin() {
+    let f = function();
+    let root = f.task_root.path();
+    f.executable("real.sh", "#!/bin/sh\necho hi\n");
+    std::os::unix::fs::symlink(root.join("real.sh"), root.join("alias.sh")).unwrap();
+    let tool = common::write_file(&f.opt.path().join("bin/tool"), "#!/bin/sh\n", 0o755);
+    let back = format!("../{}/real.sh", root.file_name().unwrap().to_string_lossy());
+    let environment = f.environment();
+    for handler in [
+        "alias.sh",
+        back.as_str(),
+        &tool.to_string_lossy(),
+        "worker:tool --serve",
+    ] {
+        let spec = lamina_bootstrap::HandlerSpec::resolve(
+            Some(handler),
+            &f.settings(),
+            &environment,
+            &f.log,
+        );
+        assert!(spec.is_ok(), "{handler}: {}", spec.unwrap_err());
+    }
+}
+
 #[test]
 fn precedence_of_function_files_is_pl_py_sh() {
     let f = function();

@@ -46,20 +46,20 @@ requests = os.fdopen(int(os.environ["LAMINA_PROTOCOL_IN"]), "rb")
 replies = os.fdopen(int(os.environ["LAMINA_PROTOCOL_OUT"]), "wb")
 
 def reply(kind, *fields):
-    replies.write(b" ".join([kind] + [b"%d" % len(f) for f in fields]) + b"\n" + b"".join(fields))
+    replies.write(b" ".join(kind.split() + [b"%d" % len(f) for f in fields]) + b"\n" + b"".join(fields))
     replies.flush()
 
 def look_up_order(number):
     raise LookupError("no order %d" % number)
 
-reply(b"READY")
+reply(b"READY 2")
 while header := requests.readline():
-    _, context_length, event_length = header.split()
+    _, request_id, context_length, event_length = header.split()
     requests.read(int(context_length))
     event = requests.read(int(event_length))
     request = json.loads(event)
     if "data" in request:
-        reply(b"RESPONSE", event)
+        reply(b"RESPONSE " + request_id, event)
         continue
     action = request.get("action")
     if action == "fail":
@@ -67,14 +67,14 @@ while header := requests.readline():
             look_up_order(42)
         except LookupError as error:
             stack = "".join(traceback.format_tb(error.__traceback__)).rstrip("\n")
-            reply(b"ERROR", b"Order.NotFound", str(error).encode(), stack.encode())
+            reply(b"ERROR " + request_id, b"Order.NotFound", str(error).encode(), stack.encode())
         continue
     if action == "crash":
         os._exit(7)
     if action == "sleep":
         time.sleep(60)
     name = request.get("name", "")
-    reply(b"RESPONSE", json.dumps({"message": "Hello, %s!" % name}).encode())
+    reply(b"RESPONSE " + request_id, json.dumps({"message": "Hello, %s!" % name}).encode())
 "#;
 
 const PYTHON: &str = r#"

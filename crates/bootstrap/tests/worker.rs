@@ -12,14 +12,14 @@ const SERVE: &str = r#"#!/usr/bin/env python3
 import os, sys, time
 requests = os.fdopen(int(os.environ["LAMINA_PROTOCOL_IN"]), "rb")
 replies = os.fdopen(int(os.environ["LAMINA_PROTOCOL_OUT"]), "wb")
-assert os.environ["LAMINA_PROTOCOL"] == "1"
+assert os.environ["LAMINA_PROTOCOL"] == "2"
 print("worker starting", flush=True)
-replies.write(b"READY\n"); replies.flush()
+replies.write(b"READY 2\n"); replies.flush()
 while True:
     header = requests.readline()
     if not header:
         break
-    kind, clen, elen = header.split()
+    kind, rid, clen, elen = header.split()
     context = dict(l.split("=", 1) for l in requests.read(int(clen)).decode().splitlines())
     event = requests.read(int(elen))
     print("stdout noise RESPONSE 99", flush=True)
@@ -29,16 +29,19 @@ while True:
         os._exit(7)
     if event == b"sleep":
         time.sleep(60)
+    if event == b"hang-up":
+        replies.close()
+        time.sleep(60)
     if event == b"garbage":
         replies.write(b"HELLO there\n"); replies.flush()
         continue
     if event == b"fail":
         t, m, s = b"Order.NotFound", b"no order 42", b"at serve.py line 20"
-        replies.write(b"ERROR %d %d %d\n" % (len(t), len(m), len(s)) + t + m + s); replies.flush()
+        replies.write(b"ERROR %s %d %d %d\n" % (rid, len(t), len(m), len(s)) + t + m + s); replies.flush()
         continue
     if event == b"whoami":
         event = ("%d %s" % (os.getpid(), context["LAMINA_REQUEST_ID"])).encode()
-    replies.write(b"RESPONSE %d\n" % len(event) + event); replies.flush()
+    replies.write(b"RESPONSE %s %d\n" % (rid, len(event)) + event); replies.flush()
 "#;
 
 fn function() -> Function {
@@ -100,6 +103,19 @@ fn a_crash_fails_that_invocation_and_a_new_worker_serves_the_next() {
     ");
     let after = pid_of(&invoke(&mut *handler, b"whoami").unwrap());
     assert_ne!(before, after);
+}
+
+#[test]
+fn a_worker_that_closes_its_reply_pipe_but_lingers_is_killed_and_said_so_in_lambdas_words() {
+    let function = function();
+    let mut handler = function.load("worker:./serve.py").unwrap();
+    let error = invoke(&mut *handler, b"hang-up").unwrap_err();
+    assert_eq!(error.error_type, "Runtime.ExitError");
+    insta::assert_snapshot!(error.message, @r"
+    worker `worker:./serve.py` closed its reply pipe without exiting, so the bootstrap killed it after 1 s (signal: killed) during the invocation; a new worker was started; last lines of stderr:
+    stderr noise
+    ");
+    assert_eq!(invoke(&mut *handler, b"next").unwrap(), b"next");
 }
 
 #[test]

@@ -6,10 +6,8 @@
 //! shadowed by the image's copy; the zip must fit Lambda's size limits. Each problem names
 //! the file as Lambda sees it (`/opt/lib/...`, `/var/task/...`) and the fix.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use lamina_layer_builder::{
     Architecture, ArtifactKind, ElfTarget, Limits, Manifest, check_zip, manifest_path,
 };
@@ -133,44 +131,23 @@ struct Listing {
 }
 
 fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
-    let file = std::fs::File::open(zip).with_context(|| format!("opening {}", zip.display()))?;
-    let zip_size = file.metadata()?.len();
-    let mut archive = zip::ZipArchive::new(file)
-        .with_context(|| {
-            format!(
-                "{}: not a readable zip (check takes a function or layer zip, e.g. one `cargo lamina build` made)",
-                zip.display()
-            )
-        })?;
-    let mut listing = Listing {
-        zip_size,
-        unzipped: 0,
-        entries: Vec::new(),
-        has_root_bootstrap: false,
-        root_files_besides_bootstrap: 0,
-        first_elf_arch: None,
-    };
-    for index in 0..archive.len() {
-        let mut entry = archive
-            .by_index(index)
-            .with_context(|| format!("{}: entry #{index}", zip.display()))?;
-        let name = entry
-            .name()
-            .map(|n| n.into_owned())
-            .unwrap_or_else(|_| format!("#{index}"));
-        listing.unzipped += entry.size();
-        listing.has_root_bootstrap |= name == "bootstrap";
-        if !name.contains('/') && name != "bootstrap" {
-            listing.root_files_besides_bootstrap += 1;
-        }
-        if listing.first_elf_arch.is_none() && entry.is_file() {
-            let mut head = [0u8; 64];
-            let read = entry.read(&mut head).unwrap_or(0);
-            listing.first_elf_arch = elf_arch_of(&head[..read]);
-        }
-        listing.entries.push((name, entry.size()));
-    }
-    Ok(listing)
+    // 20 bytes reach an ELF header's `e_machine`.
+    let read = lamina_unzip::Listing::read_with_heads(zip, 20).map_err(|err| match err {
+        lamina_unzip::UnzipError::BadZip { .. } => anyhow::anyhow!(
+            "{}: not a readable zip (check takes a function or layer zip, e.g. one `cargo lamina build` made)",
+            zip.display()
+        ),
+        other => anyhow::Error::new(other),
+    })?;
+    let root_file = |name: &str| !name.contains('/') && name != "bootstrap";
+    Ok(Listing {
+        zip_size: read.zip_size,
+        unzipped: read.unzipped_size(),
+        has_root_bootstrap: read.entries.iter().any(|e| e.name == "bootstrap"),
+        root_files_besides_bootstrap: read.entries.iter().filter(|e| root_file(&e.name)).count(),
+        first_elf_arch: read.entries.iter().find_map(|e| elf_arch_of(&e.head)),
+        entries: read.entries.into_iter().map(|e| (e.name, e.size)).collect(),
+    })
 }
 
 /// The architecture named by an ELF header's `e_machine`, if it is one of Lambda's.

@@ -1,6 +1,7 @@
 //! The command line, parsed once into these settings.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lamina_cli::local::Overrides;
 use lamina_cli::new::Template;
@@ -268,6 +269,20 @@ pub struct ServeArgs {
         requires = "runtime_api_only"
     )]
     pub runtime_api_port: u16,
+    /// Retries of a failed Event (asynchronous) invocation, 0 to 2, as Lambda's maximum retry
+    /// attempts.
+    #[arg(long, value_name = "N", default_value_t = lamina_context::facts::ASYNC_DEFAULT_RETRIES,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(lamina_context::facts::ASYNC_MAX_RETRIES)))]
+    pub async_retries: u32,
+    /// Seconds before the first retry of a failed Event invocation; the second waits twice as
+    /// long [default: 60 and 120, Lambda's].
+    #[arg(long, value_name = "S", value_parser = parse_delay)]
+    pub async_retry_delay: Option<Duration>,
+    /// Write each Event invocation that failed every attempt to this folder, one JSON file in
+    /// the shape of Lambda's on-failure destination record [default: dropped, as without a
+    /// destination].
+    #[arg(long, value_name = "DIR")]
+    pub on_failure: Option<PathBuf>,
     #[command(flatten)]
     pub function: FunctionArgs,
 }
@@ -282,6 +297,16 @@ fn parse_kind(value: &str) -> Result<ArtifactKind, String> {
         "function" => Ok(ArtifactKind::Function),
         other => Err(format!(
             "unknown kind `{other}`: expected layer or function"
+        )),
+    }
+}
+
+/// A wait in seconds, 0 to an hour (fractions allowed: `0.5`).
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to 3600"
         )),
     }
 }

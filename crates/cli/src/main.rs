@@ -174,14 +174,7 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         let (config, run) = zip_function(zip, &function.layers, &overrides)?;
         (config, run)
     } else if let Some(bootstrap) = &function.bootstrap {
-        let path = std::path::absolute(bootstrap)?;
-        if !path.is_file() {
-            bail!("--bootstrap {}: no such file", path.display());
-        }
-        let mut config =
-            lamina_emulator::FunctionConfig::new(local::function_name_from(&path), path);
-        local::apply(&mut config, &overrides)?;
-        (config, None)
+        (bootstrap_function(bootstrap, &overrides)?, None)
     } else {
         let project = Project::discover(selection)?;
         let function_def = match &name {
@@ -222,6 +215,20 @@ pub fn warn_host_view(overrides: &Overrides) {
              that provided.al2023 does not have; what works now may fail on Lambda"
         );
     }
+}
+
+/// An executable run as the function, as it is (`--bootstrap`), named after its file.
+pub fn bootstrap_function(
+    bootstrap: &std::path::Path,
+    overrides: &Overrides,
+) -> anyhow::Result<lamina_emulator::FunctionConfig> {
+    let path = std::path::absolute(bootstrap)?;
+    if !path.is_file() {
+        bail!("--bootstrap {}: no such file", path.display());
+    }
+    let mut config = lamina_emulator::FunctionConfig::new(local::function_name_from(&path), path);
+    local::apply(&mut config, overrides)?;
+    Ok(config)
 }
 
 /// A function zip from any tool, with layer zips or lamina layers.

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use lamina_cli::local::{self, Overrides, RunFolder};
 use lamina_cli::package::options_from_env;
 use lamina_cli::project::{Function, Project, Selection};
-use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use lamina_emulator::{AsyncConfig, Emulator, EmulatorConfig, FunctionConfig};
 
 use crate::cli::ServeArgs;
 use crate::compiler_for;
@@ -39,6 +39,18 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         let _ = wake_rx.recv();
         emulator.shutdown();
         drop(run);
+        return Ok(());
+    }
+    if let Some(bootstrap) = &args.function.bootstrap {
+        if args.watch {
+            bail!("--watch rebuilds the project's functions; a --bootstrap is run as it is");
+        }
+        let emulator = start(
+            vec![crate::bootstrap_function(bootstrap, &overrides)?],
+            &args,
+        )?;
+        let _ = wake_rx.recv();
+        emulator.shutdown();
         return Ok(());
     }
 
@@ -164,6 +176,7 @@ fn runtime_api_only(
     config.strict_names = true;
     config.runtime_api_only = true;
     config.runtime_api_port = args.runtime_api_port;
+    config.async_invokes = async_invokes(args);
     let emulator = Emulator::start(config).context("starting the local Lambda")?;
     println!("Invoke API: {}", emulator.endpoint_url());
     for name in names {
@@ -202,6 +215,7 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     config.port = args.port;
     config.log_to_stderr = true;
     config.strict_names = true;
+    config.async_invokes = async_invokes(args);
     let emulator = Emulator::start(config).with_context(|| {
         format!(
             "starting the local Lambda on port {} (try --port 0 for any free port)",
@@ -212,8 +226,26 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     for name in &names {
         println!("  {name}: curl -s -d '{{}}' {}", emulator.invoke_url(name));
     }
+    if let Some(dir) = &args.on_failure {
+        println!(
+            "Event invocations that fail every attempt are written to {}",
+            dir.display()
+        );
+    }
     println!("Function logs follow on stderr. Ctrl-C stops.");
     Ok(emulator)
+}
+
+/// How Event invocations are retried and where those that fail every attempt go.
+fn async_invokes(args: &ServeArgs) -> AsyncConfig {
+    let mut config = AsyncConfig::default();
+    config.retries = args.async_retries;
+    if let Some(first) = args.async_retry_delay {
+        // Lambda waits about twice as long before the second retry as before the first.
+        config.retry_delays = [first, first * 2];
+    }
+    config.on_failure = args.on_failure.clone();
+    config
 }
 
 /// Ctrl-C and SIGTERM become [`Wake::Stop`], on a thread of their own.

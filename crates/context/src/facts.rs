@@ -50,6 +50,16 @@ pub const MAX_LOG_LINE_BYTES: u64 = 256 * 1024;
 pub const LOG_TAIL_BYTES: usize = 4 * 1024;
 /// Retries of a failed asynchronous invocation, by default (0, 1 or 2 may be configured).
 pub const ASYNC_DEFAULT_RETRIES: u32 = 2;
+/// The most retries of a failed asynchronous invocation that may be configured.
+pub const ASYNC_MAX_RETRIES: u32 = 2;
+/// How long Lambda waits before each retry of a failed asynchronous invocation: about one
+/// minute before the first, two minutes before the second (documented as approximate).
+pub const ASYNC_RETRY_DELAYS: [std::time::Duration; 2] = [
+    std::time::Duration::from_secs(60),
+    std::time::Duration::from_secs(120),
+];
+/// The `condition` of an on-failure destination record whose event failed every attempt.
+pub const ASYNC_RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 /// The kernel's limit on one argument or environment string (`MAX_ARG_STRLEN`, 32 pages):
 /// a longer value makes every `execve` fail with `E2BIG`.
 pub const MAX_ENV_STRING_BYTES: usize = 128 * 1024;

@@ -123,6 +123,70 @@ pub struct EmulatorConfig {
     /// Answer an unknown function name with AWS's 404 `ResourceNotFoundException` even when
     /// only one function is served (by default a lone function answers to any name).
     pub strict_names: bool,
+    /// How `Event` (asynchronous) invocations are queued, retried and recorded.
+    pub async_invokes: AsyncConfig,
+    /// How many connections the Invoke API keeps open and how long it waits for headers.
+    pub connections: ConnectionLimits,
+}
+
+/// Asynchronous (`Event`) invocations: Lambda's retries, and bounds on what waits in memory.
+///
+/// An accepted event holds its place in the queue until it is finished: run successfully,
+/// or failed on every attempt (and recorded in `on_failure`), including while it waits
+/// between retries. An event that would take the queue past either bound is refused with
+/// 429 `TooManyRequestsException`, AWS's throttling answer.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AsyncConfig {
+    /// Retries of an invocation that failed (error, crash, timeout), 0 to 2. Default 2, Lambda's.
+    pub retries: u32,
+    /// The wait before the first and the second retry. Default 1 min and 2 min, Lambda's.
+    pub retry_delays: [Duration; 2],
+    /// Where an event that failed every attempt is written, one JSON file per event, in the
+    /// shape of Lambda's on-failure destination record. Default: nowhere (dropped). Created
+    /// if missing.
+    pub on_failure: Option<PathBuf>,
+    /// Most events accepted and not yet finished, over all functions. Default 10,000.
+    pub max_queued_events: usize,
+    /// Most payload bytes of those events together. Default 64 MiB: 64 events at the
+    /// 1 MB payload limit, so a burst of events cannot grow the emulator without bound.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        AsyncConfig {
+            retries: lamina_context::facts::ASYNC_DEFAULT_RETRIES,
+            retry_delays: lamina_context::facts::ASYNC_RETRY_DELAYS,
+            on_failure: None,
+            max_queued_events: 10_000,
+            max_queued_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Bounds on the Invoke API's connections, so that clients that connect and never finish a
+/// request cannot stop others from being answered.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionLimits {
+    /// A connection that has not sent a whole request head (line and headers) this long after
+    /// it started one, or after its last answer (an idle keep-alive connection), is closed.
+    /// Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; a connection beyond is closed as soon as it is
+    /// accepted. Default 1,000, Lambda's default concurrency quota. (Where the limit of open
+    /// files is the common 1,024, connections past it wait in the listen queue instead.)
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1000,
+        }
+    }
 }
 
 impl EmulatorConfig {
@@ -135,6 +199,8 @@ impl EmulatorConfig {
             runtime_api_port: 0,
             log_to_stderr: false,
             strict_names: false,
+            async_invokes: AsyncConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -11,38 +13,83 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{HeaderMap, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// Every response body the emulator sends is complete in memory.
 pub type Body = Full<Bytes>;
 
-/// Accepts connections on `listener` forever, answering each request with `handler`.
+/// What one listener allows its clients.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Close a connection that has not sent a whole request head this long after starting
+    /// one or after its last answer; `None`: wait forever.
+    pub header_read_timeout: Option<Duration>,
+    /// Most connections open at once; one more is closed as soon as it is accepted, so that
+    /// connections that never finish cannot exhaust descriptors and memory.
+    pub max_connections: usize,
+}
+
+/// A Runtime API listener serves one instance's runtime, whose few connections idle while
+/// the function works (for up to Lambda's 900 s timeout): no header timeout, which would
+/// close them under a client that means to reuse them, only a cap.
+const RUNTIME_API_LIMITS: Limits = Limits {
+    header_read_timeout: None,
+    max_connections: 64,
+};
+
+/// Accepts connections on `listener` forever, answering each request with `handler`, with
+/// the Runtime API's limits.
 pub async fn serve<H, F>(listener: TcpListener, handler: H)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_with(listener, RUNTIME_API_LIMITS, handler).await;
+}
+
+/// Accepts connections on `listener` forever, answering each request with `handler`, within
+/// `limits`.
+pub async fn serve_with<H, F>(listener: TcpListener, limits: Limits, handler: H)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             // Running out of descriptors and similar are transient: wait a little, keep serving.
             Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        // Over the cap the connection is dropped at once: the client sees it closed rather
+        // than waiting in a queue behind connections that may never finish.
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |request| {
                 let response = handler(request, peer);
                 async move { Ok::<_, Infallible>(response.await) }
             });
+            let mut builder = http1::Builder::new();
+            builder.title_case_headers(true);
+            if let Some(timeout) = limits.header_read_timeout {
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(timeout);
+            }
             // A client that hangs up or speaks bad HTTP only ends its own connection.
-            let _ = http1::Builder::new()
-                .title_case_headers(true)
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -11,6 +11,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::Shared;
+use crate::asynchronous::{Event, Full};
 use crate::function::{Completion, Function, Invocation};
 use crate::http::{self, Body, BodyError};
 
@@ -116,8 +117,19 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
             }
         },
     };
+    let declared_length =
+        http::header_text(headers, "Content-Length").and_then(|length| length.parse::<u64>().ok());
     let payload = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+        Ok(payload)
+            if invocation_type == InvocationType::Event
+                && payload.len() > crate::MAX_ASYNC_PAYLOAD_BYTES =>
+        {
+            return event_too_large(Some(payload.len() as u64));
+        }
         Ok(payload) => payload,
+        Err(BodyError::TooLarge) if invocation_type == InvocationType::Event => {
+            return event_too_large(declared_length);
+        }
         Err(BodyError::TooLarge) => return payload_too_large(),
         Err(BodyError::Broken) => {
             return http::service_error(
@@ -141,23 +153,28 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
         return http::empty(StatusCode::NO_CONTENT);
     }
 
-    let (responder, answer) = if invocation_type == InvocationType::RequestResponse {
-        let (tx, rx) = oneshot::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
-    let mut invocation = Invocation::new(payload, responder);
+    if invocation_type == InvocationType::Event {
+        let event = Event {
+            payload,
+            client_context,
+            cognito_identity,
+        };
+        return match shared.asynchronous.submit(function, event) {
+            Ok(request_id) => {
+                let mut response = http::empty(StatusCode::ACCEPTED);
+                set_header(&mut response, "X-Amzn-RequestId", &request_id);
+                response
+            }
+            Err(full) => queue_full(&full),
+        };
+    }
+
+    let (tx, answer) = oneshot::channel();
+    let mut invocation = Invocation::new(payload, Some(tx));
     invocation.client_context = client_context;
     invocation.cognito_identity = cognito_identity;
     let request_id = invocation.request_id.clone();
     function.enqueue(invocation);
-
-    let Some(answer) = answer else {
-        let mut response = http::empty(StatusCode::ACCEPTED);
-        set_header(&mut response, "X-Amzn-RequestId", &request_id);
-        return response;
-    };
     match answer.await {
         Ok(completion) => completion_response(&function, &request_id, completion, tail),
         Err(_) => http::service_error(
@@ -176,6 +193,33 @@ pub fn payload_too_large() -> Response<Body> {
         &format!(
             "Request must be smaller than {} bytes for the InvokeFunction operation",
             crate::MAX_PAYLOAD_BYTES
+        ),
+    )
+}
+
+/// The 413 AWS gives for an `Event` payload over the asynchronous limit, in AWS's words;
+/// `size` is unknown when the body was too large to read.
+fn event_too_large(size: Option<u64>) -> Response<Body> {
+    let size = size.map_or_else(|| "The".to_string(), |size| format!("{size} byte"));
+    http::service_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLargeException",
+        &format!(
+            "{size} payload is too large for the Event invocation type (limit {} bytes)",
+            crate::MAX_ASYNC_PAYLOAD_BYTES
+        ),
+    )
+}
+
+/// AWS's throttling answer, given when the asynchronous queue has no room for an event.
+fn queue_full(full: &Full) -> Response<Body> {
+    http::service_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        &format!(
+            "Rate Exceeded. The local Lambda's queue of asynchronous invocations is full \
+             (at most {} events and {} bytes of payload waiting or running); retry later",
+            full.max_events, full.max_bytes
         ),
     )
 }

@@ -18,8 +18,10 @@
 //! group); one that exits while an invocation is outstanding answers that invocation with
 //! `Runtime.ExitError`. The next invocation starts a fresh process either way.
 
+mod asynchronous;
 mod cgroup;
 mod config;
+pub mod event_stream;
 mod function;
 mod http;
 mod ids;
@@ -38,7 +40,9 @@ use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
-pub use config::{EmulatorConfig, FunctionConfig, LambdaMounts, View};
+pub use config::{
+    AsyncConfig, ConnectionLimits, EmulatorConfig, FunctionConfig, LambdaMounts, View,
+};
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
 use function::{Function, Invocation};
@@ -46,6 +50,9 @@ use function::{Function, Invocation};
 /// Largest request or response payload, in bytes, as AWS's emulator accepts it
 /// (6 × 1024 × 1024 + 100). Above it: 413.
 pub const MAX_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_SYNC_PAYLOAD_BYTES;
+
+/// Largest asynchronous (`Event`) request payload, in bytes (1 MB). Above it: 413.
+pub const MAX_ASYNC_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_ASYNC_PAYLOAD_BYTES;
 
 /// Lambda's longest timeout (900 s).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
@@ -67,6 +74,17 @@ pub enum EmulatorError {
         name: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// An emulator-wide setting is outside what is allowed.
+    #[error("{0}")]
+    InvalidSetting(String),
+    /// The on-failure folder for asynchronous invocations cannot be created.
+    #[error("cannot create the on-failure folder {}: {source}", path.display())]
+    OnFailureFolder {
+        /// The folder asked for.
+        path: std::path::PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
     },
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
@@ -111,6 +129,8 @@ pub struct Invoked {
 pub(crate) struct Shared {
     functions: Vec<Arc<Function>>,
     strict_names: bool,
+    /// Where `Event` invocations wait, run and are retried.
+    pub(crate) asynchronous: Arc<asynchronous::AsyncQueue>,
 }
 
 impl Shared {
@@ -148,6 +168,12 @@ impl Emulator {
     /// Runs its own async runtime on background threads; call it from synchronous code.
     pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         validate(&config)?;
+        if let Some(dir) = &config.async_invokes.on_failure {
+            std::fs::create_dir_all(dir).map_err(|source| EmulatorError::OnFailureFolder {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         if !config.runtime_api_only {
             // Says at start, once, when instances cannot be contained.
             let _ = cgroup::system();
@@ -187,6 +213,7 @@ impl Emulator {
         let shared = Arc::new(Shared {
             functions,
             strict_names: config.strict_names,
+            asynchronous: asynchronous::AsyncQueue::new(config.async_invokes, handle.clone()),
         });
 
         let bind_error = |source| EmulatorError::Bind {
@@ -199,7 +226,11 @@ impl Emulator {
         let addr = listener.local_addr().map_err(bind_error)?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
         let serving = Arc::clone(&shared);
-        runtime.spawn(http::serve(listener, move |request, _peer| {
+        let limits = http::Limits {
+            header_read_timeout: Some(config.connections.header_read_timeout),
+            max_connections: config.connections.max_connections,
+        };
+        runtime.spawn(http::serve_with(listener, limits, move |request, _peer| {
             invoke_api::handle(Arc::clone(&serving), request)
         }));
 
@@ -326,6 +357,23 @@ impl Drop for Emulator {
 fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
     if config.functions.is_empty() {
         return Err(EmulatorError::NoFunctions);
+    }
+    let retries = config.async_invokes.retries;
+    if retries > lamina_context::facts::ASYNC_MAX_RETRIES {
+        return Err(EmulatorError::InvalidSetting(format!(
+            "asynchronous retries must be 0 to {}, not {retries}",
+            lamina_context::facts::ASYNC_MAX_RETRIES
+        )));
+    }
+    if config.connections.max_connections == 0 {
+        return Err(EmulatorError::InvalidSetting(
+            "the Invoke API's connection cap must be at least 1".to_string(),
+        ));
+    }
+    if config.connections.header_read_timeout.is_zero() {
+        return Err(EmulatorError::InvalidSetting(
+            "the Invoke API's header read timeout must be above zero".to_string(),
+        ));
     }
     let mut names = std::collections::HashSet::new();
     for function in &config.functions {

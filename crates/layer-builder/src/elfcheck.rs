@@ -8,7 +8,7 @@
 //! `LD_LIBRARY_PATH`, so `DT_RPATH=/opt/lib` and `$ORIGIN` mean what they mean there.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
@@ -309,75 +309,18 @@ fn make_parent(path: &Path) -> Result<()> {
 }
 
 /// Unpacks the folders, symlinks and ELF files of `zip` into `into` (later files replace
-/// earlier ones, as layers do) and returns the ELF files written. Entries that would
-/// leave `into`, or be written through a symlink, are refused.
+/// earlier ones, as layers do) and returns the ELF files written, through lamina-unzip: no
+/// entry leaves `into` or is written through a link, and a zip over Lambda's unzipped limit
+/// is refused before a byte is written.
 fn unzip_elf_files(zip: &Path, into: &Path) -> Result<Vec<PathBuf>> {
-    let bad = |message: String| Error::ZipRead {
+    lamina_unzip::unpack(
+        zip,
+        into,
+        lamina_unzip::Keep::FilesStartingWith(is_elf),
+        lamina_unzip::MAX_UNZIPPED_BYTES,
+    )
+    .map_err(|err| Error::ZipRead {
         path: zip.to_owned(),
-        message,
-    };
-    let file = fs::File::open(zip).map_err(|e| Error::io("opening", zip, e))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
-    let mut files = Vec::new();
-    for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(|e| bad(e.to_string()))?;
-        let name = entry
-            .name()
-            .map(|n| n.into_owned())
-            .unwrap_or_else(|_| format!("#{index}"));
-        let Some(relative) = entry.enclosed_name() else {
-            return Err(bad(format!(
-                "entry `{name}` escapes the folder it unpacks into"
-            )));
-        };
-        if relative.as_os_str().is_empty() {
-            continue;
-        }
-        let path = into.join(&relative);
-        let mut ancestor = into.to_path_buf();
-        for component in relative.parent().into_iter().flat_map(Path::components) {
-            ancestor.push(component);
-            if ancestor.is_symlink() {
-                return Err(bad(format!(
-                    "entry `{name}` would be written through the symlink `{}`",
-                    ancestor.strip_prefix(into).unwrap_or(&ancestor).display()
-                )));
-            }
-        }
-        let mode = entry.unix_mode().unwrap_or(0);
-        if entry.is_dir() {
-            fs::create_dir_all(&path).map_err(|e| Error::io("creating", &path, e))?;
-            continue;
-        }
-        make_parent(&path)?;
-        if path.is_symlink() || path.is_file() {
-            fs::remove_file(&path).map_err(|e| Error::io("replacing", &path, e))?;
-        }
-        if mode & 0o170000 == 0o120000 {
-            let mut target = String::new();
-            (&mut entry)
-                .take(4096)
-                .read_to_string(&mut target)
-                .map_err(|e| bad(format!("symlink `{name}`: {e}")))?;
-            symlink(&target, &path).map_err(|e| Error::io("creating symlink", &path, e))?;
-            continue;
-        }
-        // Only ELF files matter to the loader: look at the magic before reading on, so
-        // a large data file is never held in memory or written out.
-        let mut head = Vec::with_capacity(4);
-        (&mut entry)
-            .take(4)
-            .read_to_end(&mut head)
-            .map_err(|e| bad(format!("entry `{name}`: {e}")))?;
-        if !is_elf(&head) {
-            continue;
-        }
-        let mut out = fs::File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
-        out.write_all(&head)
-            .map_err(|e| Error::io("writing", &path, e))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| bad(format!("entry `{name}`: {e}")))?;
-        files.retain(|f| f != &path);
-        files.push(path);
-    }
-    Ok(files)
+        message: err.to_string(),
+    })
 }

@@ -87,13 +87,22 @@
 //! A stream is limited to [`stream::MAX_STREAMED_RESPONSE_BYTES`] (AWS's 200 MB); the write
 //! that would pass it fails and the invocation ends as `Runtime.ResponseTooLarge` in the
 //! trailers. That one request is written by hand over a `TcpStream`: `ureq` cannot send
-//! request trailers. Streaming is synchronous only for now (no async form).
+//! request trailers. With the `tokio` feature, [`run_streaming_async`] gives an async handler
+//! an [`AsyncResponseStream`] (a `tokio::io::AsyncWrite`) with the same promises.
 //!
-//! The runtime serves one invocation at a time: `AWS_LAMBDA_MAX_CONCURRENCY` is read (and
-//! checked) but a value above 1 does not make it poll `/next` concurrently.
+//! # Concurrency
 //!
-//! For the duration of each invocation the trace id is exported as `_X_AMZN_TRACE_ID` (and
-//! removed after), as AWS's sequential runtimes do.
+//! [`run`] and the other `run*` forms take an `FnMut` handler and serve one invocation at a
+//! time; with `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances) they say once
+//! in the log that they do. [`run_concurrent`] (and [`run_async_concurrent`] with the `tokio`
+//! feature) take an `Fn + Sync` handler and serve up to `AWS_LAMBDA_MAX_CONCURRENCY`
+//! invocations at once from one process: one thread per slot, each with its own connection
+//! polling `/next`. A panic or error fails only its own invocation.
+//!
+//! Serving one at a time, the trace id is exported as `_X_AMZN_TRACE_ID` for the duration of
+//! each invocation (and removed after), as AWS's sequential runtimes do. Serving several at
+//! once it is not (the environment is the whole process's): read [`Context::trace_id`], as
+//! AWS documents for this mode.
 //!
 //! # Logging
 //!
@@ -115,6 +124,7 @@
 
 mod chunked;
 mod client;
+mod concurrent;
 mod endpoint;
 mod error;
 mod logger;
@@ -125,6 +135,7 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
+pub use concurrent::{run_concurrent, run_concurrent_with_init};
 pub use error::{Error, error_type};
 pub use lamina_context::{Config, Context};
 pub use serve::MAX_RESPONSE_BYTES;
@@ -187,7 +198,17 @@ where
     H: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
     I: FnOnce(&Config) -> Result<H, Error>,
 {
-    let (runtime, mut handler) = start_with(init);
+    let (runtime, mut handler) = start_with(|config: &Config| {
+        if config.max_concurrency.get() > 1 {
+            log::warn!(
+                "AWS_LAMBDA_MAX_CONCURRENCY is {}, but this handler (FnMut, given to `run`) serves \
+                 one invocation at a time; use `run_concurrent` with an `Fn + Sync` handler to \
+                 serve them at once",
+                config.max_concurrency
+            );
+        }
+        init(config)
+    });
     exit(runtime.serve(&mut handler))
 }
 
@@ -210,4 +231,12 @@ where
 #[cfg(feature = "tokio")]
 mod asynchronous;
 #[cfg(feature = "tokio")]
-pub use asynchronous::{run_async, run_async_with_init};
+mod asynchronous_streaming;
+#[cfg(feature = "tokio")]
+pub use asynchronous::{
+    run_async, run_async_concurrent, run_async_concurrent_with_init, run_async_with_init,
+};
+#[cfg(feature = "tokio")]
+pub use asynchronous_streaming::{
+    AsyncResponseStream, run_streaming_async, run_streaming_async_with_init,
+};

@@ -11,8 +11,10 @@
 //!
 //! Records below `AWS_LAMBDA_LOG_LEVEL` (default `INFO`) are dropped, in both formats.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use lamina_context::{LogFormat, LogLevel};
@@ -20,12 +22,27 @@ use serde::Serialize;
 
 use lamina_context::time::rfc3339_millis;
 
-/// Request id of the invocation in progress, for log lines. A global, not a thread-local, so
-/// lines logged from threads the handler spawns carry it too (one invocation at a time).
+/// Request id of the invocation in progress, for log lines. Serving one invocation at a time
+/// it is a global, not a thread-local, so lines logged from threads the handler spawns carry
+/// it too; serving several at once ([`set_concurrent`]) each slot's thread has its own.
 static CURRENT_REQUEST_ID: Mutex<Option<String>> = Mutex::new(None);
+static CONCURRENT: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static SLOT_REQUEST_ID: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// From now on, request ids are per thread: several invocations run at once.
+pub(crate) fn set_concurrent() {
+    CONCURRENT.store(true, Ordering::Relaxed);
+}
 
 /// Sets (or clears, with `None`) the request id put on log lines.
 pub(crate) fn set_request_id(request_id: Option<&str>) {
+    if CONCURRENT.load(Ordering::Relaxed) {
+        SLOT_REQUEST_ID.with(|slot| *slot.borrow_mut() = request_id.map(Into::into));
+        return;
+    }
     let mut current = CURRENT_REQUEST_ID
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -33,6 +50,9 @@ pub(crate) fn set_request_id(request_id: Option<&str>) {
 }
 
 fn current_request_id() -> Option<String> {
+    if CONCURRENT.load(Ordering::Relaxed) {
+        return SLOT_REQUEST_ID.with(|slot| slot.borrow().clone());
+    }
     CURRENT_REQUEST_ID
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -44,6 +44,8 @@ pub(crate) enum FatalError {
     },
     #[error("{url} answered 500 (container error, the runtime must exit): {body}")]
     ContainerError { url: String, body: String },
+    #[error("cannot run {slots} invocations at once (AWS_LAMBDA_MAX_CONCURRENCY): {message}")]
+    Slots { slots: usize, message: String },
 }
 
 /// How often and how patiently `/next` is retried when it cannot be reached or answers a
@@ -64,7 +66,10 @@ pub(crate) const NEXT_RETRY: RetryPolicy = RetryPolicy {
 /// A connected runtime: the client and how to retry.
 pub(crate) struct Runtime {
     pub(crate) client: Client,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
+    /// Whether each invocation's trace id is exported as `_X_AMZN_TRACE_ID`: only when one
+    /// invocation runs at a time, since the environment is the whole process's.
+    pub(crate) export_trace: bool,
 }
 
 impl Runtime {
@@ -72,6 +77,7 @@ impl Runtime {
         Self {
             client: Client::new(base_url),
             retry,
+            export_trace: true,
         }
     }
 
@@ -210,7 +216,9 @@ impl Runtime {
         let Some(context) = self.context_of(&answer)? else {
             return Ok(());
         };
-        export_trace_id(context.trace_id.as_deref());
+        if self.export_trace {
+            export_trace_id(context.trace_id.as_deref());
+        }
         set_request_id(Some(&context.request_id));
         let outcome = match catch_unwind(AssertUnwindSafe(|| handler(answer.body, &context))) {
             Ok(Ok(response)) if response.len() > MAX_RESPONSE_BYTES => Err(ErrorBody::new(
@@ -232,7 +240,9 @@ impl Runtime {
         }
         let posted = self.post(&context.request_id, outcome);
         set_request_id(None);
-        export_trace_id(None);
+        if self.export_trace {
+            export_trace_id(None);
+        }
         posted
     }
 

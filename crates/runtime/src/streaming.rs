@@ -38,7 +38,7 @@ pub struct ResponseStream {
 }
 
 impl ResponseStream {
-    fn new(base: &str, request_id: &str) -> Self {
+    pub(crate) fn new(base: &str, request_id: &str) -> Self {
         Self {
             base: base.to_string(),
             path: format!("/runtime/invocation/{request_id}/response"),
@@ -74,6 +74,16 @@ impl ResponseStream {
     pub fn start_http(&mut self, prelude: &HttpPrelude) -> io::Result<()> {
         self.set_content_type(HTTP_INTEGRATION_CONTENT_TYPE)?;
         self.write_all(&prelude.to_bytes())
+    }
+
+    /// A stream for the same invocation with nothing sent, to stand in while the real one is
+    /// lent out (the async forms hand theirs to a future).
+    pub(crate) fn placeholder(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            path: self.path.clone(),
+            ..Self::new("", "")
+        }
     }
 
     /// Ends the request: the trailers carry `error` if there is one.

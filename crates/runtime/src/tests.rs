@@ -604,4 +604,5 @@ fn deserialization_errors_name_nested_paths() {
     );
 }
 
+mod concurrent;
 mod streaming;

@@ -97,7 +97,7 @@ pub fn warm_run(
 /// Makes `total` invocations from `callers` threads, each with one keep-alive
 /// connection; every answer must be a 200 without `X-Amz-Function-Error`.
 /// Returns the wall time of the whole and the latency of each invocation.
-fn load(
+pub(super) fn load(
     url: &str,
     payload: &[u8],
     callers: usize,

@@ -45,6 +45,8 @@ pub struct Row {
     unit: &'static str,
     lamina: Stats,
     peer: Stats,
+    /// The physical limit of the same work, measured in the same run, when there is one.
+    limit: Option<Stats>,
     higher_is_better: bool,
 }
 
@@ -56,8 +58,16 @@ impl Row {
             unit,
             lamina,
             peer,
+            limit: None,
             higher_is_better: true,
         }
+    }
+
+    /// The same metric with the physical limit measured beside it; the report adds lamina's
+    /// share of it.
+    pub fn with_limit(mut self, limit: Stats) -> Row {
+        self.limit = Some(limit);
+        self
     }
 
     /// A metric where less is better (latency, memory, size).
@@ -67,6 +77,7 @@ impl Row {
             unit,
             lamina,
             peer,
+            limit: None,
             higher_is_better: false,
         }
     }
@@ -125,8 +136,17 @@ impl Report {
 fn render_section(out: &mut String, section: &Section) {
     let _ = writeln!(out, "\n## {}\n", section.title);
     let _ = writeln!(out, "lamina: {} · peer: {}\n", section.lamina, section.peer);
-    let _ = writeln!(out, "| metric | lamina | peer | lamina ÷ peer |");
-    let _ = writeln!(out, "|---|---:|---:|---:|");
+    let limits = section.rows.iter().any(|row| row.limit.is_some());
+    if limits {
+        let _ = writeln!(
+            out,
+            "| metric | lamina | peer | lamina ÷ peer | physical limit | lamina ÷ limit |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    } else {
+        let _ = writeln!(out, "| metric | lamina | peer | lamina ÷ peer |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+    }
     for row in &section.rows {
         let ratio = row.lamina.median() / row.peer.median();
         let arrow = if row.higher_is_better {
@@ -134,9 +154,18 @@ fn render_section(out: &mut String, section: &Section) {
         } else {
             "↓ better"
         };
+        let limit = match (&row.limit, limits) {
+            (Some(limit), _) => format!(
+                " {} | {} |",
+                cell(limit, row.unit),
+                number(row.lamina.median() / limit.median(), 2)
+            ),
+            (None, true) => " | |".to_string(),
+            (None, false) => String::new(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} ({arrow}) |",
+            "| {} | {} | {} | {} ({arrow}) |{limit}",
             row.metric,
             cell(&row.lamina, row.unit),
             cell(&row.peer, row.unit),
@@ -262,6 +291,32 @@ mod tests {
                 ),
             ],
             notes: vec!["a note".into()],
+        };
+        let mut out = String::new();
+        render_section(&mut out, &section);
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn a_row_with_a_physical_limit_adds_its_columns() {
+        let section = Section {
+            title: "Emulator".into(),
+            lamina: "ours".into(),
+            peer: "theirs".into(),
+            rows: vec![
+                Row::higher(
+                    "invocations per second",
+                    "inv/s",
+                    (Stats::from(3_000.0), Stats::from(600.0)),
+                )
+                .with_limit(Stats::from(6_000.0)),
+                Row::lower(
+                    "zip size",
+                    "bytes",
+                    (Stats::from(250_000.0), Stats::from(1_000_000.0)),
+                ),
+            ],
+            notes: Vec::new(),
         };
         let mut out = String::new();
         render_section(&mut out, &section);

@@ -172,3 +172,84 @@ fn the_content_type_cannot_change_after_the_first_byte() {
     assert_eq!(posts[0].header("Content-Type"), Some("text/plain"));
     assert_eq!(posts[0].body, b"a");
 }
+
+#[cfg(feature = "tokio")]
+mod asynchronous {
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::{FakeApi, event, reply, serve, trailer, trailer_body};
+    use crate::asynchronous_streaming::on_runtime;
+    use crate::{AsyncResponseStream, Context, Error};
+
+    fn tokio() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_async_handler_streams_each_write_before_its_future_ends() {
+        let api = FakeApi::start(vec![event("req-1", "\"go\"")], reply(202, ""));
+        let live = api.live.clone();
+        let mut handler = on_runtime(
+            tokio(),
+            move |event: String, context: Context, out: AsyncResponseStream| {
+                let live = live.clone();
+                async move {
+                    assert_eq!(event, "go");
+                    out.send(format!("{} first", context.request_id).as_bytes())?;
+                    let seen = FakeApi::wait_for_chunks(&live, 1);
+                    assert_eq!(seen, vec![b"req-1 first".to_vec()]);
+                    let mut out = out;
+                    out.write_all(b"second")
+                        .await
+                        .map_err(|e| Error::msg(e.to_string()))
+                }
+            },
+        );
+        let posts = serve(&api, |event, context, out| handler(event, context, out));
+        assert_eq!(posts.len(), 1, "{posts:?}");
+        assert_eq!(
+            posts[0].chunks,
+            vec![b"req-1 first".to_vec(), b"second".to_vec()]
+        );
+        assert!(posts[0].trailers.is_empty(), "{:?}", posts[0].trailers);
+    }
+
+    #[test]
+    fn an_async_error_or_panic_after_the_first_byte_goes_in_the_trailers() {
+        let api = FakeApi::start(
+            vec![
+                event("req-1", "\"error\""),
+                event("req-2", "\"panic\""),
+                event("req-3", "\"ok\""),
+            ],
+            reply(202, ""),
+        );
+        let mut handler = on_runtime(
+            tokio(),
+            |event: String, _: Context, out: AsyncResponseStream| async move {
+                out.send(b"partial")?;
+                match event.as_str() {
+                    "error" => Err(Error::new("Stream.Broke", "the source went away")),
+                    "panic" => panic!("async slot broke"),
+                    _ => Ok(()),
+                }
+            },
+        );
+        let posts = serve(&api, |event, context, out| handler(event, context, out));
+        assert_eq!(posts.len(), 3, "{posts:?}");
+        assert_eq!(
+            trailer(&posts[0], "Lambda-Runtime-Function-Error-Type"),
+            "Stream.Broke"
+        );
+        assert_eq!(posts[0].chunks, vec![b"partial".to_vec()]);
+        assert_eq!(
+            trailer(&posts[1], "Lambda-Runtime-Function-Error-Type"),
+            "Runtime.HandlerPanic"
+        );
+        assert_eq!(trailer_body(&posts[1])["errorMessage"], "async slot broke");
+        assert!(posts[2].path.ends_with("/req-3/response"));
+        assert!(posts[2].trailers.is_empty());
+    }
+}

@@ -1,12 +1,14 @@
 //! The worker convention: one long-lived process serving invocations over `PROTOCOL.md`.
 
+mod running;
+
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +19,11 @@ use crate::invocation::{Context, Handler, InvocationError, cutoff, error_types};
 use crate::lines::Output;
 use crate::log::Log;
 use crate::process::{
-    ExitWatch, describe_status, die_with_parent, earliest, high_pipe, install_fds, kill_group,
-    own_pid, poll, set_nonblocking,
+    ExitWatch, describe_status, die_with_parent, high_pipe, install_fds, kill_group, own_pid,
+    set_nonblocking,
 };
-use crate::protocol::{self, Decoder, ProtocolError, Reply};
+use crate::protocol::{self, Decoder, Reply};
+use running::{Exchange, Running};
 
 /// How long a worker that closed its reply pipe gets to exit on its own before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
@@ -53,28 +56,6 @@ pub struct WorkerHandler {
     log: Log,
     margin: Duration,
     running: Option<Running>,
-}
-
-#[derive(Debug)]
-struct Running {
-    child: Child,
-    watch: ExitWatch,
-    requests: File,
-    replies: File,
-    decoder: Decoder,
-    ready: bool,
-    /// Replied before reading its whole request: it was killed and must be replaced.
-    desynced: bool,
-    output: Output,
-}
-
-/// How one exchange with a worker ended.
-enum Exchange {
-    Reply(Reply),
-    TimedOut,
-    Exited(Option<ExitStatus>),
-    Broken(ProtocolError),
-    Io(io::Error),
 }
 
 impl WorkerHandler {
@@ -191,21 +172,24 @@ impl WorkerHandler {
         }
         let outcome = running.exchange(&[], cutoff);
         let failure = match outcome {
-            Exchange::Reply(Reply::Ready) => {
+            Exchange::Reply(Reply::Ready { version })
+                if version.as_deref() == Some(protocol::VERSION) =>
+            {
                 running.ready = true;
                 return Ok(());
             }
+            Exchange::Reply(Reply::Ready { version }) => StartFailure::Failed {
+                reason: version_mismatch(version.as_deref()),
+                tail: Vec::new(),
+            },
             Exchange::Reply(Reply::InitError(error)) => StartFailure::Init(error),
             Exchange::Reply(other) => StartFailure::Failed {
-                reason: format!("it sent {} before READY", reply_kind(&other)),
+                reason: format!("it sent {} before READY", other.kind()),
                 tail: Vec::new(),
             },
             Exchange::TimedOut => StartFailure::TimedOut,
-            Exchange::Exited(status) => StartFailure::Failed {
-                reason: format!(
-                    "it exited with {} before sending READY",
-                    status_text(status)
-                ),
+            Exchange::Exited { status, killed } => StartFailure::Failed {
+                reason: format!("it {} before sending READY", ending(status, killed)),
                 tail: Vec::new(),
             },
             Exchange::Broken(e) => StartFailure::Failed {
@@ -280,16 +264,31 @@ enum StartFailure {
     TimedOut,
 }
 
-fn status_text(status: Option<ExitStatus>) -> String {
-    status.map_or_else(|| "an unknown status".to_owned(), describe_status)
+/// Why a worker's `READY` is refused: it speaks another version of the protocol.
+fn version_mismatch(version: Option<&str>) -> String {
+    let announced = match version {
+        None => "sent a bare `READY`, as workers of version 1 of the protocol do".to_owned(),
+        Some(version) => {
+            format!("announced version {version} of the worker protocol (`READY {version}`)")
+        }
+    };
+    format!(
+        "it {announced}, but this bootstrap speaks version {v} (LAMINA_PROTOCOL={v}): {}",
+        protocol::CHANGES_FROM_1,
+        v = protocol::VERSION
+    )
 }
 
-fn reply_kind(reply: &Reply) -> &'static str {
-    match reply {
-        Reply::Ready => "READY",
-        Reply::InitError(_) => "INIT_ERROR",
-        Reply::Response(_) => "RESPONSE",
-        Reply::Error(_) => "ERROR",
+/// How a worker ended, in Lambda's wording, saying whether the bootstrap killed it.
+fn ending(status: Option<ExitStatus>, killed: bool) -> String {
+    let wording = status.map_or_else(|| "an unknown status".to_owned(), describe_status);
+    if killed {
+        format!(
+            "closed its reply pipe without exiting, so the bootstrap killed it after {} s ({wording})",
+            EXIT_GRACE.as_secs()
+        )
+    } else {
+        format!("exited with {wording}")
     }
 }
 
@@ -297,6 +296,16 @@ impl Handler for WorkerHandler {
     fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
         let cutoff = cutoff(context, self.margin);
         let display = self.command.display.clone();
+        let Some(id) = protocol::frame_id(&context.request_id) else {
+            return Err(InvocationError::new(
+                error_types::PROTOCOL,
+                format!(
+                    "the request id `{}` cannot travel in the worker protocol (empty, or over {} bytes once encoded); it was not sent to worker `{display}`",
+                    context.request_id,
+                    protocol::MAX_ID
+                ),
+            ));
+        };
         if self.running.is_none() {
             self.spawn().map_err(|e| {
                 InvocationError::new(
@@ -332,25 +341,61 @@ impl Handler for WorkerHandler {
                 format!("worker `{display}` is not running"),
             ));
         };
-        let head = protocol::encode_invoke_head(context, event.len());
+        let stale = match running.unsolicited() {
+            Ok(stale) => stale,
+            Err(e) => Some(format!("(unreadable: {e})")),
+        };
+        if let Some(start) = stale {
+            self.restart("wrote to its reply pipe between invocations");
+            return Err(InvocationError::new(
+                error_types::PROTOCOL,
+                format!(
+                    "worker `{display}` wrote to its reply pipe while no invocation was running (`{start}`: a reply too many, or too late, for an earlier invocation), so this invocation was not sent to it and it was replaced"
+                ),
+            ));
+        }
+        let head = protocol::encode_invoke_head(&id, context, event.len());
         let outcome = running.exchange(&[&head, event], Some(cutoff));
-        if matches!(
-            outcome,
-            Exchange::Reply(Reply::Response(_) | Reply::Error(_))
-        ) && (running.desynced || running.watch.check(&mut running.child).is_some())
-        {
-            self.restart("exited or fell out of step right after replying");
+        let unfit = match &outcome {
+            Exchange::Reply(Reply::Response { .. } | Reply::Error { .. }) => running.unfit(),
+            _ => None,
+        };
+        let replaced = unfit.is_some();
+        if let Some(why) = unfit {
+            self.restart(&why);
         }
         match outcome {
-            Exchange::Reply(Reply::Response(body)) => Ok(body),
-            Exchange::Reply(Reply::Error(error)) => Err(error),
+            Exchange::Reply(Reply::Response { id: answered, body }) if answered == id => Ok(body),
+            Exchange::Reply(Reply::Error {
+                id: answered,
+                error,
+            }) if answered == id => Err(error),
+            Exchange::Reply(
+                ref reply @ (Reply::Response {
+                    id: ref answered, ..
+                }
+                | Reply::Error {
+                    id: ref answered, ..
+                }),
+            ) => {
+                if !replaced {
+                    self.restart("answered with another invocation's id");
+                }
+                Err(InvocationError::new(
+                    error_types::PROTOCOL,
+                    format!(
+                        "worker `{display}` answered INVOKE `{id}` with a {} for `{answered}`; it was not taken as this invocation's answer, and the worker was replaced",
+                        reply.kind()
+                    ),
+                ))
+            }
             Exchange::Reply(other) => {
                 self.restart("broke the protocol");
                 Err(InvocationError::new(
                     error_types::PROTOCOL,
                     format!(
                         "worker `{display}` answered INVOKE with {}; it was restarted",
-                        reply_kind(&other)
+                        other.kind()
                     ),
                 ))
             }
@@ -367,13 +412,13 @@ impl Handler for WorkerHandler {
                     stack_trace: tail,
                 })
             }
-            Exchange::Exited(status) => {
+            Exchange::Exited { status, killed } => {
                 let tail = self.restart("exited during an invocation");
                 Err(InvocationError::new(
                     error_types::WORKER_EXITED,
                     format!(
-                        "worker `{display}` exited with {} during the invocation; a new worker was started{}",
-                        status_text(status),
+                        "worker `{display}` {} during the invocation; a new worker was started{}",
+                        ending(status, killed),
                         tail_suffix(&tail)
                     ),
                 ))
@@ -391,125 +436,6 @@ impl Handler for WorkerHandler {
                     error_types::PROTOCOL,
                     format!("talking to worker `{display}` failed: {e}; it was restarted"),
                 ))
-            }
-        }
-    }
-}
-
-impl Running {
-    /// Writes `outgoing` to the worker and reads one reply, until `cutoff`.
-    fn exchange(&mut self, outgoing: &[&[u8]], cutoff: Option<Instant>) -> Exchange {
-        let mut segment = 0;
-        let mut offset = 0;
-        let mut writing = outgoing.iter().any(|s| !s.is_empty());
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match self.decoder.next_reply() {
-                Ok(Some(reply)) => {
-                    // Lines printed before the reply belong to this invocation's log.
-                    self.output.drain_available(&mut buffer);
-                    if writing {
-                        // Replied before reading the whole request: the streams are out of
-                        // step, so this worker cannot serve another invocation.
-                        kill_group(self.child.id());
-                        self.desynced = true;
-                    }
-                    return Exchange::Reply(reply);
-                }
-                Ok(None) => {}
-                Err(e) => return Exchange::Broken(e),
-            }
-            if self.watch.check(&mut self.child).is_some() {
-                // Dead: whatever it wrote before dying may still complete a reply.
-                if let Err(e) = self.drain(&mut buffer) {
-                    return Exchange::Io(e);
-                }
-                return match self.decoder.next_reply() {
-                    Ok(Some(reply)) => Exchange::Reply(reply),
-                    Ok(None) => Exchange::Exited(self.watch.status()),
-                    Err(e) => Exchange::Broken(e),
-                };
-            }
-            let now = Instant::now();
-            if cutoff.is_some_and(|c| now >= c) {
-                return Exchange::TimedOut;
-            }
-            let mut fds = vec![libc::pollfd {
-                fd: self.replies.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            if writing {
-                fds.push(libc::pollfd {
-                    fd: self.requests.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                });
-            }
-            let output_from = fds.len();
-            let (output_indices, output_fds): (Vec<usize>, Vec<libc::pollfd>) =
-                self.output.pollfds().into_iter().unzip();
-            fds.extend(output_fds);
-            fds.extend(self.watch.pollfd());
-            let wake = earliest(cutoff, self.watch.poll_slice().map(|s| now + s));
-            if let Err(e) = poll(&mut fds, wake) {
-                return Exchange::Io(e);
-            }
-            for (offset, index) in output_indices.into_iter().enumerate() {
-                if fds[output_from + offset].revents != 0 {
-                    self.output.pump(index, &mut buffer);
-                }
-            }
-            if writing && fds[1].revents != 0 {
-                match self.requests.write(&outgoing[segment][offset..]) {
-                    Ok(n) => {
-                        offset += n;
-                        while segment < outgoing.len() && offset >= outgoing[segment].len() {
-                            segment += 1;
-                            offset = 0;
-                        }
-                        writing = segment < outgoing.len();
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
-                    // It closed its request pipe: it is going away; its exit tells the rest.
-                    Err(_) => writing = false,
-                }
-            }
-            if fds[0].revents != 0 {
-                match self.replies.read(&mut buffer) {
-                    Ok(0) => {
-                        let status = self.watch.settle(&mut self.child, EXIT_GRACE);
-                        return match self.decoder.next_reply() {
-                            Ok(Some(reply)) => Exchange::Reply(reply),
-                            Ok(None) => Exchange::Exited(status),
-                            Err(e) => Exchange::Broken(e),
-                        };
-                    }
-                    Ok(n) => self.decoder.push(&buffer[..n]),
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(e) => return Exchange::Io(e),
-                }
-            }
-        }
-    }
-
-    /// Reads whatever is left in the reply pipe without waiting.
-    fn drain(&mut self, buffer: &mut [u8]) -> io::Result<()> {
-        loop {
-            match self.replies.read(buffer) {
-                Ok(0) => return Ok(()),
-                Ok(n) => self.decoder.push(&buffer[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
         }
     }
