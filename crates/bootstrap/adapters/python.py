@@ -107,10 +107,21 @@ def read_exact(requests, length):
     return data
 
 
+def layer_paths():
+    """Where AWS's Python runtimes find packages a layer brings (`[[pip]]` layers install
+    there): /opt/python/lib/pythonX.Y/site-packages, then /opt/python."""
+    opt = os.environ.get("LAMINA_OPT_DIR", "/opt")
+    version = "python%d.%d" % sys.version_info[:2]
+    return [os.path.join(opt, "python", "lib", version, "site-packages"),
+            os.path.join(opt, "python")]
+
+
 def load(replies, source, function_name):
     """Imports `source` and returns its function, or reports INIT_ERROR and exits."""
     module_name = os.path.splitext(os.path.basename(source))[0]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(source)))
+    # The handler's folder first, then the layers' packages, then the interpreter's own: the
+    # order of AWS's managed Python runtimes.
+    sys.path[0:0] = [os.path.dirname(os.path.abspath(source))] + layer_paths()
     try:
         spec = importlib.util.spec_from_file_location(module_name, source)
         module = importlib.util.module_from_spec(spec)

@@ -356,6 +356,26 @@ fn a_handler_file_in_a_subfolder_imports_its_siblings() {
     assert_eq!(invoke(&mut *handler, br#"{"word":"hi"}"#).unwrap(), b"HI");
 }
 
+#[test]
+fn python_finds_the_packages_a_layer_brings_under_opt_python() {
+    let function = Function::new();
+    common::write_file(
+        &function.opt.path().join("python/layered.py"),
+        "WHERE = 'opt/python'\n",
+        0o644,
+    );
+    function.file(
+        "handler.py",
+        "import layered\n\ndef handle(event, context):\n    return {'from': layered.WHERE}\n",
+        0o644,
+    );
+    let mut handler = function.load("handler.handle").unwrap();
+    assert_eq!(
+        json_of(&invoke(&mut *handler, b"{}").unwrap()),
+        json!({"from": "opt/python"})
+    );
+}
+
 /// An adapter paired with a bootstrap of another protocol version refuses to start, saying
 /// which versions meet, in the one message every version shares (`INIT_ERROR`).
 #[test]
