@@ -145,7 +145,8 @@ pub enum InitError {
     },
     /// An interpreter (for an adapter or a `#!/usr/bin/env NAME` line) is not on `PATH`.
     #[error(
-        "`{interpreter}` (needed to run {needed_by}) is not on PATH ({search_path}). Add a layer that provides {}, or use a runtime image that has it.", opt_bin.join(interpreter).display()
+        "`{interpreter}` (needed to run {needed_by}) is not on PATH ({search_path}). {}",
+        missing_interpreter_advice(interpreter, opt_bin)
     )]
     InterpreterMissing {
         /// The program looked for.
@@ -215,6 +216,26 @@ pub enum InitError {
     /// A worker that reported `INIT_ERROR` (e.g. an adapter that could not load the handler).
     #[error("{}", .0.message)]
     WorkerInit(InvocationError),
+}
+
+/// What to do about a missing interpreter: lamina's own layer where there is one, and for
+/// Python why there is none (layers/README.md, "Interpreter layers").
+fn missing_interpreter_advice(interpreter: &str, opt_bin: &Path) -> String {
+    let wanted = opt_bin.join(interpreter);
+    match interpreter {
+        "perl" => format!(
+            "provided.al2023 has no Perl: add lamina's perl layer (layers/perl: {} with its core modules), or another layer that provides it.",
+            wanted.display()
+        ),
+        "python3" | "python" => format!(
+            "provided.al2023 has no Python, and lamina has no Python layer (Debian 12's python3 needs glibc 2.35; Lambda has 2.34): the function needs a Python layer of its own, providing {} built for glibc 2.34 or older.",
+            wanted.display()
+        ),
+        _ => format!(
+            "Add a layer that provides {}, or use a runtime image that has it.",
+            wanted.display()
+        ),
+    }
 }
 
 fn env_file_message(path: &Path, line: usize, reason: &str) -> String {
