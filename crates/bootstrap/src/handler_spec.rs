@@ -228,8 +228,9 @@ fn missing_interpreter_advice(interpreter: &str, opt_bin: &Path) -> String {
             wanted.display()
         ),
         "python3" | "python" => format!(
-            "provided.al2023 has no Python, and lamina has no Python layer (Debian 12's python3 needs glibc 2.35; Lambda has 2.34): the function needs a Python layer of its own, providing {} built for glibc 2.34 or older.",
-            wanted.display()
+            "provided.al2023 has no Python, and lamina has no Python layer (Debian 12's python3 needs glibc 2.35; Lambda has {glibc}): the function needs a Python layer of its own, providing {} built for glibc {glibc} or older.",
+            wanted.display(),
+            glibc = lamina_context::facts::GLIBC_VERSION
         ),
         _ => format!(
             "Add a layer that provides {}, or use a runtime image that has it.",
