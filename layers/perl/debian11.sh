@@ -8,6 +8,7 @@
 # and Debian 12's perl needs newer symbols where it matters: its libcrypt.so.1 (libxcrypt
 # 4.4.33) needs GLIBC_2.36 (arc4random_buf) and its POSIX.so GLIBC_2.35 (hypot);
 # `cargo lamina check` refuses both. Debian 11's (glibc 2.31) need at most GLIBC_2.29.
+# Debian 11's long-term support ended in August 2026: no more security fixes for these.
 #
 # The packages are fetched with apt-get from Debian's archive through a private apt
 # configuration (the machine's own apt sources and state are not touched), pinned to exact
