@@ -28,6 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("prerequisites");
     install_prerequisites(&sh)?;
     install_moto(&sh)?;
+    install_perl_sysroot(&sh)?;
     if args.prerequisites_only {
         return Ok(());
     }
@@ -138,6 +139,28 @@ fn install_prerequisites(sh: &Shell) -> anyhow::Result<()> {
 fn step(name: &str) {
     eprintln!("\n==> {name}");
 }
+
+/// Unpacks Debian 11's perl where `layers/perl/layer.toml` takes it from (the script does
+/// nothing when the pinned packages are already there), then proves that perl runs with the
+/// core modules the layer ships.
+fn install_perl_sysroot(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(sh, "sh layers/perl/debian11.sh {PERL_SYSROOT}")
+        .run()
+        .context("unpacking Debian 11's perl for layers/perl")?;
+    let perl = format!("{PERL_SYSROOT}/usr/bin/perl");
+    let lib = format!(
+        "{PERL_SYSROOT}/usr/lib/x86_64-linux-gnu/perl-base:{PERL_SYSROOT}/usr/lib/x86_64-linux-gnu/perl/5.32.1:{PERL_SYSROOT}/usr/share/perl/5.32.1"
+    );
+    cmd!(sh, "{perl} -MPOSIX -MJSON::PP -e 'exit 0'")
+        .env("PERL5LIB", lib)
+        .quiet()
+        .run()
+        .context("Debian 11's perl does not run with its core modules")?;
+    Ok(())
+}
+
+/// The perl layer's sysroot (`[elf-options] sysroot` in `layers/perl/layer.toml`).
+const PERL_SYSROOT: &str = "/srv/lamina/debian11-perl-x86_64";
 
 /// Installs moto into `target/tools/moto` (where the tests look) and proves it imports.
 fn install_moto(sh: &Shell) -> anyhow::Result<()> {

@@ -56,6 +56,17 @@ pub const DEBIAN: &[Prerequisite] = &[
         smoke: |sh, _| quiet(sh, "perl", &["-e", "exit 0"]),
     },
     Prerequisite {
+        name: "Debian's archive keyring (apt checks Debian 11's perl packages for layers/perl with it)",
+        packages: &["debian-archive-keyring"],
+        smoke: |_, _| {
+            let keyring = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
+            if !keyring.is_file() {
+                bail!("{} is missing", keyring.display());
+            }
+            Ok(())
+        },
+    },
+    Prerequisite {
         name: "python3 with venv (the Python adapter, actionlint and moto from PyPI)",
         packages: &["python3", "python3-venv"],
         smoke: |sh, dir| {

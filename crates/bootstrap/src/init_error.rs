@@ -100,7 +100,8 @@ pub enum InitError {
     },
     /// An interpreter (for an adapter or a `#!/usr/bin/env NAME` line) is not on `PATH`.
     #[error(
-        "`{interpreter}` (needed to run {needed_by}) is not on PATH ({search_path}). Add a layer that provides {}, or use a runtime image that has it.", opt_bin.join(interpreter).display()
+        "`{interpreter}` (needed to run {needed_by}) is not on PATH ({search_path}). {}",
+        missing_interpreter_advice(interpreter, opt_bin)
     )]
     InterpreterMissing {
         /// The program looked for.
@@ -191,6 +192,27 @@ fn resolves_to(path: &Path, resolved: &Path) -> String {
         String::new()
     } else {
         format!(" resolves to {}, which", resolved.display())
+    }
+}
+
+/// What to do about a missing interpreter: lamina's own layer where there is one, and for
+/// Python why there is none (layers/README.md, "Interpreter layers").
+fn missing_interpreter_advice(interpreter: &str, opt_bin: &Path) -> String {
+    let wanted = opt_bin.join(interpreter);
+    match interpreter {
+        "perl" => format!(
+            "provided.al2023 has no Perl: add lamina's perl layer (layers/perl: {} with its core modules), or another layer that provides it.",
+            wanted.display()
+        ),
+        "python3" | "python" => format!(
+            "provided.al2023 has no Python, and lamina has no Python layer (Debian 12's python3 needs glibc 2.35; Lambda has {glibc}): the function needs a Python layer of its own, providing {} built for glibc {glibc} or older.",
+            wanted.display(),
+            glibc = lamina_context::facts::GLIBC_VERSION
+        ),
+        _ => format!(
+            "Add a layer that provides {}, or use a runtime image that has it.",
+            wanted.display()
+        ),
     }
 }
 

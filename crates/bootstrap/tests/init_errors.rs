@@ -74,6 +74,14 @@ fn missing_interpreter_for_an_adapter() {
 }
 
 #[test]
+fn missing_perl_points_at_the_perl_layer() {
+    let mut f = function();
+    f.path = f.task_root.path().join("empty-bin").into_os_string();
+    f.file("handler.pl", "sub handle { 1 }\n", 0o644);
+    insta::assert_snapshot!(load_error(&f, Some("handler.handle")));
+}
+
+#[test]
 fn missing_adapter() {
     let f = function();
     f.file("handler.pl", "sub handle { 1 }\n", 0o644);

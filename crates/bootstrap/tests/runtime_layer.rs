@@ -186,7 +186,12 @@ fn built() -> &'static Built {
                 let sample_dir = repository().join("samples").join(name);
                 let spec =
                     Spec::load(&sample_dir.join("lamina.toml"), ArtifactKind::Function).unwrap();
-                assert_eq!(spec.layers, ["runtime"], "{name}");
+                // sample-perl also names the perl layer; here the host's perl stands in for it.
+                assert_eq!(
+                    spec.layers.first().map(String::as_str),
+                    Some("runtime"),
+                    "{name}"
+                );
                 let tree = spec
                     .assemble(&sample_dir, &repository(), &BuiltBinaries::new())
                     .unwrap();

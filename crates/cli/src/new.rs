@@ -127,10 +127,10 @@ GREETING = "Hello"
     )
 }
 
-const SCRIPT_NOTE_PYTHON: &str =
-    "# provided.al2023 has no python3: on Lambda, add a layer that provides one.\n";
-const SCRIPT_NOTE_PERL: &str =
-    "# provided.al2023 has no perl: on Lambda, add a layer that provides one.\n";
+const SCRIPT_NOTE_PYTHON: &str = "# provided.al2023 has no python3: add a layer that provides one, built for glibc 2.34\n\
+     # or older (lamina's layers/README.md, \"Interpreter layers\").\n";
+const SCRIPT_NOTE_PERL: &str = "# provided.al2023 has no perl: add a layer that provides one, e.g. lamina's layers/perl\n\
+     # (a folder with a layer.toml: list its path in `layers`).\n";
 
 const RUST_MAIN: &str = r#"use lamina_runtime::{Context, Error};
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,11 @@ pub fn ld_library_path(task_root: &str) -> String {
     format!("/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task_root}:{task_root}/lib:/opt/lib")
 }
 
+/// The glibc of `provided.al2023` (Amazon Linux 2023), for messages: a program that needs a
+/// newer symbol version does not start there. (`lamina-elf`'s `GlibcVersion::AL2023` is the
+/// same number, as a value its checks compare with.)
+pub const GLIBC_VERSION: &str = "2.34";
+
 /// Where Lambda unpacks the function's zip.
 pub const TASK_ROOT: &str = "/var/task";
 /// Where Lambda unpacks the function's layers, in order.

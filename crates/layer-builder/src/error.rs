@@ -29,8 +29,22 @@ pub enum Error {
     NonUtf8Name { path: PathBuf },
 
     /// A source named by a spec is absolute or lies outside the source root.
-    #[error("source `{path}` is outside `{}`: sources must be inside the repository", root.display())]
+    #[error("source `{path}` is outside `{}`: sources must be inside the repository (a file or folder of the build machine needs an absolute path and `host = true` in its [[copy]])", root.display())]
     SourceOutsideRoot { path: String, root: PathBuf },
+
+    /// A `[[copy]]` with `host = true` names a relative path or one with `..`.
+    #[error(
+        "[[copy]] `{path}` has `host = true`, so it must be an absolute path of the build machine without `..` (e.g. /usr/share/perl/5.36.0); a file of the repository needs no `host`"
+    )]
+    HostSourceNotAbsolute { path: String },
+
+    /// A symlink inside a host folder being copied resolves outside that folder.
+    #[error("symlink `{}` -> `{target}` leaves `{}`, the build machine's folder being copied: once unpacked it would point at something else or at nothing. Copy what it points at with a [[copy]] of its own", link.display(), root.display())]
+    HostSymlinkEscapes {
+        link: PathBuf,
+        target: String,
+        root: PathBuf,
+    },
 
     /// A symlink's target is absolute or resolves above the tree's root.
     #[error("symlink `{path}` -> `{target}` points outside the tree")]

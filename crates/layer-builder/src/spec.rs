@@ -58,14 +58,20 @@ pub struct Spec {
     pub pip: Vec<PipSpec>,
 }
 
-/// `[[copy]]`: a file or folder of the repository.
+/// `[[copy]]`: a file or folder of the repository, or of the build machine with `host = true`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CopySpec {
-    /// Relative to the spec's folder; must stay inside the repository.
+    /// Relative to the spec's folder and inside the repository; with `host`, an absolute
+    /// path of the build machine.
     pub from: String,
     /// Destination in the tree; `.` puts a folder's contents at the root.
     pub to: String,
+    /// Opts in to taking `from` from the build machine (an interpreter's library tree):
+    /// absolute paths only, every symlink inside must stay inside `from`, and Python
+    /// bytecode (`__pycache__`, `*.pyc`) is left out.
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// `[[binary]]`: a binary of a workspace package, cross-compiled by the caller.
@@ -202,8 +208,13 @@ impl Spec {
             .canonicalize()
             .map_err(|e| Error::io("reading", repo_root, e))?;
         for copy in &self.copy {
-            let source = source_path(&copy.from, spec_dir, &root)?;
-            tree.add_path(&copy.to, &source)?;
+            if copy.host {
+                let source = host_source_path(&copy.from)?;
+                tree.add_path_except(&copy.to, &source, &is_python_bytecode)?;
+            } else {
+                let source = source_path(&copy.from, spec_dir, &root)?;
+                tree.add_path(&copy.to, &source)?;
+            }
         }
         for binary in &self.binary {
             let key = (binary.package.clone(), binary.bin_name().to_owned());
@@ -272,4 +283,55 @@ fn source_path(from: &str, spec_dir: &Path, root: &Path) -> Result<PathBuf> {
         return Err(outside());
     }
     Ok(resolved)
+}
+
+/// Resolves a `[[copy]]` source with `host = true`: an absolute path without `..`, read
+/// through if it is a symlink (`/usr/share/perl/5.36` -> `5.36.0`). Inside a folder, every
+/// symlink must resolve inside that folder: one that leaves it would, once unpacked, point at
+/// whatever the tree has there (or at nothing) instead of what it meant on this machine.
+fn host_source_path(from: &str) -> Result<PathBuf> {
+    let path = Path::new(from);
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::HostSourceNotAbsolute {
+            path: from.to_owned(),
+        });
+    }
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| Error::io("reading", path, e))?;
+    if resolved.is_dir() {
+        for entry in walkdir::WalkDir::new(&resolved).follow_links(false) {
+            let entry = entry.map_err(|e| {
+                let at = e.path().unwrap_or(&resolved).to_owned();
+                let io = e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("walking failed"));
+                Error::io("reading", at, io)
+            })?;
+            if !entry.path_is_symlink() || is_python_bytecode(entry.path()) {
+                continue;
+            }
+            let inside = entry
+                .path()
+                .canonicalize()
+                .is_ok_and(|target| target.starts_with(&resolved));
+            if !inside {
+                let target = std::fs::read_link(entry.path())
+                    .map_err(|e| Error::io("reading symlink", entry.path(), e))?;
+                return Err(Error::HostSymlinkEscapes {
+                    link: entry.path().to_owned(),
+                    target: target.to_string_lossy().into_owned(),
+                    root: resolved,
+                });
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// Python's bytecode caches: written by whichever interpreter last ran on this machine, with
+/// its timestamps inside, so never the same bytes twice; the interpreter rebuilds them.
+fn is_python_bytecode(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "__pycache__")
+        || path.extension().is_some_and(|e| e == "pyc")
 }

@@ -223,9 +223,33 @@ impl Tree {
         self.insert(dest, Node::Folder, "an empty folder".into())
     }
 
+    /// Like [`Tree::add_path`], leaving out every file, symlink or folder (with its contents)
+    /// inside a source folder for which `skip` is true.
+    pub fn add_path_except(
+        &mut self,
+        dest: &str,
+        source: &Path,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
+        if source.is_dir() {
+            self.add_folder_except(dest, source, skip)
+        } else {
+            self.add_path(dest, source)
+        }
+    }
+
     /// Copies the folder `source` to `dest` (`.` for the root). Symlinks
     /// inside are kept as symlinks; names must be UTF-8.
     pub fn add_folder(&mut self, dest: &str, source: &Path) -> Result<()> {
+        self.add_folder_except(dest, source, &|_| false)
+    }
+
+    fn add_folder_except(
+        &mut self,
+        dest: &str,
+        source: &Path,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
         let dest = TreePath::parse(dest)?;
         if !dest.is_root() {
             self.insert(
@@ -239,6 +263,8 @@ impl Tree {
             .min_depth(1)
             .follow_links(false)
             .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|entry| !skip(entry.path()))
         {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(source).to_owned();

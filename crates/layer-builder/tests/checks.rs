@@ -148,6 +148,37 @@ fn every_refused_path_names_the_path() {
             spec.assemble_into(t, &repo.join("layer"), &repo, &BuiltBinaries::new())
         }),
     );
+    // From the build machine: `host = true` takes only absolute paths, and a symlink in
+    // the copied folder must stay inside it.
+    case(
+        "relative host copy source",
+        refusal(root, |t| {
+            let spec = Spec::parse(
+                "[[copy]]\nfrom = \"files\"\nto = \"share\"\nhost = true\n",
+                Path::new("layer.toml"),
+                ArtifactKind::Layer,
+            )?;
+            spec.assemble_into(t, &repo.join("layer"), &repo, &BuiltBinaries::new())
+        }),
+    );
+    let host = root.join("host/perl5");
+    fs::create_dir_all(host.join("lib")).unwrap();
+    fs::write(root.join("host/Config.pm"), b"outside the copied folder").unwrap();
+    symlink("../../Config.pm", host.join("lib/Config.pm")).unwrap();
+    case(
+        "host copy with a symlink leaving the folder",
+        refusal(root, |t| {
+            let spec = Spec::parse(
+                &format!(
+                    "[[copy]]\nfrom = \"{}\"\nto = \"lib/perl5\"\nhost = true\n",
+                    host.display()
+                ),
+                Path::new("layer.toml"),
+                ArtifactKind::Layer,
+            )?;
+            spec.assemble_into(t, &repo.join("layer"), &repo, &BuiltBinaries::new())
+        }),
+    );
     case(
         "copy source missing",
         refusal(root, |t| t.add_path("x", &repo.join("missing"))),
@@ -242,6 +273,65 @@ target = "hello.sh"
             "share/ 755",
             "share/data.txt 644"
         ]
+    );
+}
+
+#[test]
+fn host_copies_take_a_folder_of_the_build_machine_without_python_bytecode() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir_all(repo.join("layers/demo")).unwrap();
+    // An interpreter's library tree outside the repository, named through a versioned
+    // symlink as Debian does (/usr/share/perl/5.36 -> 5.36.0).
+    let host = dir.path().join("usr/lib/demo");
+    fs::create_dir_all(host.join("5.1.0/json/__pycache__")).unwrap();
+    symlink("5.1.0", host.join("5.1")).unwrap();
+    write(&host.join("5.1.0/json/__init__.py"), b"import os\n", 0o644);
+    write(
+        &host.join("5.1.0/json/__pycache__/__init__.cpython-311.pyc"),
+        b"\x00",
+        0o644,
+    );
+    write(&host.join("5.1.0/json/stale.pyc"), b"\x00", 0o644);
+    write(&host.join("5.1.0/run.sh"), b"#!/bin/sh\n", 0o700);
+    symlink("json/__init__.py", host.join("5.1.0/init.py")).unwrap();
+    let text = format!(
+        "[[copy]]\nfrom = \"{}\"\nto = \"lib/demo\"\nhost = true\n",
+        host.join("5.1").display()
+    );
+    let spec = Spec::parse(&text, Path::new("layer.toml"), ArtifactKind::Layer).unwrap();
+    let tree = spec
+        .assemble(&repo.join("layers/demo"), &repo, &BuiltBinaries::new())
+        .unwrap();
+    let listing: Vec<String> = tree
+        .plan()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {:o}", e.name, e.mode))
+        .collect();
+    assert_eq!(
+        listing,
+        [
+            "lib/ 755",
+            "lib/demo/ 755",
+            "lib/demo/init.py 777",
+            "lib/demo/json/ 755",
+            "lib/demo/json/__init__.py 644",
+            "lib/demo/run.sh 755",
+        ]
+    );
+    // Without the opt-in the same absolute path is refused.
+    let refused = Spec::parse(
+        &text.replace("host = true\n", ""),
+        Path::new("layer.toml"),
+        ArtifactKind::Layer,
+    )
+    .unwrap()
+    .assemble(&repo.join("layers/demo"), &repo, &BuiltBinaries::new())
+    .unwrap_err();
+    assert!(
+        matches!(refused, Error::SourceOutsideRoot { .. }),
+        "{refused}"
     );
 }
 

@@ -78,6 +78,7 @@ impl ResponseStream {
 
     /// A stream for the same invocation with nothing sent, to stand in while the real one is
     /// lent out (the async forms hand theirs to a future).
+    #[cfg(feature = "tokio")]
     pub(crate) fn placeholder(&self) -> Self {
         Self {
             base: self.base.clone(),

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Unpacks Debian 11's perl (5.32) and the libraries its modules load into a folder laid out
+# like a root file system, the sysroot layers/perl/layer.toml builds from:
+#
+#   sh layers/perl/debian11.sh [ROOT]      # ROOT defaults to /srv/lamina/debian11-perl-x86_64
+#
+# Why Debian 11 and not the build machine's Debian 12 perl: provided.al2023 has glibc 2.34,
+# and Debian 12's perl needs newer symbols where it matters: its libcrypt.so.1 (libxcrypt
+# 4.4.33) needs GLIBC_2.36 (arc4random_buf) and its POSIX.so GLIBC_2.35 (hypot);
+# `cargo lamina check` refuses both. Debian 11's (glibc 2.31) need at most GLIBC_2.29.
+# Debian 11's long-term support ended in August 2026: no more security fixes for these.
+#
+# The packages are fetched with apt-get from Debian's archive through a private apt
+# configuration (the machine's own apt sources and state are not touched), pinned to exact
+# versions and checked against the sha256s below, then unpacked with dpkg-deb (nothing is
+# installed). ROOT is written next to itself (ROOT.new) and renamed into place; when ROOT already holds
+# exactly these packages (its stamp file matches), nothing is done.
+set -eu
+
+root=${1:-/srv/lamina/debian11-perl-x86_64}
+
+# sha256 (of the .deb)  package=version
+packages='
+16e27c3ebd97981e70db3733f899963362748f178a62644df69d1f247e741379 libbz2-1.0=1.0.8-4
+f617952df0c57b4ee039448e3941bccd3f97bfff71e9b0f87ca6dae15cb3f5ef libcrypt1=1:4.4.18-4
+00b9e63e287f45300d4a4f59b6b88e25918443c932ae3e5845d5761ae193c530 libdb5.3=5.3.28+dfsg1-0.8
+e62caed68b0ffaa03b5fa539d6fdc08c4151f66236d5878949bead0b71b7bb09 libgdbm-compat4=1.19-2
+e54cfe4d8b8f209bb7df31a404ce040f7c2f9b1045114a927a7e1061cdf90727 libgdbm6=1.19-2
+078487a45916167e3e4ee2e584c50306c84368dd06dae276604861ca0426c34e libperl5.32=5.32.1-4+deb11u3
+94c6299552866aadc58acb8ec5111a74b17bcb453f6e2f45ea5f7c4f42580d13 perl-base=5.32.1-4+deb11u3
+9a5cb99d0f33cb11c7f535aaebfb569c6b6f97a75d748a9a52ea3afed5bd3960 perl-modules-5.32=5.32.1-4+deb11u3
+'
+
+stamp=$(echo "$packages" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$root/.lamina-packages" 2>/dev/null)" = "$stamp" ]; then
+    exit 0
+fi
+
+work=$(mktemp -d)
+staging="$root.new"
+trap 'rm -rf "$work" "$staging"' EXIT
+mkdir -p "$(dirname "$root")"
+rm -rf "$staging"
+mkdir -p "$work/etc/sources.list.d" "$work/etc/preferences.d" "$work/lists/partial" \
+    "$work/cache/archives/partial" "$work/debs" "$staging"
+touch "$work/etc/sources.list"
+cat > "$work/etc/sources.list.d/debian11.sources" <<EOF
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bullseye
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+apt() {
+    command "$@" -q -o Dir::Etc="$work/etc" -o Dir::State::Lists="$work/lists" \
+        -o Dir::Cache="$work/cache" -o Dir::State::status=/dev/null \
+        -o APT::Architecture=amd64 -o APT::Sandbox::User=root
+}
+apt apt-get update >/dev/null
+# shellcheck disable=SC2046 # one word per package=version
+(cd "$work/debs" && apt apt-get download $(echo "$packages" | awk 'NF { print $2 }') >/dev/null)
+
+echo "$packages" | while read -r sha package; do
+    [ -n "$package" ] || continue
+    name=${package%%=*}
+    deb=$(ls "$work/debs/${name}_"*.deb)
+    actual=$(sha256sum "$deb" | cut -d' ' -f1)
+    if [ "$actual" != "$sha" ]; then
+        echo "debian11.sh: $deb has sha256 $actual, expected $sha" >&2
+        exit 1
+    fi
+    dpkg-deb -x "$deb" "$staging"
+done
+echo "$stamp" > "$staging/.lamina-packages"
+
+rm -rf "$root.old"
+[ ! -e "$root" ] || mv "$root" "$root.old"
+mv "$staging" "$root"
+rm -rf "$root.old"
+"$root/usr/bin/perl" -e 'exit 0'
+echo "debian11.sh: Debian 11's perl 5.32 is in $root"
