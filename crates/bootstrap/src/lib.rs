@@ -34,5 +34,5 @@ pub use invocation::{
     Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
 };
 pub use log::Log;
-pub use run::run;
+pub use run::{Pool, run};
 pub use worker::{WorkerCommand, WorkerHandler};

@@ -1,6 +1,6 @@
 //! The glue between `lamina-runtime`'s invocation loop and a [`Handler`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lamina_runtime::{Config, Context, Error};
 
@@ -8,21 +8,79 @@ use crate::{ChildEnvironment, Handler, InitError, InvocationError, Log, Settings
 
 /// Serves invocations from the Runtime API with the handler `_HANDLER` names, until the
 /// runtime must stop; an init failure goes to `/runtime/init/error`. Never returns.
+///
+/// With `AWS_LAMBDA_MAX_CONCURRENCY=N` it serves up to N invocations at once, each with a
+/// handler of its own: N workers (or adapters) are started at init, one per slot.
 pub fn run() -> ! {
-    lamina_runtime::run_raw_with_init(|config: &Config| {
+    lamina_runtime::run_raw_concurrent_with_init(|config: &Config| {
         let log = Log::stdout();
-        let mut handler = load(config, &log).map_err(|error| {
-            let error = error.to_invocation_error();
-            log_stack_trace(&log, &error);
-            to_runtime_error(error)
-        })?;
+        let slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
+        let mut handlers = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            handlers.push(load(config, &log).map_err(|error| {
+                let error = error.to_invocation_error();
+                log_stack_trace(&log, &error);
+                to_runtime_error(error)
+            })?);
+        }
+        let pool = Pool::new(handlers);
         Ok(move |event: Vec<u8>, context: &Context| {
-            handler.invoke(&event, context).map_err(|error| {
+            pool.invoke(&event, context).map_err(|error| {
                 log_stack_trace(&log, &error);
                 to_runtime_error(error)
             })
         })
     })
+}
+
+/// One handler per slot. The runtime never runs more invocations at once than there are
+/// slots, so an invocation always finds a free handler.
+pub struct Pool {
+    free: Mutex<Vec<Box<dyn Handler>>>,
+}
+
+impl Pool {
+    /// A pool of these handlers, one per slot.
+    pub fn new(handlers: Vec<Box<dyn Handler>>) -> Self {
+        Self {
+            free: Mutex::new(handlers),
+        }
+    }
+
+    /// Runs one invocation on a free handler, which goes back to the pool afterwards, even
+    /// when the invocation panicked (the handler then replaces its worker as after a crash).
+    pub fn invoke(&self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        let taken = self.lock().pop();
+        let mut lent = Lent {
+            pool: self,
+            handler: taken,
+        };
+        match lent.handler.as_mut() {
+            Some(handler) => handler.invoke(event, context),
+            None => Err(InvocationError::new(
+                lamina_context::facts::error_type::UNKNOWN,
+                "more invocations at once than AWS_LAMBDA_MAX_CONCURRENCY allows",
+            )),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn Handler>>> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A handler out of the pool for one invocation; dropping it gives it back.
+struct Lent<'a> {
+    pool: &'a Pool,
+    handler: Option<Box<dyn Handler>>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(handler) = self.handler.take() {
+            self.pool.lock().push(handler);
+        }
+    }
 }
 
 fn load(config: &Config, log: &Log) -> Result<Box<dyn Handler>, InitError> {

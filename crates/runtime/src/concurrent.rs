@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::serve::{FatalError, Runtime, decode_event, encode_response, exit};
+
 use crate::{Config, Context, Error, start_with};
 
 /// A handler on bytes that may run on several threads at once.
@@ -82,13 +83,26 @@ where
     H: Fn(E, &Context) -> Result<R, Error> + Send + Sync + 'static,
     I: FnOnce(&Config) -> Result<H, Error>,
 {
+    run_raw_concurrent_with_init(move |config: &Config| {
+        let handler = init(config)?;
+        Ok(move |event: Vec<u8>, context: &Context| {
+            encode_response(&handler(decode_event(&event)?, context)?)
+        })
+    })
+}
+
+/// Builds a shared raw-bytes handler once with `init` (which can read
+/// [`Config::max_concurrency`] to prepare one resource per slot), then serves events with it,
+/// up to `AWS_LAMBDA_MAX_CONCURRENCY` at once: the most general concurrent form.
+pub fn run_raw_concurrent_with_init<H, I>(init: I) -> !
+where
+    H: Fn(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + Send + Sync + 'static,
+    I: FnOnce(&Config) -> Result<H, Error>,
+{
     let mut slots = 1;
     let (runtime, handler) = start_with(|config: &Config| {
         slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
         init(config)
     });
-    let shared: Arc<SharedHandler> = Arc::new(move |event: Vec<u8>, context: &Context| {
-        encode_response(&handler(decode_event(&event)?, context)?)
-    });
-    exit(runtime.serve_concurrent(slots, shared))
+    exit(runtime.serve_concurrent(slots, Arc::new(handler)))
 }

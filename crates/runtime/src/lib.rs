@@ -135,7 +135,7 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
-pub use concurrent::{run_concurrent, run_concurrent_with_init};
+pub use concurrent::{run_concurrent, run_concurrent_with_init, run_raw_concurrent_with_init};
 pub use error::{Error, error_type};
 pub use lamina_context::{Config, Context};
 pub use serve::MAX_RESPONSE_BYTES;
