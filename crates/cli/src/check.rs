@@ -133,8 +133,8 @@ struct Listing {
 fn list_zip(zip: &Path) -> anyhow::Result<Listing> {
     // 20 bytes reach an ELF header's `e_machine`.
     let read = lamina_unzip::Listing::read_with_heads(zip, 20).map_err(|err| match err {
-        lamina_unzip::UnzipError::BadZip { .. } => anyhow::anyhow!(
-            "{}: not a readable zip (check takes a function or layer zip, e.g. one `cargo lamina build` made)",
+        lamina_unzip::UnzipError::BadZip { reason, .. } => anyhow::anyhow!(
+            "{}: not a readable zip (check takes a function or layer zip, e.g. one `cargo lamina build` made): {reason}",
             zip.display()
         ),
         other => anyhow::Error::new(other),
