@@ -51,6 +51,20 @@ pub struct Invocation {
     pub trace_id: String,
     /// `None` for `Event` invocations: nobody waits for the result.
     pub responder: Option<oneshot::Sender<Completion>>,
+    /// Where a streamed response goes as it arrives, for a caller that reads it as a stream
+    /// (`InvokeWithResponseStream`); `None` for callers that take the whole answer at once.
+    pub stream: Option<tokio::sync::mpsc::Sender<StreamPart>>,
+}
+
+/// What a caller reading a streamed response gets before the invocation's [`Completion`].
+pub enum StreamPart {
+    /// The runtime started streaming with this content type.
+    Start {
+        /// The response's `Content-Type`.
+        content_type: String,
+    },
+    /// The next bytes of the response.
+    Chunk(Bytes),
 }
 
 impl Invocation {
@@ -63,6 +77,7 @@ impl Invocation {
             cognito_identity: None,
             trace_id: ids::trace_id(SystemTime::now()),
             responder,
+            stream: None,
         }
     }
 }
@@ -773,6 +788,33 @@ impl Function {
             request_id,
             Ending::FunctionError { body, error_type },
         )
+    }
+
+    /// Where the streamed response to `request_id` goes as it arrives: `Ok(None)` when the
+    /// caller takes the whole answer at once; `Err` with the Runtime API's answer when the id
+    /// is not this instance's current invocation.
+    pub fn stream_target(
+        &self,
+        instance_id: u64,
+        request_id: &str,
+    ) -> Result<Option<tokio::sync::mpsc::Sender<StreamPart>>, Box<Response<Body>>> {
+        let state = lock(&self.state);
+        let Some(instance) = state.instances.get(&instance_id) else {
+            return Err(Box::new(container_error()));
+        };
+        match &instance.phase {
+            Phase::Busy(running)
+                if running.delivered_at.is_some()
+                    && running.invocation.request_id == request_id =>
+            {
+                Ok(running.invocation.stream.clone())
+            }
+            _ => Err(Box::new(http::runtime_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestID",
+                "Invalid request ID",
+            ))),
+        }
     }
 
     /// A response above the payload limit: 413 to the runtime, and the invocation fails.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -18,8 +19,39 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-/// Every response body the emulator sends is complete in memory.
-pub type Body = Full<Bytes>;
+/// A response body: complete in memory ([`full`]) for every answer but a streamed one
+/// ([`streamed`]), whose bytes leave as they arrive.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// A body of these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A body whose bytes are what `parts` receives, sent as they come, ending when every sender
+/// is gone.
+pub fn streamed(parts: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    ChannelBody { parts }.boxed()
+}
+
+/// The body behind [`streamed`].
+struct ChannelBody {
+    parts: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.parts
+            .poll_recv(context)
+            .map(|part| part.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
 
 /// What one listener allows its clients.
 #[derive(Clone, Copy)]
@@ -145,7 +177,7 @@ pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes
 
 /// A response with a JSON body.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -155,7 +187,7 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 /// An empty response.
 pub fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = status;
     response
 }

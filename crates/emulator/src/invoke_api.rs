@@ -17,6 +17,9 @@ use crate::http::{self, Body, BodyError};
 
 const PREFIX: &str = "/2015-03-31/functions/";
 const SUFFIX: &str = "/invocations";
+/// `InvokeWithResponseStream`.
+const STREAM_PREFIX: &str = "/2021-11-15/functions/";
+const STREAM_SUFFIX: &str = "/response-streaming-invocations";
 
 /// Header through which a caller may pass a Cognito identity (JSON, or base64 of JSON).
 /// AWS derives it from the caller's credentials; the emulator has none, so it takes a header.
@@ -33,10 +36,14 @@ enum InvocationType {
 /// Answers one Invoke API request.
 pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
-    let raw_name = match path
+    let buffered = path
         .strip_prefix(PREFIX)
-        .and_then(|p| p.strip_suffix(SUFFIX))
-    {
+        .and_then(|p| p.strip_suffix(SUFFIX));
+    let streamed = path
+        .strip_prefix(STREAM_PREFIX)
+        .and_then(|p| p.strip_suffix(STREAM_SUFFIX));
+    let streaming = streamed.is_some();
+    let raw_name = match buffered.or(streamed) {
         Some(name) if request.method() == Method::POST && !name.contains('/') => name,
         _ => {
             return http::service_error(
@@ -67,7 +74,7 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     let invocation_type = match header_choice(headers, "X-Amz-Invocation-Type") {
         None => InvocationType::RequestResponse,
         Some(value) if value == "RequestResponse" => InvocationType::RequestResponse,
-        Some(value) if value == "Event" => InvocationType::Event,
+        Some(value) if value == "Event" && !streaming => InvocationType::Event,
         Some(value) if value == "DryRun" => InvocationType::DryRun,
         Some(other) => {
             return http::service_error(
@@ -174,6 +181,9 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     invocation.client_context = client_context;
     invocation.cognito_identity = cognito_identity;
     let request_id = invocation.request_id.clone();
+    if streaming {
+        return crate::stream_api::answer(&function, invocation, answer, tail).await;
+    }
     function.enqueue(invocation);
     match answer.await {
         Ok(completion) => completion_response(&function, &request_id, completion, tail),

@@ -30,6 +30,7 @@ pub mod layout;
 mod logs;
 mod process;
 mod runtime_api;
+mod stream_api;
 pub mod view;
 
 use std::net::SocketAddr;

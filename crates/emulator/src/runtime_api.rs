@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use lamina_context::header;
+use lamina_context::{facts, header};
 
-use crate::function::Function;
+use crate::function::{Function, StreamPart};
 use crate::http::{self, Body, BodyError};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
@@ -36,6 +40,11 @@ pub async fn handle(
             }
             let request_id = (*request_id).to_string();
             let kind = *kind;
+            let streaming = http::header_text(request.headers(), header::FUNCTION_RESPONSE_MODE)
+                .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
+            if kind == "response" && streaming {
+                return stream_response(&function, instance_id, &request_id, request).await;
+            }
             let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
                 .map(str::to_string);
             let body = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
@@ -72,6 +81,68 @@ pub async fn handle(
         }
         _ => not_found(&path),
     }
+}
+
+/// `POST /runtime/invocation/{id}/response` in streaming mode (`Transfer-Encoding: chunked`,
+/// `Lambda-Runtime-Function-Response-Mode: streaming`): each chunk goes on to a caller that
+/// reads a stream as it arrives, or is gathered for one that takes the whole answer; an error
+/// in the `Lambda-Runtime-Function-Error-Type`/`-Body` trailers fails the invocation with it,
+/// whatever was sent before.
+async fn stream_response(
+    function: &Arc<Function>,
+    instance_id: u64,
+    request_id: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let target = match function.stream_target(instance_id, request_id) {
+        Ok(target) => target,
+        Err(answer) => return *answer,
+    };
+    let content_type = http::header_text(request.headers(), "Content-Type")
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    // A streaming caller may read up to Lambda's streamed limit; one that waits for the whole
+    // answer gets it buffered, within the buffered limit, as Lambda does.
+    let limit = match &target {
+        Some(target) => {
+            let _ = target.send(StreamPart::Start { content_type }).await;
+            facts::MAX_STREAMED_RESPONSE_BYTES
+        }
+        None => crate::MAX_PAYLOAD_BYTES as u64,
+    };
+    let mut body = request.into_body();
+    let mut gathered = Vec::new();
+    let mut total = 0u64;
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return broken_body();
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                total += data.len() as u64;
+                if total > limit {
+                    return function.response_too_large(instance_id, request_id);
+                }
+                match &target {
+                    // A caller that went away stops reading; the function still finishes.
+                    Some(target) => drop(target.send(StreamPart::Chunk(data)).await),
+                    None => gathered.extend_from_slice(&data),
+                }
+            }
+            Err(frame) => trailers = frame.into_trailers().ok().or(trailers),
+        }
+    }
+    drop(target);
+    if let Some(trailers) = trailers
+        && let Some(error_type) = http::header_text(&trailers, header::FUNCTION_ERROR_TYPE)
+    {
+        let error_body = http::header_text(&trailers, header::FUNCTION_ERROR_BODY)
+            .and_then(|encoded| BASE64.decode(encoded.trim()).ok())
+            .unwrap_or_default();
+        return function.post_error(instance_id, request_id, Some(error_type), &error_body);
+    }
+    function.post_response(instance_id, request_id, Bytes::from(gathered))
 }
 
 fn not_found(path: &str) -> Response<Body> {

@@ -1,0 +1,39 @@
+//! A streaming function for the end-to-end tests: writes `chunks` chunks `gap_ms` apart, and
+//! with `fail` set fails after the second one (the error goes in the trailers).
+
+use std::io::Write as _;
+
+use std::time::Duration;
+
+use lamina_runtime::{Context, Error, ResponseStream};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Request {
+    chunks: usize,
+    gap_ms: u64,
+    #[serde(default)]
+    fail: bool,
+}
+
+fn main() {
+    lamina_runtime::run_streaming(
+        |event: Request, _: &Context, out: &mut ResponseStream| -> Result<(), Error> {
+            out.set_content_type("text/plain")?;
+            for n in 0..event.chunks {
+                if n > 0 {
+                    std::thread::sleep(Duration::from_millis(event.gap_ms));
+                }
+                if event.fail && n == 2 {
+                    return Err(Error::new(
+                        "Stream.Broke",
+                        "the source went away after 2 chunks",
+                    ));
+                }
+                // One write, one chunk (`write!` would make three).
+                out.write_all(format!("chunk {n};").as_bytes())?;
+            }
+            Ok(())
+        },
+    )
+}

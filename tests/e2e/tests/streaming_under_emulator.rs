@@ -1,0 +1,156 @@
+//! A streaming lamina-runtime function under lamina-emulator, read by AWS's own client:
+//! boto3's `invoke_with_response_stream` (from the moto venv `cargo xtask ci` installs;
+//! `LAMINA_MOTO_VENV`, or `target/tools/moto`; `LAMINA_SKIP_MOTO=1` skips, loudly), and by a
+//! plain Invoke, which gets the stream buffered as AWS gives it.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+const STREAM_FUNCTION: &str = env!("CARGO_BIN_EXE_e2e-stream");
+
+fn python() -> Option<PathBuf> {
+    let venv = std::env::var_os("LAMINA_MOTO_VENV").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .nth(2)
+                .unwrap()
+                .join("target/tools/moto")
+        },
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    if std::env::var("LAMINA_SKIP_MOTO").as_deref() == Ok("1") {
+        eprintln!(
+            "SKIPPED: no boto3 at {} and LAMINA_SKIP_MOTO=1",
+            venv.display()
+        );
+        return None;
+    }
+    panic!(
+        "boto3 is not installed at {}: run `cargo xtask ci --prerequisites-only` (or set LAMINA_SKIP_MOTO=1)",
+        venv.display()
+    );
+}
+
+/// boto3 reading the stream: one line per event with the seconds since the call started.
+const BOTO3: &str = r#"
+import json, sys, time, boto3
+from botocore.config import Config
+client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1",
+    aws_access_key_id="x", aws_secret_access_key="x",
+    config=Config(retries={"max_attempts": 1}, read_timeout=60))
+start = time.monotonic()
+answer = client.invoke_with_response_stream(FunctionName="stream", Payload=sys.argv[2], LogType="Tail")
+print(json.dumps({"content_type": answer["ResponseStreamContentType"], "status": answer["StatusCode"]}))
+for event in answer["EventStream"]:
+    at = round(time.monotonic() - start, 3)
+    if "PayloadChunk" in event:
+        print(json.dumps({"at": at, "chunk": event["PayloadChunk"]["Payload"].decode()}))
+    else:
+        print(json.dumps({"at": at, "complete": event["InvokeComplete"]}))
+"#;
+
+fn emulator() -> Emulator {
+    let mut config = FunctionConfig::new("stream", STREAM_FUNCTION);
+    config.timeout = Duration::from_secs(20);
+    Emulator::start(EmulatorConfig::new(vec![config])).unwrap()
+}
+
+fn boto3_stream(emulator: &Emulator, payload: &str) -> Option<Vec<serde_json::Value>> {
+    let python = python()?;
+    let output = Command::new(python)
+        .args(["-c", BOTO3, &emulator.endpoint_url(), payload])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "boto3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn boto3_gets_the_first_chunk_before_the_function_finishes() {
+    let emulator = emulator();
+    let Some(events) = boto3_stream(&emulator, r#"{"chunks":4,"gap_ms":400}"#) else {
+        return;
+    };
+    assert_eq!(events[0]["content_type"], "text/plain");
+    assert_eq!(events[0]["status"], 200);
+    let chunks: Vec<&str> = events[1..]
+        .iter()
+        .filter_map(|e| e["chunk"].as_str())
+        .collect();
+    assert_eq!(chunks, ["chunk 0;", "chunk 1;", "chunk 2;", "chunk 3;"]);
+    let first = events[1]["at"].as_f64().unwrap();
+    let complete = events.last().unwrap();
+    let last = complete["at"].as_f64().unwrap();
+    // The function takes 3 × 400 ms; the first chunk must not wait for it.
+    assert!(
+        last - first >= 1.0,
+        "first chunk at {first} s, end at {last} s: the stream was buffered"
+    );
+    assert!(
+        complete["complete"].get("ErrorCode").is_none(),
+        "{complete}"
+    );
+    assert!(complete["complete"]["LogResult"].is_string(), "{complete}");
+}
+
+#[test]
+fn boto3_gets_a_mid_stream_error_in_invoke_complete_and_the_log_has_it() {
+    let emulator = emulator();
+    let Some(events) = boto3_stream(&emulator, r#"{"chunks":4,"gap_ms":10,"fail":true}"#) else {
+        return;
+    };
+    let chunks: Vec<&str> = events[1..]
+        .iter()
+        .filter_map(|e| e["chunk"].as_str())
+        .collect();
+    assert_eq!(chunks, ["chunk 0;", "chunk 1;"]);
+    let complete = &events.last().unwrap()["complete"];
+    assert_eq!(complete["ErrorCode"], "Stream.Broke", "{complete}");
+    assert_eq!(
+        complete["ErrorDetails"], "the source went away after 2 chunks",
+        "{complete}"
+    );
+    assert!(
+        emulator
+            .logs("stream")
+            .contains("the source went away after 2 chunks"),
+        "{}",
+        emulator.logs("stream")
+    );
+}
+
+#[test]
+fn a_plain_invoke_gets_the_stream_buffered_and_a_mid_stream_error_as_a_function_error() {
+    let emulator = emulator();
+    let whole = emulator
+        .invoke("stream", br#"{"chunks":3,"gap_ms":10}"#)
+        .unwrap();
+    assert_eq!(whole.function_error, None, "{:?}", whole.log_tail);
+    assert_eq!(&whole.payload[..], b"chunk 0;chunk 1;chunk 2;");
+    let failed = emulator
+        .invoke("stream", br#"{"chunks":4,"gap_ms":10,"fail":true}"#)
+        .unwrap();
+    assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
+    let error: serde_json::Value = serde_json::from_slice(&failed.payload).unwrap();
+    assert_eq!(error["errorType"], "Stream.Broke", "{error}");
+}
