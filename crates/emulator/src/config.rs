@@ -127,6 +127,12 @@ pub struct EmulatorConfig {
     pub async_invokes: AsyncConfig,
     /// How many connections the Invoke API keeps open and how long it waits for headers.
     pub connections: ConnectionLimits,
+    /// The event a plain HTTP request becomes at the front door (`/lambda-url/<function>/`,
+    /// and [`http_port`](Self::http_port)). Default: a Function URL event (payload 2.0).
+    pub http_event: crate::HttpEventKind,
+    /// Also serve the first function's front door at `/` on this port of 127.0.0.1 (0 picks a
+    /// free one): the function as its Function URL would answer. Default: none.
+    pub http_port: Option<u16>,
 }
 
 /// Asynchronous (`Event`) invocations: Lambda's retries, and bounds on what waits in memory.
@@ -201,6 +207,8 @@ impl EmulatorConfig {
             strict_names: false,
             async_invokes: AsyncConfig::default(),
             connections: ConnectionLimits::default(),
+            http_event: crate::HttpEventKind::default(),
+            http_port: None,
         }
     }
 }

@@ -36,6 +36,13 @@ enum InvocationType {
 /// Answers one Invoke API request.
 pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
+    if path.starts_with(crate::front_door::PREFIX) {
+        let host = http::header_text(request.headers(), "Host")
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let kind = shared.http_event;
+        return crate::front_door::handle(shared, request, kind, host).await;
+    }
     let buffered = path
         .strip_prefix(PREFIX)
         .and_then(|p| p.strip_suffix(SUFFIX));

@@ -22,6 +22,7 @@ mod asynchronous;
 mod cgroup;
 mod config;
 pub mod event_stream;
+mod front_door;
 mod function;
 mod http;
 mod ids;
@@ -44,6 +45,7 @@ use tokio::sync::oneshot;
 pub use config::{
     AsyncConfig, ConnectionLimits, EmulatorConfig, FunctionConfig, LambdaMounts, View,
 };
+pub use front_door::HttpEventKind;
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
 use function::{Function, Invocation};
@@ -130,6 +132,8 @@ pub struct Invoked {
 pub(crate) struct Shared {
     functions: Vec<Arc<Function>>,
     strict_names: bool,
+    /// The event a request at the front door becomes.
+    pub(crate) http_event: HttpEventKind,
     /// Where `Event` invocations wait, run and are retried.
     pub(crate) asynchronous: Arc<asynchronous::AsyncQueue>,
 }
@@ -162,6 +166,34 @@ pub struct Emulator {
     handle: Handle,
     runtime: Mutex<Option<Runtime>>,
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+}
+
+/// Serves `function`'s front door at `/` on `port` of 127.0.0.1. Call inside the runtime.
+fn front_door_listener(
+    port: u16,
+    function: Arc<Function>,
+    shared: &Shared,
+    limits: http::Limits,
+) -> Result<SocketAddr, EmulatorError> {
+    let bind_error = |source| EmulatorError::Bind {
+        addr: format!("127.0.0.1:{port}"),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+    let kind = shared.http_event;
+    let host = addr.to_string();
+    tokio::spawn(http::serve_with(listener, limits, move |request, _peer| {
+        let (function, host) = (Arc::clone(&function), host.clone());
+        async move {
+            let path = request.uri().path().to_string();
+            front_door::serve(&function, request, &path, kind, &host).await
+        }
+    }));
+    Ok(addr)
 }
 
 impl Emulator {
@@ -214,6 +246,7 @@ impl Emulator {
         let shared = Arc::new(Shared {
             functions,
             strict_names: config.strict_names,
+            http_event: config.http_event,
             asynchronous: asynchronous::AsyncQueue::new(config.async_invokes, handle.clone()),
         });
 
@@ -234,6 +267,12 @@ impl Emulator {
         runtime.spawn(http::serve_with(listener, limits, move |request, _peer| {
             invoke_api::handle(Arc::clone(&serving), request)
         }));
+        let http_addr = match (config.http_port, shared.functions.first()) {
+            (Some(port), Some(function)) => {
+                Some(front_door_listener(port, Arc::clone(function), &shared, limits)?)
+            }
+            _ => None,
+        };
 
         drop(_entered);
         Ok(Emulator {
@@ -241,7 +280,13 @@ impl Emulator {
             handle,
             runtime: Mutex::new(Some(runtime)),
             addr,
+            http_addr,
         })
+    }
+
+    /// Where the first function's own front door listens, with [`EmulatorConfig::http_port`].
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The Invoke API's address (`127.0.0.1:PORT`).
