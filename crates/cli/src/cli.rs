@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lamina_cli::local::Overrides;
 use lamina_cli::new::Template;
+use lamina_emulator::HttpEventKind;
 use lamina_layer_builder::{Architecture, ArtifactKind};
 
 use crate::{ArchChoice, parse_arch_choice};
@@ -283,8 +284,25 @@ pub struct ServeArgs {
     /// destination].
     #[arg(long, value_name = "DIR")]
     pub on_failure: Option<PathBuf>,
+    /// Also serve the (first) function at / on this port, as its Function URL would answer
+    /// (every function is always at http://127.0.0.1:PORT/lambda-url/NAME/ too).
+    #[arg(long, value_name = "P")]
+    pub http_port: Option<u16>,
+    /// The event a plain HTTP request becomes: `url` (Function URL / HTTP API, payload 2.0),
+    /// `rest` (API Gateway REST API, payload 1.0) or `alb` (Application Load Balancer).
+    #[arg(long, value_name = "KIND", default_value = "url", value_parser = parse_http_event)]
+    pub http_event: HttpEventKind,
     #[command(flatten)]
     pub function: FunctionArgs,
+}
+
+fn parse_http_event(value: &str) -> Result<HttpEventKind, String> {
+    match value {
+        "url" => Ok(HttpEventKind::FunctionUrl),
+        "rest" => Ok(HttpEventKind::Rest),
+        "alb" => Ok(HttpEventKind::Alb),
+        other => Err(format!("`{other}` is not url, rest or alb")),
+    }
 }
 
 fn parse_arch(value: &str) -> Result<Architecture, String> {

@@ -216,6 +216,8 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     config.log_to_stderr = true;
     config.strict_names = true;
     config.async_invokes = async_invokes(args);
+    config.http_event = args.http_event;
+    config.http_port = args.http_port;
     let emulator = Emulator::start(config).with_context(|| {
         format!(
             "starting the local Lambda on port {} (try --port 0 for any free port)",
@@ -225,6 +227,13 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     println!("Invoke API: {}", emulator.endpoint_url());
     for name in &names {
         println!("  {name}: curl -s -d '{{}}' {}", emulator.invoke_url(name));
+        println!(
+            "  {name} over HTTP: curl -s {}/lambda-url/{name}/",
+            emulator.endpoint_url()
+        );
+    }
+    if let (Some(addr), Some(first)) = (emulator.http_addr(), names.first()) {
+        println!("  {first} at its own URL: curl -s http://{addr}/");
     }
     if let Some(dir) = &args.on_failure {
         println!(

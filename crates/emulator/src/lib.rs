@@ -268,9 +268,12 @@ impl Emulator {
             invoke_api::handle(Arc::clone(&serving), request)
         }));
         let http_addr = match (config.http_port, shared.functions.first()) {
-            (Some(port), Some(function)) => {
-                Some(front_door_listener(port, Arc::clone(function), &shared, limits)?)
-            }
+            (Some(port), Some(function)) => Some(front_door_listener(
+                port,
+                Arc::clone(function),
+                &shared,
+                limits,
+            )?),
             _ => None,
         };
 

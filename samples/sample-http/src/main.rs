@@ -24,6 +24,10 @@ fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Err
                 .header(header::SET_COOKIE, "theme=dark")
                 .body(Body::from(format!("cookie: {seen}")))
         }
+        // 3 MB of text: large answers pass whole (Lambda's buffered limit is 6 MB).
+        "/big" => response
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from("0123456789abcdef".repeat(3 * 1024 * 1024 / 16))),
         // A handler error: the client gets a 500, the log gets the message.
         "/fail" => return Err(Error::msg("the database is down")),
         _ => response

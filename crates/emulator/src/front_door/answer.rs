@@ -64,7 +64,9 @@ fn text(value: &Value) -> Option<String> {
 
 fn shape(kind: HttpEventKind, object: &serde_json::Map<String, Value>) -> Option<HttpAnswer> {
     let status = object.get("statusCode")?.as_u64()?;
-    let status = u16::try_from(status).ok().filter(|s| (100..600).contains(s))?;
+    let status = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..600).contains(s))?;
     let mut headers = Vec::new();
     if let Some(single) = object.get("headers").and_then(Value::as_object) {
         for (name, value) in single {

@@ -286,7 +286,10 @@ mod tests {
 
     #[test]
     fn a_function_url_event_has_payload_2_0s_shape() {
-        let event = parsed(HttpEventKind::FunctionUrl, &request(b"{\"k\":1}", "application/json"));
+        let event = parsed(
+            HttpEventKind::FunctionUrl,
+            &request(b"{\"k\":1}", "application/json"),
+        );
         assert_eq!(event["rawPath"], "/a/b");
         assert_eq!(event["rawQueryString"], "x=1&x=2&name=J%C3%BCrgen+M");
         assert_eq!(event["queryStringParameters"]["x"], "1,2");
@@ -314,7 +317,10 @@ mod tests {
         let event = parsed(HttpEventKind::Rest, &request(b"hi", "text/plain"));
         assert_eq!(event["httpMethod"], "POST");
         assert_eq!(event["path"], "/a/b");
-        assert_eq!(event["multiValueQueryStringParameters"]["x"], json!(["1", "2"]));
+        assert_eq!(
+            event["multiValueQueryStringParameters"]["x"],
+            json!(["1", "2"])
+        );
         assert_eq!(event["queryStringParameters"]["x"], "2");
         assert_eq!(event["multiValueHeaders"]["X-Multi"], json!(["one"]));
         assert_eq!(event["pathParameters"]["proxy"], "a/b");

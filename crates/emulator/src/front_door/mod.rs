@@ -42,7 +42,9 @@ pub async fn handle(
     let Some(function) = http::percent_decode(name).and_then(|name| shared.resolve(&name)) else {
         return plain(
             StatusCode::NOT_FOUND,
-            format!("No function named {name:?} behind {PREFIX}: the URL is {PREFIX}<function>/<path>"),
+            format!(
+                "No function named {name:?} behind {PREFIX}: the URL is {PREFIX}<function>/<path>"
+            ),
         );
     };
     serve(&function, request, &format!("/{tail}"), kind, &host).await
@@ -80,7 +82,10 @@ pub async fn serve(
             );
         }
         Err(BodyError::Broken) => {
-            return plain(StatusCode::BAD_REQUEST, "The request body could not be read".into());
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read".into(),
+            );
         }
     };
     let (responder, completed) = oneshot::channel();
@@ -122,8 +127,7 @@ pub async fn serve(
     };
     let answer = answer(kind, &completion.body, completion.function_error);
     let mut response = Response::new(http::full(answer.body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (name, value) in answer.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),

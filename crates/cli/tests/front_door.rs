@@ -1,0 +1,180 @@
+//! `cargo lamina serve` answering plain HTTP: `curl` through the front door to
+//! `samples/sample-http` (a lamina-http function), as a Function URL, a REST API and an ALB
+//! would call it, and to a function that fails (502).
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Shared with the repository tests: the runtime layer and samples are compiled once.
+fn target() -> PathBuf {
+    let dir = repository().join("target/scratch-projects/repository-runtime");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `cargo lamina serve`: its Invoke API base URL and the first function's own URL.
+struct Served {
+    child: Child,
+    base: String,
+    own: Option<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
+        .args(["lamina", "serve", "--port", "0"])
+        .args(args)
+        .current_dir(repository())
+        .env("CARGO_TARGET_DIR", target())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut own) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("Invoke API: ") {
+            base = Some(url.trim().to_string());
+        }
+        if let Some((_, url)) = line.split_once("at its own URL: curl -s ") {
+            own = Some(url.trim().trim_end_matches('/').to_string());
+        }
+        if line.starts_with("Function logs follow") {
+            break;
+        }
+    }
+    // Keep reading stdout so serve never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served {
+        child,
+        base: base.expect("serve printed its Invoke API"),
+        own,
+    }
+}
+
+/// `curl -s -i` with `args`: the status, the headers (lowercased names) and the body.
+fn curl(args: &[&str]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let output = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "60"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "curl {args:?} failed");
+    let raw = output.stdout;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut head_lines = head.lines();
+    let status = head_lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = head_lines
+        .filter_map(|line| line.split_once(": "))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn curl_reaches_a_web_function_through_its_function_url() {
+    let served = serve(&["sample-http", "--http-port", "0"]);
+    let url = format!("{}/lambda-url/sample-http", served.base);
+
+    let (status, _, body) = curl(&[&format!("{url}/hello?name=Ada%20L")]);
+    assert_eq!((status, body.as_slice()), (200, &b"Hello, Ada L!"[..]));
+
+    // Every byte value, there and back, byte for byte.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let file = target().join("front-door-body.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let (status, headers, body) = curl(&[
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{url}/echo"),
+    ]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-body-length"), ["70000"]);
+    assert!(body == bytes, "the binary body did not round-trip");
+
+    let (status, headers, body) = curl(&["-H", "Cookie: a=1; b=2", &format!("{url}/cookie")]);
+    assert_eq!(status, 200);
+    assert_eq!(body, b"cookie: a=1; b=2");
+    assert_eq!(
+        header(&headers, "set-cookie"),
+        ["visited=yes; Path=/", "theme=dark"]
+    );
+
+    let (status, _, body) = curl(&[&format!("{url}/no/such/page")]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (404, &b"sample-http has no such page"[..])
+    );
+
+    let (status, _, body) = curl(&[&format!("{url}/big")]);
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 3 * 1024 * 1024);
+
+    // The function at / on a port of its own, as its Function URL.
+    let own = served
+        .own
+        .as_deref()
+        .expect("serve printed the function's own URL");
+    let (status, _, body) = curl(&[&format!("{own}/hello?name=Own")]);
+    assert_eq!((status, body.as_slice()), (200, &b"Hello, Own!"[..]));
+}
+
+#[test]
+fn rest_and_alb_events_reach_the_same_function() {
+    for kind in ["rest", "alb"] {
+        let served = serve(&["sample-http", "--http-event", kind]);
+        let (status, _, body) = curl(&[&format!(
+            "{}/lambda-url/sample-http/hello?name={kind}",
+            served.base
+        )]);
+        assert_eq!(
+            (status, String::from_utf8_lossy(&body).into_owned()),
+            (200, format!("Hello, {kind}!")),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn a_function_error_is_a_502() {
+    // sample-hello takes {"name": ...}: an HTTP event is not that, so it fails.
+    let served = serve(&["sample-hello"]);
+    let (status, _, body) = curl(&[&format!("{}/lambda-url/sample-hello/", served.base)]);
+    assert_eq!(status, 502);
+    assert_eq!(body, br#"{"message":"Internal Server Error"}"#);
+}
