@@ -35,6 +35,11 @@ const ACCOUNT: &str = "123456789012";
 /// only a runaway writer filling the pipe faster than we read it would hit this.
 const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
+/// Most of an invocation's own log kept in memory before its start is dropped, and what is
+/// kept then: far more than the 4 KB tail Lambda returns, far less than a flood.
+const CURRENT_LOG_CAP: usize = 256 * 1024;
+const CURRENT_LOG_KEEP: usize = 16 * 1024;
+
 /// How often the list of a function's processes is refreshed for memory measurement.
 const MEMBERS_REFRESH: Duration = Duration::from_secs(1);
 
@@ -277,6 +282,16 @@ impl InstanceIo {
         if let Some(current) = lock(&self.inner).current.as_mut() {
             current.push_str(line);
             current.push('\n');
+            // Only the tail is returned (`X-Amz-Log-Result`): keep a little more than that, so
+            // a function logging hundreds of MB costs no memory (the lines themselves went
+            // to the log's sinks already).
+            if current.len() > CURRENT_LOG_CAP {
+                let mut cut = current.len() - CURRENT_LOG_KEEP;
+                while !current.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                current.drain(..cut);
+            }
         }
     }
 
