@@ -23,6 +23,7 @@ use tokio::task::AbortHandle;
 
 use crate::config::FunctionConfig;
 use crate::http::{self, Body, ErrorBody};
+use crate::instance::{Lifecycle, Next, Phase, Posted, Running};
 use crate::instance_io::{InstanceIo, lock, read_output};
 use crate::logs::{self, FunctionLog, Report};
 use crate::{cgroup, ids, process, runtime_api, view};
@@ -125,19 +126,15 @@ struct FunctionState {
 /// One execution environment: a process (or, in runtime-API-only mode, whoever talks to the
 /// endpoint) with its own Runtime API listener.
 struct Instance {
-    phase: Phase,
+    /// Its phase and what it remembers: the pure part ([`crate::instance`]).
+    life: Lifecycle,
     /// Wakes the instance's pending `/next` when an invocation is assigned.
     wake: Arc<Notify>,
     io: Arc<InstanceIo>,
     spawned_at: Instant,
-    /// Set at the first `/next`; reported with the first invocation only.
-    init_duration: Option<Duration>,
-    init_reported: bool,
     /// Runtime-API-only mode: an init error posted before any invocation waited; the next
     /// invocation is answered with it, as the invocation that would have followed the init.
     pending_init_error: Option<(Bytes, String)>,
-    /// Recently answered request ids: a second result for one of them is a 403.
-    answered: VecDeque<String>,
     server: AbortHandle,
     runtime_api: SocketAddr,
 }
@@ -149,25 +146,6 @@ impl Instance {
         self.server.abort();
         self.wake.notify_waiters();
     }
-}
-
-enum Phase {
-    /// Started, has not called `/next` yet.
-    Init,
-    /// Ready for an invocation (in `/next`, or about to call it).
-    Idle,
-    /// An invocation is assigned; `delivered_at` is set once `/next` returned it.
-    Busy(Running),
-    /// Answered; its END/REPORT lines are being written. It gets no invocation until then,
-    /// so an invocation's log lines never mix with the next one's.
-    Finishing,
-}
-
-struct Running {
-    invocation: Invocation,
-    delivered_at: Option<Instant>,
-    timer: Option<AbortHandle>,
-    init_duration: Option<Duration>,
 }
 
 impl Function {
@@ -246,16 +224,13 @@ impl Function {
             if queue.is_empty() {
                 break;
             }
-            if matches!(instance.phase, Phase::Idle)
+            if matches!(instance.life.phase(), Phase::Idle)
                 && let Some(invocation) = queue.pop_front()
             {
-                instance.phase = Phase::Busy(Running {
-                    invocation,
-                    delivered_at: None,
-                    timer: None,
-                    init_duration: None,
-                });
-                instance.wake.notify_one();
+                match instance.life.offer(invocation) {
+                    None => instance.wake.notify_one(),
+                    Some(refused) => queue.push_front(refused),
+                }
             }
         }
         if self.external || self.stopped.load(Ordering::Acquire) {
@@ -265,7 +240,7 @@ impl Function {
             let available = state
                 .instances
                 .values()
-                .filter(|i| matches!(i.phase, Phase::Init | Phase::Idle | Phase::Finishing))
+                .filter(|i| i.life.will_be_free())
                 .count();
             if state.queue.len() <= available || state.instances.len() >= self.config.concurrency {
                 break;
@@ -286,14 +261,12 @@ impl Function {
         lock(&self.state).instances.insert(
             id,
             Instance {
-                phase: Phase::Init,
+                // A runtime started by hand: no Init Duration is measured.
+                life: Lifecycle::new(false),
                 wake: Arc::new(Notify::new()),
                 io: Arc::new(InstanceIo::new(None, None, None)),
                 spawned_at: Instant::now(),
-                init_duration: None,
-                init_reported: true,
                 pending_init_error: None,
-                answered: VecDeque::new(),
                 server,
                 runtime_api: addr,
             },
@@ -442,14 +415,11 @@ impl Function {
         state.instances.insert(
             id,
             Instance {
-                phase: Phase::Init,
+                life: Lifecycle::new(true),
                 wake: Arc::new(Notify::new()),
                 io,
                 spawned_at: Instant::now(),
-                init_duration: None,
-                init_reported: false,
                 pending_init_error: None,
-                answered: VecDeque::new(),
                 server,
                 runtime_api: addr,
             },
@@ -524,22 +494,17 @@ impl Function {
                 let Some(instance) = state.instances.get_mut(&instance_id) else {
                     return container_error();
                 };
-                match &mut instance.phase {
-                    Phase::Init => {
-                        if !self.external {
-                            instance.init_duration = Some(instance.spawned_at.elapsed());
-                        }
-                        instance.phase = Phase::Idle;
+                let init_took = instance.spawned_at.elapsed();
+                match instance.life.next(Instant::now(), init_took) {
+                    Next::Initialized => {
                         self.dispatch(&mut state);
                         continue;
                     }
-                    Phase::Busy(running) => {
-                        if running.delivered_at.is_none() {
-                            running.delivered_at = Some(Instant::now());
-                            if !instance.init_reported {
-                                instance.init_reported = true;
-                                running.init_duration = instance.init_duration;
-                            }
+                    Next::Deliver { first } => {
+                        let Some(running) = instance.life.running_mut() else {
+                            return container_error();
+                        };
+                        if first {
                             let request_id = running.invocation.request_id.clone();
                             let start = logs::start_line(&request_id);
                             instance.io.begin(&start);
@@ -558,7 +523,7 @@ impl Function {
                         instance.io.thaw();
                         return self.next_response(&running.invocation);
                     }
-                    Phase::Idle | Phase::Finishing => {
+                    Next::Wait => {
                         // The runtime has answered and waits here with nothing queued (a
                         // queued invocation would have made it Busy): freeze it, as Lambda
                         // does. Only the function's processes stop; this server does not.
@@ -631,14 +596,9 @@ impl Function {
         let Some(instance) = state.instances.get(&instance_id) else {
             return Err(Box::new(container_error()));
         };
-        match &instance.phase {
-            Phase::Busy(running)
-                if running.delivered_at.is_some()
-                    && running.invocation.request_id == request_id =>
-            {
-                Ok(running.invocation.stream.clone())
-            }
-            _ => Err(Box::new(http::runtime_error(
+        match instance.life.delivered(request_id) {
+            Some(running) => Ok(running.invocation.stream.clone()),
+            None => Err(Box::new(http::runtime_error(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequestID",
                 "Invalid request ID",
@@ -676,27 +636,23 @@ impl Function {
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return container_error();
         };
-        let is_current = matches!(&instance.phase, Phase::Busy(r)
-            if r.delivered_at.is_some() && r.invocation.request_id == request_id);
-        if !is_current {
-            return if instance.answered.iter().any(|id| id == request_id) {
-                http::runtime_error(
+        let running = match instance.life.post(request_id) {
+            Posted::Accepted(running) => *running,
+            Posted::AlreadyAnswered => {
+                return http::runtime_error(
                     StatusCode::FORBIDDEN,
                     "InvalidStateTransition",
                     "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
-                )
-            } else {
-                http::runtime_error(
+                );
+            }
+            Posted::UnknownId => {
+                return http::runtime_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequestID",
                     "Invalid request ID",
-                )
-            };
-        }
-        let Phase::Busy(running) = std::mem::replace(&mut instance.phase, Phase::Finishing) else {
-            return container_error();
+                );
+            }
         };
-        remember_answered(instance, request_id);
         let io = Arc::clone(&instance.io);
         if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
             // A process of the instance (a worker in a group of its own) was killed for
@@ -735,7 +691,7 @@ impl Function {
         let Some(instance) = state.instances.get(&instance_id) else {
             return container_error();
         };
-        if !matches!(instance.phase, Phase::Init) {
+        if !instance.life.is_init() {
             return http::runtime_error(
                 StatusCode::FORBIDDEN,
                 "InvalidStateTransition",
@@ -783,13 +739,9 @@ impl Function {
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return;
         };
-        if !matches!(&instance.phase, Phase::Busy(r) if r.invocation.request_id == request_id) {
-            return;
-        }
-        let Phase::Busy(running) = std::mem::replace(&mut instance.phase, Phase::Finishing) else {
+        let Some(running) = instance.life.finish_running(request_id) else {
             return;
         };
-        remember_answered(instance, request_id);
         let io = Arc::clone(&instance.io);
         let alive = self.external;
         if !self.external
@@ -814,7 +766,7 @@ impl Function {
         let still_initialising = state
             .instances
             .get(&instance_id)
-            .is_some_and(|i| matches!(i.phase, Phase::Init));
+            .is_some_and(|i| i.life.is_init());
         if !still_initialising {
             return;
         }
@@ -861,7 +813,7 @@ impl Function {
     /// The process of instance `instance_id` exited (`None`: waiting on it failed).
     fn on_exit(self: &Arc<Self>, instance_id: u64, status: Option<ExitStatus>) {
         let mut state = lock(&self.state);
-        let Some(instance) = state.instances.remove(&instance_id) else {
+        let Some(mut instance) = state.instances.remove(&instance_id) else {
             // Already retired (timeout, init error): nothing is waiting on this process.
             return;
         };
@@ -876,7 +828,7 @@ impl Function {
         io.sample_cgroup_peak();
         // Whatever the function left running in its group or cgroup goes with it.
         io.kill_all();
-        match instance.phase {
+        match instance.life.end() {
             Phase::Init => {
                 let invocation = state.queue.pop_front();
                 self.dispatch(&mut state);
@@ -1052,9 +1004,8 @@ impl Function {
         if alive {
             let mut state = lock(&self.state);
             if let Some(instance) = state.instances.get_mut(&instance_id)
-                && matches!(instance.phase, Phase::Finishing)
+                && instance.life.finished()
             {
-                instance.phase = Phase::Idle;
                 self.dispatch(&mut state);
             }
         } else {
@@ -1182,13 +1133,6 @@ fn os_error_text(err: &std::io::Error) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-fn remember_answered(instance: &mut Instance, request_id: &str) {
-    instance.answered.push_back(request_id.to_string());
-    if instance.answered.len() > 64 {
-        instance.answered.pop_front();
     }
 }
 

@@ -26,6 +26,7 @@ mod front_door;
 mod function;
 mod http;
 mod ids;
+mod instance;
 mod instance_io;
 mod invoke_api;
 pub mod layout;
