@@ -1,5 +1,9 @@
 //! One function: its queue of invocations, its instances (processes), and the life of each
-//! invocation from the Invoke API to the caller's answer.
+//! invocation from the Invoke API to the caller's answer. This is the driver: each instance's
+//! phases and transitions are the pure state machine of [`crate::instance`]; this module asks it
+//! what happened and does the effects (starting processes, timers, START/END/REPORT lines,
+//! freezing, killing, answering callers). What it says to a runtime is a [`RuntimeAnswer`],
+//! which [`crate::runtime_api`] turns into HTTP.
 //!
 //! All bookkeeping sits behind one mutex per function ([`FunctionState`]); every change of
 //! phase happens under it, so an invocation is handed to exactly one instance and answered
@@ -14,15 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use hyper::header::HeaderValue;
-use hyper::{Response, StatusCode};
-use lamina_context::{env, header};
+use lamina_context::env;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::config::FunctionConfig;
-use crate::http::{self, Body, ErrorBody};
+use crate::http::ErrorBody;
 use crate::instance::{Lifecycle, Next, Phase, Posted, Running};
 use crate::instance_io::{InstanceIo, lock, read_output};
 use crate::logs::{self, FunctionLog, Report};
@@ -84,6 +86,37 @@ pub struct Completion {
     pub function_error: bool,
     /// The last 4 KiB of this invocation's log.
     pub log_tail: String,
+}
+
+/// What the function answers a runtime's request with; [`crate::runtime_api`] turns it into
+/// HTTP, as AWS's Runtime API words it.
+pub enum RuntimeAnswer {
+    /// `/next`: run this event.
+    Event(Box<Delivery>),
+    /// A result or init error is taken (202).
+    Accepted,
+    /// The instance is gone: the runtime must exit (500).
+    ContainerError,
+    /// The request id is not this instance's current invocation (400).
+    InvalidRequestId,
+    /// That invocation was answered already (403).
+    AlreadyAnswered,
+    /// An init error after the init (403).
+    InitErrorAfterInit,
+    /// The result is over the payload limit; the invocation failed (413).
+    TooLarge,
+}
+
+/// An event handed to a runtime, with what its `/next` headers say.
+pub struct Delivery {
+    pub payload: Bytes,
+    pub request_id: String,
+    /// Milliseconds since the epoch.
+    pub deadline_ms: u128,
+    pub function_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
 }
 
 /// How an invocation that reached an instance ended.
@@ -291,11 +324,8 @@ impl Function {
         listener: tokio::net::TcpListener,
         instance_id: u64,
     ) -> AbortHandle {
-        let function = Arc::clone(self);
         self.handle
-            .spawn(http::serve(listener, move |request, _peer| {
-                runtime_api::handle(Arc::clone(&function), instance_id, request)
-            }))
+            .spawn(runtime_api::serve(Arc::clone(self), listener, instance_id))
             .abort_handle()
     }
 
@@ -487,12 +517,12 @@ impl Function {
     }
 
     /// `GET /runtime/invocation/next` from instance `instance_id`: waits for an invocation.
-    pub async fn next_invocation(self: &Arc<Self>, instance_id: u64) -> Response<Body> {
+    pub async fn next_invocation(self: &Arc<Self>, instance_id: u64) -> RuntimeAnswer {
         loop {
             let wake = {
                 let mut state = lock(&self.state);
                 let Some(instance) = state.instances.get_mut(&instance_id) else {
-                    return container_error();
+                    return RuntimeAnswer::ContainerError;
                 };
                 let init_took = instance.spawned_at.elapsed();
                 match instance.life.next(Instant::now(), init_took) {
@@ -502,7 +532,7 @@ impl Function {
                     }
                     Next::Deliver { first } => {
                         let Some(running) = instance.life.running_mut() else {
-                            return container_error();
+                            return RuntimeAnswer::ContainerError;
                         };
                         if first {
                             let request_id = running.invocation.request_id.clone();
@@ -521,7 +551,7 @@ impl Function {
                             );
                         }
                         instance.io.thaw();
-                        return self.next_response(&running.invocation);
+                        return self.delivery(&running.invocation);
                     }
                     Next::Wait => {
                         // The runtime has answered and waits here with nothing queued (a
@@ -536,26 +566,16 @@ impl Function {
         }
     }
 
-    fn next_response(&self, invocation: &Invocation) -> Response<Body> {
-        let deadline = ids::epoch_millis(SystemTime::now() + self.config.timeout);
-        let mut response = http::json(StatusCode::OK, invocation.payload.clone());
-        let headers = response.headers_mut();
-        let mut set = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(name, value);
-            }
-        };
-        set(header::REQUEST_ID, &invocation.request_id);
-        set(header::DEADLINE_MS, &deadline.to_string());
-        set(header::INVOKED_FUNCTION_ARN, &self.arn);
-        set(header::TRACE_ID, &invocation.trace_id);
-        if let Some(client_context) = &invocation.client_context {
-            set(header::CLIENT_CONTEXT, client_context);
-        }
-        if let Some(identity) = &invocation.cognito_identity {
-            set(header::COGNITO_IDENTITY, identity);
-        }
-        response
+    fn delivery(&self, invocation: &Invocation) -> RuntimeAnswer {
+        RuntimeAnswer::Event(Box::new(Delivery {
+            payload: invocation.payload.clone(),
+            request_id: invocation.request_id.clone(),
+            deadline_ms: ids::epoch_millis(SystemTime::now() + self.config.timeout),
+            function_arn: self.arn.clone(),
+            trace_id: invocation.trace_id.clone(),
+            client_context: invocation.client_context.clone(),
+            cognito_identity: invocation.cognito_identity.clone(),
+        }))
     }
 
     /// `POST /runtime/invocation/{id}/response`.
@@ -564,7 +584,7 @@ impl Function {
         instance_id: u64,
         request_id: &str,
         body: Bytes,
-    ) -> Response<Body> {
+    ) -> RuntimeAnswer {
         self.end_invocation(instance_id, request_id, Ending::Response(body))
     }
 
@@ -575,7 +595,7 @@ impl Function {
         request_id: &str,
         error_type: Option<&str>,
         body: &[u8],
-    ) -> Response<Body> {
+    ) -> RuntimeAnswer {
         let (body, error_type) = normalise_error(error_type, body);
         self.end_invocation(
             instance_id,
@@ -591,18 +611,14 @@ impl Function {
         &self,
         instance_id: u64,
         request_id: &str,
-    ) -> Result<Option<tokio::sync::mpsc::Sender<StreamPart>>, Box<Response<Body>>> {
+    ) -> Result<Option<tokio::sync::mpsc::Sender<StreamPart>>, RuntimeAnswer> {
         let state = lock(&self.state);
         let Some(instance) = state.instances.get(&instance_id) else {
-            return Err(Box::new(container_error()));
+            return Err(RuntimeAnswer::ContainerError);
         };
         match instance.life.delivered(request_id) {
             Some(running) => Ok(running.invocation.stream.clone()),
-            None => Err(Box::new(http::runtime_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestID",
-                "Invalid request ID",
-            ))),
+            None => Err(RuntimeAnswer::InvalidRequestId),
         }
     }
 
@@ -611,19 +627,11 @@ impl Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
-    ) -> Response<Body> {
-        let answer = self.end_invocation(instance_id, request_id, Ending::ResponseTooLarge);
-        if answer.status() != StatusCode::ACCEPTED {
-            return answer;
+    ) -> RuntimeAnswer {
+        match self.end_invocation(instance_id, request_id, Ending::ResponseTooLarge) {
+            RuntimeAnswer::Accepted => RuntimeAnswer::TooLarge,
+            refused => refused,
         }
-        http::runtime_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            &format!(
-                "Exceeded maximum allowed payload size ({} bytes).",
-                crate::MAX_PAYLOAD_BYTES
-            ),
-        )
     }
 
     fn end_invocation(
@@ -631,27 +639,15 @@ impl Function {
         instance_id: u64,
         request_id: &str,
         ending: Ending,
-    ) -> Response<Body> {
+    ) -> RuntimeAnswer {
         let mut state = lock(&self.state);
         let Some(instance) = state.instances.get_mut(&instance_id) else {
-            return container_error();
+            return RuntimeAnswer::ContainerError;
         };
         let running = match instance.life.post(request_id) {
             Posted::Accepted(running) => *running,
-            Posted::AlreadyAnswered => {
-                return http::runtime_error(
-                    StatusCode::FORBIDDEN,
-                    "InvalidStateTransition",
-                    "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
-                );
-            }
-            Posted::UnknownId => {
-                return http::runtime_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestID",
-                    "Invalid request ID",
-                );
-            }
+            Posted::AlreadyAnswered => return RuntimeAnswer::AlreadyAnswered,
+            Posted::UnknownId => return RuntimeAnswer::InvalidRequestId,
         };
         let io = Arc::clone(&instance.io);
         if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
@@ -671,12 +667,12 @@ impl Function {
             };
             self.handle
                 .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
-            return http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
+            return RuntimeAnswer::Accepted;
         }
         drop(state);
         self.handle
             .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));
-        http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+        RuntimeAnswer::Accepted
     }
 
     /// `POST /runtime/init/error`: the caller waiting for this instance gets the error.
@@ -685,24 +681,20 @@ impl Function {
         instance_id: u64,
         error_type: Option<&str>,
         body: &[u8],
-    ) -> Response<Body> {
+    ) -> RuntimeAnswer {
         let (body, error_type) = normalise_error(error_type, body);
         let mut state = lock(&self.state);
         let Some(instance) = state.instances.get(&instance_id) else {
-            return container_error();
+            return RuntimeAnswer::ContainerError;
         };
         if !instance.life.is_init() {
-            return http::runtime_error(
-                StatusCode::FORBIDDEN,
-                "InvalidStateTransition",
-                "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
-            );
+            return RuntimeAnswer::InitErrorAfterInit;
         }
         if self.external && state.queue.is_empty() {
             if let Some(instance) = state.instances.get_mut(&instance_id) {
                 instance.pending_init_error = Some((body, error_type));
             }
-            return http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
+            return RuntimeAnswer::Accepted;
         }
         let io = Arc::clone(&instance.io);
         let init_duration = instance.spawned_at.elapsed();
@@ -731,7 +723,7 @@ impl Function {
                 .await;
             io.kill_all();
         });
-        http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+        RuntimeAnswer::Accepted
     }
 
     fn on_timeout(self: &Arc<Self>, instance_id: u64, request_id: &str) {
@@ -1134,14 +1126,6 @@ fn os_error_text(err: &std::io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-fn container_error() -> Response<Body> {
-    http::runtime_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Runtime.ContainerError",
-        "Container error. Non-recoverable state. Runtime should exit promptly.",
-    )
 }
 
 fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {

@@ -7,13 +7,22 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use lamina_context::{facts, header};
 
-use crate::function::{Function, StreamPart};
+use crate::function::{Delivery, Function, RuntimeAnswer, StreamPart};
 use crate::http::{self, Body, BodyError};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
+
+/// Serves instance `instance_id`'s own Runtime API on `listener` until aborted.
+pub async fn serve(function: Arc<Function>, listener: tokio::net::TcpListener, instance_id: u64) {
+    http::serve(listener, move |request, _peer| {
+        handle(Arc::clone(&function), instance_id, request)
+    })
+    .await;
+}
 
 /// Answers one Runtime API request from instance `instance_id` of `function`.
 pub async fn handle(
@@ -32,7 +41,7 @@ pub async fn handle(
             if method != Method::GET {
                 return method_not_allowed(&method, &path);
             }
-            function.next_invocation(instance_id).await
+            to_http(function.next_invocation(instance_id).await)
         }
         ["invocation", request_id, kind @ ("response" | "error")] => {
             if method != Method::POST {
@@ -50,15 +59,15 @@ pub async fn handle(
             let body = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
-                    return function.response_too_large(instance_id, &request_id);
+                    return to_http(function.response_too_large(instance_id, &request_id));
                 }
                 Err(BodyError::Broken) => return broken_body(),
             };
-            if kind == "response" {
+            to_http(if kind == "response" {
                 function.post_response(instance_id, &request_id, body)
             } else {
                 function.post_error(instance_id, &request_id, error_type.as_deref(), &body)
-            }
+            })
         }
         ["init", "error"] => {
             if method != Method::POST {
@@ -67,7 +76,9 @@ pub async fn handle(
             let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
                 .map(str::to_string);
             match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
-                Ok(body) => function.post_init_error(instance_id, error_type.as_deref(), &body),
+                Ok(body) => {
+                    to_http(function.post_init_error(instance_id, error_type.as_deref(), &body))
+                }
                 Err(BodyError::TooLarge) => http::runtime_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestEntityTooLarge",
@@ -96,7 +107,7 @@ async fn stream_response(
 ) -> Response<Body> {
     let target = match function.stream_target(instance_id, request_id) {
         Ok(target) => target,
-        Err(answer) => return *answer,
+        Err(answer) => return to_http(answer),
     };
     let content_type = http::header_text(request.headers(), "Content-Type")
         .unwrap_or("application/octet-stream")
@@ -122,7 +133,7 @@ async fn stream_response(
             Ok(data) => {
                 total += data.len() as u64;
                 if total > limit {
-                    return function.response_too_large(instance_id, request_id);
+                    return to_http(function.response_too_large(instance_id, request_id));
                 }
                 match &target {
                     // A caller that went away stops reading; the function still finishes.
@@ -140,9 +151,73 @@ async fn stream_response(
         let error_body = http::header_text(&trailers, header::FUNCTION_ERROR_BODY)
             .and_then(|encoded| BASE64.decode(encoded.trim()).ok())
             .unwrap_or_default();
-        return function.post_error(instance_id, request_id, Some(error_type), &error_body);
+        return to_http(function.post_error(
+            instance_id,
+            request_id,
+            Some(error_type),
+            &error_body,
+        ));
     }
-    function.post_response(instance_id, request_id, Bytes::from(gathered))
+    to_http(function.post_response(instance_id, request_id, Bytes::from(gathered)))
+}
+
+/// The function's answer as AWS's Runtime API sends it: status, body and, for an event, the
+/// `Lambda-Runtime-*` headers.
+fn to_http(answer: RuntimeAnswer) -> Response<Body> {
+    match answer {
+        RuntimeAnswer::Event(delivery) => event(*delivery),
+        RuntimeAnswer::Accepted => http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#),
+        RuntimeAnswer::ContainerError => http::runtime_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Runtime.ContainerError",
+            "Container error. Non-recoverable state. Runtime should exit promptly.",
+        ),
+        RuntimeAnswer::InvalidRequestId => http::runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        ),
+        RuntimeAnswer::AlreadyAnswered => http::runtime_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
+        ),
+        RuntimeAnswer::InitErrorAfterInit => http::runtime_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
+        ),
+        RuntimeAnswer::TooLarge => http::runtime_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!(
+                "Exceeded maximum allowed payload size ({} bytes).",
+                crate::MAX_PAYLOAD_BYTES
+            ),
+        ),
+    }
+}
+
+/// `/next`'s answer: the event, with its id, deadline, ARN, trace id and client data.
+fn event(delivery: Delivery) -> Response<Body> {
+    let mut response = http::json(StatusCode::OK, delivery.payload);
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::REQUEST_ID, &delivery.request_id);
+    set(header::DEADLINE_MS, &delivery.deadline_ms.to_string());
+    set(header::INVOKED_FUNCTION_ARN, &delivery.function_arn);
+    set(header::TRACE_ID, &delivery.trace_id);
+    if let Some(client_context) = &delivery.client_context {
+        set(header::CLIENT_CONTEXT, client_context);
+    }
+    if let Some(identity) = &delivery.cognito_identity {
+        set(header::COGNITO_IDENTITY, identity);
+    }
+    response
 }
 
 fn not_found(path: &str) -> Response<Body> {
