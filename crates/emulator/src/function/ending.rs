@@ -1,0 +1,382 @@
+//! How invocations and instances end: timeouts, exits, init failures, and the END/REPORT
+//! lines and answers that follow.
+
+use super::*;
+
+impl Function {
+    pub(super) fn on_timeout(self: &Arc<Self>, instance_id: u64, request_id: &str) {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get_mut(&instance_id) else {
+            return;
+        };
+        let Some(running) = instance.life.finish_running(request_id) else {
+            return;
+        };
+        let io = Arc::clone(&instance.io);
+        let alive = self.external;
+        if !self.external
+            && let Some(instance) = state.instances.remove(&instance_id)
+        {
+            instance.retire();
+            instance.io.kill_all();
+            self.dispatch(&mut state);
+        }
+        drop(state);
+        self.handle.spawn(Arc::clone(self).finish(
+            instance_id,
+            io,
+            running,
+            Ending::Timeout,
+            alive,
+        ));
+    }
+
+    pub(super) fn on_init_timeout(self: &Arc<Self>, instance_id: u64) {
+        let mut state = lock(&self.state);
+        let still_initialising = state
+            .instances
+            .get(&instance_id)
+            .is_some_and(|i| i.life.is_init());
+        if !still_initialising {
+            return;
+        }
+        let Some(instance) = state.instances.remove(&instance_id) else {
+            return;
+        };
+        instance.retire();
+        instance.io.kill_all();
+        let invocation = state.queue.pop_front();
+        self.dispatch(&mut state);
+        drop(state);
+        let init_duration = instance.spawned_at.elapsed();
+        let io = instance.io;
+        let function = Arc::clone(self);
+        self.handle.spawn(async move {
+            let message = |id: &str| {
+                format!(
+                    "RequestId: {id} Error: Task timed out after {} seconds",
+                    logs::seconds(init_duration)
+                )
+            };
+            let request_id = invocation
+                .as_ref()
+                .map(|i| i.request_id.clone())
+                .unwrap_or_default();
+            let body = ErrorBody {
+                message: &message(&request_id),
+                error_type: "Sandbox.Timedout",
+            }
+            .to_bytes();
+            function
+                .fail_init(
+                    &io,
+                    invocation,
+                    init_duration,
+                    "Sandbox.Timedout",
+                    body,
+                    vec![message(&request_id)],
+                )
+                .await;
+        });
+    }
+
+    /// The process of instance `instance_id` exited (`None`: waiting on it failed).
+    pub(super) fn on_exit(self: &Arc<Self>, instance_id: u64, status: Option<ExitStatus>) {
+        let mut state = lock(&self.state);
+        let Some(mut instance) = state.instances.remove(&instance_id) else {
+            // Already retired (timeout, init error): nothing is waiting on this process.
+            return;
+        };
+        instance.retire();
+        let description = status.map_or_else(|| "unknown exit".to_string(), process::describe_exit);
+        let io = Arc::clone(&instance.io);
+        // Killed by the kernel for exceeding its memory: Lambda's Runtime.OutOfMemory.
+        let error_type = match &io.cgroup {
+            Some(cgroup) if cgroup.oom_killed() => "Runtime.OutOfMemory",
+            _ => "Runtime.ExitError",
+        };
+        io.sample_cgroup_peak();
+        // Whatever the function left running in its group or cgroup goes with it.
+        io.kill_all();
+        match instance.life.end() {
+            Phase::Init => {
+                let invocation = state.queue.pop_front();
+                self.dispatch(&mut state);
+                drop(state);
+                let init_duration = instance.spawned_at.elapsed();
+                let function = Arc::clone(self);
+                self.handle.spawn(async move {
+                    let request_id = invocation
+                        .as_ref()
+                        .map(|i| i.request_id.clone())
+                        .unwrap_or_default();
+                    let message = format!(
+                        "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                    );
+                    let body = ErrorBody {
+                        message: &message,
+                        error_type,
+                    }
+                    .to_bytes();
+                    let lines = vec![message.clone(), error_type.to_string()];
+                    function
+                        .fail_init(&io, invocation, init_duration, error_type, body, lines)
+                        .await;
+                });
+            }
+            Phase::Busy(running) if running.delivered_at.is_none() => {
+                // The runtime never saw it: give it to another instance instead of failing it.
+                state.queue.push_front(running.invocation);
+                self.dispatch(&mut state);
+                drop(state);
+                self.handle.spawn(async move {
+                    io.flush().await;
+                    io.close_writer();
+                });
+            }
+            Phase::Busy(running) => {
+                self.dispatch(&mut state);
+                drop(state);
+                self.handle.spawn(Arc::clone(self).finish(
+                    instance_id,
+                    io,
+                    running,
+                    Ending::Crash {
+                        description,
+                        error_type,
+                    },
+                    false,
+                ));
+            }
+            Phase::Idle | Phase::Finishing => {
+                self.dispatch(&mut state);
+                drop(state);
+                let function = Arc::clone(self);
+                self.handle.spawn(async move {
+                    io.flush().await;
+                    function.log_line(&format!("Runtime exited: {description}"));
+                    io.close_writer();
+                });
+            }
+        }
+    }
+
+    /// Writes the invocation's closing log lines, answers the caller and, if the instance
+    /// lives on, makes it ready for the next invocation.
+    pub(super) async fn finish(
+        self: Arc<Self>,
+        instance_id: u64,
+        io: Arc<InstanceIo>,
+        mut running: Running,
+        ending: Ending,
+        alive: bool,
+    ) {
+        let duration = running
+            .delivered_at
+            .map(|at| at.elapsed())
+            .unwrap_or_default();
+        if let Some(timer) = running.timer.take() {
+            timer.abort();
+        }
+        io.flush().await;
+        let max_memory_used_mb = io.max_memory_used_mb().await;
+        let request_id = running.invocation.request_id.clone();
+        let mut lines = Vec::new();
+        let (body, function_error, status, error_type) = match ending {
+            Ending::Response(body) => (body, false, None, None),
+            Ending::FunctionError { body, error_type } => (body, true, None, Some(error_type)),
+            Ending::ResponseTooLarge => {
+                let message = format!(
+                    "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                    crate::MAX_PAYLOAD_BYTES
+                );
+                let error_type = "Function.ResponseSizeTooLarge";
+                lines.push(format!("RequestId: {request_id} Error: {message}"));
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type,
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("error"),
+                    Some(error_type.to_string()),
+                )
+            }
+            Ending::Timeout => {
+                let seconds = logs::seconds(self.config.timeout);
+                lines.push(format!(
+                    "{} {request_id} Task timed out after {seconds} seconds",
+                    lamina_context::time::rfc3339_millis(SystemTime::now())
+                ));
+                let message = format!(
+                    "RequestId: {request_id} Error: Task timed out after {seconds} seconds"
+                );
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type: "Sandbox.Timedout",
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("timeout"),
+                    None,
+                )
+            }
+            Ending::Crash {
+                description,
+                error_type,
+            } => {
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                );
+                lines.push(message.clone());
+                lines.push(error_type.to_string());
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type,
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("error"),
+                    Some(error_type.to_string()),
+                )
+            }
+        };
+        lines.push(logs::end_line(&request_id));
+        lines.push(logs::report_line(&Report {
+            request_id: &request_id,
+            duration,
+            memory_size_mb: self.config.memory_mb,
+            max_memory_used_mb,
+            init_duration: running.init_duration,
+            status,
+            error_type: if status.is_some() {
+                error_type.as_deref()
+            } else {
+                None
+            },
+        }));
+        let mut invocation_log = io.take_current();
+        for line in &lines {
+            self.log_line(line);
+            invocation_log.push_str(line);
+            invocation_log.push('\n');
+        }
+        if let Some(responder) = running.invocation.responder.take() {
+            let _ = responder.send(Completion {
+                body,
+                function_error,
+                log_tail: logs::tail(&invocation_log).to_string(),
+            });
+        }
+        if alive {
+            let mut state = lock(&self.state);
+            if let Some(instance) = state.instances.get_mut(&instance_id)
+                && instance.life.finished()
+            {
+                self.dispatch(&mut state);
+            }
+        } else {
+            io.close_writer();
+        }
+    }
+
+    /// Answers `invocation` (if any) with an error from an instance that never got ready.
+    pub(super) async fn fail_init(
+        &self,
+        io: &Arc<InstanceIo>,
+        invocation: Option<Invocation>,
+        init_duration: Duration,
+        error_type: &str,
+        body: Bytes,
+        error_lines: Vec<String>,
+    ) {
+        io.flush().await;
+        let max_memory_used_mb = io.max_memory_used_mb().await;
+        let mut log = io.take_current();
+        let status = if error_type == "Sandbox.Timedout" {
+            "timeout"
+        } else {
+            "error"
+        };
+        let mut lines = vec![logs::init_report_line(init_duration, status, error_type)];
+        if let Some(invocation) = &invocation {
+            let request_id = &invocation.request_id;
+            lines.push(logs::start_line(request_id));
+            lines.extend(error_lines);
+            lines.push(logs::end_line(request_id));
+            lines.push(logs::report_line(&Report {
+                request_id,
+                duration: init_duration,
+                memory_size_mb: self.config.memory_mb,
+                max_memory_used_mb,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some(error_type),
+            }));
+        }
+        for line in &lines {
+            self.log_line(line);
+            log.push_str(line);
+            log.push('\n');
+        }
+        if let Some(responder) = invocation.and_then(|i| i.responder) {
+            let _ = responder.send(Completion {
+                body,
+                function_error: true,
+                log_tail: logs::tail(&log).to_string(),
+            });
+        }
+        if self.external {
+            // The endpoint waits for the next attempt; its init output is logged afresh.
+            io.restart_current();
+        } else {
+            io.close_writer();
+        }
+    }
+
+    /// Answers an invocation for which no process could be started.
+    pub(super) fn fail_without_instance(
+        &self,
+        invocation: Invocation,
+        error_type: &str,
+        reason: &str,
+    ) {
+        let request_id = &invocation.request_id;
+        let message = format!("RequestId: {request_id} Error: {reason}");
+        let lines = [
+            logs::start_line(request_id),
+            message.clone(),
+            error_type.to_string(),
+            logs::end_line(request_id),
+            logs::report_line(&Report {
+                request_id,
+                duration: Duration::ZERO,
+                memory_size_mb: self.config.memory_mb,
+                max_memory_used_mb: 0,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some(error_type),
+            }),
+        ];
+        let mut log = String::new();
+        for line in &lines {
+            self.log_line(line);
+            log.push_str(line);
+            log.push('\n');
+        }
+        if let Some(responder) = invocation.responder {
+            let _ = responder.send(Completion {
+                body: ErrorBody {
+                    message: &message,
+                    error_type,
+                }
+                .to_bytes(),
+                function_error: true,
+                log_tail: logs::tail(&log).to_string(),
+            });
+        }
+    }
+}
