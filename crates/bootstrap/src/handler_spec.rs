@@ -10,6 +10,7 @@ use crate::executable::ExecutableHandler;
 pub use crate::init_error::InitError;
 use crate::invocation::Handler;
 use crate::log::Log;
+use crate::web::{HTTP_PREFIX, WebCommand, WebHandler};
 use crate::worker::{WorkerCommand, WorkerHandler};
 
 /// Prefix of `_HANDLER` that selects the worker convention: `worker:PROGRAM [ARGS...]`.
@@ -78,6 +79,8 @@ pub enum HandlerSpec {
     },
     /// Start this command once and serve invocations through it (also used for adapters).
     Worker(WorkerCommand),
+    /// Start this web server once and forward each event to it over HTTP (`http:`).
+    Web(WebCommand),
 }
 
 impl HandlerSpec {
@@ -101,6 +104,19 @@ impl HandlerSpec {
             handler: handler.to_owned(),
             reason: reason.to_owned(),
         };
+        if let Some(spec) = handler.strip_prefix(HTTP_PREFIX) {
+            let (port, ready_path, words) = WebCommand::parse(spec).map_err(|r| invalid(&r))?;
+            let (path, on_path) = find_worker_program(handler, &words[0], settings, environment)?;
+            if !on_path {
+                check_inside(handler, &path, settings)?;
+            }
+            check_runnable(handler, &path, environment, &settings.opt_dir)?;
+            return Ok(HandlerSpec::Web(WebCommand {
+                port,
+                ready_path,
+                command: crate::web::command(path, &words, handler),
+            }));
+        }
         if let Some(command) = handler.strip_prefix(WORKER_PREFIX) {
             let mut words = command.split_whitespace();
             let Some(program) = words.next() else {
@@ -339,6 +355,13 @@ pub fn load_handler(
         ))),
         HandlerSpec::Worker(command) => Ok(Box::new(WorkerHandler::start(
             command,
+            settings.task_root.clone(),
+            environment,
+            log.clone(),
+            settings.timeout_margin,
+        )?)),
+        HandlerSpec::Web(web) => Ok(Box::new(WebHandler::start(
+            web,
             settings.task_root.clone(),
             environment,
             log.clone(),

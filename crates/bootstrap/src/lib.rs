@@ -25,6 +25,7 @@ mod log;
 mod process;
 pub mod protocol;
 mod run;
+mod web;
 mod worker;
 
 pub use environment::{ChildEnvironment, Settings};
@@ -35,4 +36,5 @@ pub use invocation::{
 };
 pub use log::Log;
 pub use run::{Pool, run};
+pub use web::{WebCommand, WebHandler};
 pub use worker::{WorkerCommand, WorkerHandler};

@@ -1,6 +1,6 @@
 //! The glue between `lamina-runtime`'s invocation loop and a [`Handler`].
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use lamina_runtime::{Config, Context, Error};
 
@@ -14,7 +14,19 @@ use crate::{ChildEnvironment, Handler, InitError, InvocationError, Log, Settings
 pub fn run() -> ! {
     lamina_runtime::run_raw_concurrent_with_init(|config: &Config| {
         let log = Log::stdout();
-        let slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
+        let mut slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
+        let web = config
+            .handler
+            .as_deref()
+            .is_some_and(|h| h.trim().starts_with(crate::web::HTTP_PREFIX));
+        if web && slots > 1 {
+            // One server owns the port; this version forwards to it one invocation at a time.
+            log.note(&format!(
+                "AWS_LAMBDA_MAX_CONCURRENCY is {slots}, but an http: handler's server gets one \
+                 invocation at a time; the others wait for it"
+            ));
+            slots = 1;
+        }
         let mut handlers = Vec::with_capacity(slots);
         for _ in 0..slots {
             handlers.push(load(config, &log).map_err(|error| {
@@ -33,10 +45,11 @@ pub fn run() -> ! {
     })
 }
 
-/// One handler per slot. The runtime never runs more invocations at once than there are
-/// slots, so an invocation always finds a free handler.
+/// One handler per slot. An invocation takes a free one, waiting for one to come back when
+/// there are fewer handlers than slots (an `http:` server serves one at a time).
 pub struct Pool {
     free: Mutex<Vec<Box<dyn Handler>>>,
+    returned: Condvar,
 }
 
 impl Pool {
@@ -44,22 +57,33 @@ impl Pool {
     pub fn new(handlers: Vec<Box<dyn Handler>>) -> Self {
         Self {
             free: Mutex::new(handlers),
+            returned: Condvar::new(),
         }
     }
 
     /// Runs one invocation on a free handler, which goes back to the pool afterwards, even
     /// when the invocation panicked (the handler then replaces its worker as after a crash).
     pub fn invoke(&self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
-        let taken = self.lock().pop();
+        let mut free = self.lock();
+        let taken = loop {
+            if let Some(handler) = free.pop() {
+                break handler;
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        };
+        drop(free);
         let mut lent = Lent {
             pool: self,
-            handler: taken,
+            handler: Some(taken),
         };
         match lent.handler.as_mut() {
             Some(handler) => handler.invoke(event, context),
             None => Err(InvocationError::new(
                 lamina_context::facts::error_type::UNKNOWN,
-                "more invocations at once than AWS_LAMBDA_MAX_CONCURRENCY allows",
+                "the pool lent a handler it did not have",
             )),
         }
     }
@@ -79,6 +103,7 @@ impl Drop for Lent<'_> {
     fn drop(&mut self) {
         if let Some(handler) = self.handler.take() {
             self.pool.lock().push(handler);
+            self.pool.returned.notify_one();
         }
     }
 }
