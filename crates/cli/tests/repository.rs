@@ -74,6 +74,16 @@ fn every_sample_answers_on_this_machine() {
         r#"{"version":"2.0","rawPath":"/hello","rawQueryString":"name=Ada","headers":{},"requestContext":{"http":{"method":"GET","path":"/hello"},"stage":"$default"},"isBase64Encoded":false}"#,
     ]);
     assert_eq!(answer["statusCode"], 200, "{answer}");
+    // An unchanged Python web app through the http: convention (host view: no python3 in
+    // AL2023), fed a Function URL event.
+    let answer = invoke(&[
+        "sample-web-python",
+        "--host-view",
+        r#"{"version":"2.0","rawPath":"/hello","rawQueryString":"name=Ada","headers":{},"requestContext":{"http":{"method":"GET","path":"/hello"},"stage":"$default"},"isBase64Encoded":false}"#,
+    ]);
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["body"], "Hello, Ada!", "{answer}");
+    assert_eq!(answer["cookies"], serde_json::json!(["greeted=yes; Path=/"]));
     // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
     assert_eq!(
         invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),
