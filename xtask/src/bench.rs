@@ -77,6 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     if wanted("web") {
         report.push(web::section(args.runs, args.invocations)?);
+        report.push(web::convention_section(
+            args.runs,
+            (args.invocations / 4).max(50),
+        )?);
     }
     if wanted("layer") {
         report.push(universal_layer(&args)?);

@@ -83,7 +83,10 @@ fn every_sample_answers_on_this_machine() {
     ]);
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert_eq!(answer["body"], "Hello, Ada!", "{answer}");
-    assert_eq!(answer["cookies"], serde_json::json!(["greeted=yes; Path=/"]));
+    assert_eq!(
+        answer["cookies"],
+        serde_json::json!(["greeted=yes; Path=/"])
+    );
     // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
     assert_eq!(
         invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),
