@@ -87,6 +87,13 @@ fn every_sample_answers_on_this_machine() {
         answer["cookies"],
         serde_json::json!(["greeted=yes; Path=/"])
     );
+    // The same through a Perl web server on the perl layer, in the AL2023 view.
+    let answer = invoke(&[
+        "sample-web-perl",
+        r#"{"version":"2.0","rawPath":"/hello","rawQueryString":"name=J%C3%BCrgen","headers":{},"requestContext":{"http":{"method":"GET","path":"/hello"},"stage":"$default"},"isBase64Encoded":false}"#,
+    ]);
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["body"], "Hello, Jürgen!", "{answer}");
     // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
     assert_eq!(
         invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),
