@@ -60,7 +60,11 @@ for event in answer["EventStream"]:
 "#;
 
 fn emulator() -> Emulator {
-    let mut config = FunctionConfig::new("stream", STREAM_FUNCTION);
+    emulator_of(Path::new(STREAM_FUNCTION))
+}
+
+fn emulator_of(executable: &Path) -> Emulator {
+    let mut config = FunctionConfig::new("stream", executable);
     config.timeout = Duration::from_secs(20);
     Emulator::start(EmulatorConfig::new(vec![config])).unwrap()
 }
@@ -153,4 +157,65 @@ fn a_plain_invoke_gets_the_stream_buffered_and_a_mid_stream_error_as_a_function_
     assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
     let error: serde_json::Value = serde_json::from_slice(&failed.payload).unwrap();
     assert_eq!(error["errorType"], "Stream.Broke", "{error}");
+}
+
+/// crates.io's `lambda_runtime` (its basic-streaming-response example, `bench/peer-stream`),
+/// built release as its users build it.
+fn lambda_runtime_streaming_function() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
+    let target = workspace.join("target/bench/peer-stream");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(workspace.join("bench/peer-stream/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building bench/peer-stream");
+    target.join("release/bootstrap")
+}
+
+#[test]
+fn a_lambda_runtime_stream_response_streams_through_the_emulator() {
+    let emulator = emulator_of(&lambda_runtime_streaming_function());
+    let Some(events) = boto3_stream(&emulator, "{}") else {
+        return;
+    };
+    // lambda_runtime answers every stream as an HTTP integration response (a JSON prelude and
+    // 8 NULs, which a Function URL turns into status and headers); InvokeWithResponseStream
+    // passes the bytes on as they are, prelude included, as AWS does.
+    assert_eq!(
+        events[0]["content_type"],
+        "application/vnd.awslambda.http-integration-response"
+    );
+    let chunks: String = events[1..]
+        .iter()
+        .filter_map(|e| e["chunk"].as_str())
+        .collect();
+    let (prelude, body) = chunks.split_once("\0\0\0\0\0\0\0\0").unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(prelude).unwrap()["statusCode"],
+        200
+    );
+    assert_eq!(body, "Hello\nworld\nfrom\nLambda!\n");
+    let first = events[1]["at"].as_f64().unwrap();
+    let end = events.last().unwrap()["at"].as_f64().unwrap();
+    assert!(
+        end - first >= 0.6,
+        "first chunk at {first} s, end at {end} s: buffered"
+    );
+    assert!(
+        events.last().unwrap()["complete"]
+            .get("ErrorCode")
+            .is_none()
+    );
 }
