@@ -118,6 +118,7 @@ pub fn project_function(
     )?;
     config.timeout = Duration::from_secs_f64(function.spec.timeout_s);
     config.memory_mb = function.spec.memory_mb;
+    config.response_streaming = function.spec.invoke_mode == "RESPONSE_STREAM";
     config.env = function
         .spec
         .environment

@@ -32,6 +32,9 @@ pub struct FunctionConfig {
     /// namespaces, see [`crate::layout`]). Then `executable` and `task_root` are paths as the
     /// function sees them, e.g. `/var/task/bootstrap`. Default: none, the host's view.
     pub mounts: Option<LambdaMounts>,
+    /// Its Function URL's invoke mode is `RESPONSE_STREAM`: the front door streams its answer
+    /// to the HTTP client as the function writes it. Default: `BUFFERED`.
+    pub response_streaming: bool,
 }
 
 /// Host folders to show at Lambda's paths.
@@ -100,6 +103,7 @@ impl FunctionConfig {
             env: Vec::new(),
             args: Vec::new(),
             mounts: None,
+            response_streaming: false,
         }
     }
 }

@@ -219,3 +219,32 @@ fn a_lambda_runtime_stream_response_streams_through_the_emulator() {
             .is_none()
     );
 }
+
+#[test]
+fn a_response_stream_function_url_streams_to_an_http_client() {
+    let mut config = FunctionConfig::new("stream", lambda_runtime_streaming_function());
+    config.timeout = Duration::from_secs(20);
+    config.response_streaming = true;
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config])).unwrap();
+    let started = std::time::Instant::now();
+    let mut response = ureq::get(format!("{}/lambda-url/stream/", emulator.endpoint_url()))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut reader = response.body_mut().as_reader();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut reader, &mut first).unwrap();
+    let first_at = started.elapsed();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let end_at = started.elapsed();
+    // The prelude became the status and headers; the body is what the function wrote.
+    assert_eq!(
+        format!("{}{rest}", String::from_utf8_lossy(&first)),
+        "Hello\nworld\nfrom\nLambda!\n"
+    );
+    assert!(
+        end_at - first_at >= Duration::from_millis(600),
+        "first bytes at {first_at:?}, end at {end_at:?}: buffered"
+    );
+}

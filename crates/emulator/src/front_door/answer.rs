@@ -33,6 +33,24 @@ impl HttpAnswer {
     }
 }
 
+impl HttpAnswer {
+    /// As a hyper response.
+    pub fn into_response(self) -> hyper::Response<crate::http::Body> {
+        let mut response = hyper::Response::new(crate::http::full(self.body));
+        *response.status_mut() =
+            hyper::StatusCode::from_u16(self.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_str(&value),
+            ) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
+    }
+}
+
 /// The response for the function's answer `result` (its error JSON when `function_error`).
 pub fn answer(kind: HttpEventKind, result: &[u8], function_error: bool) -> HttpAnswer {
     if function_error {

@@ -9,13 +9,14 @@
 
 mod answer;
 mod event;
+mod streamed;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
@@ -23,7 +24,7 @@ pub use answer::answer;
 pub use event::{HttpEventKind, HttpRequest, Origin, event};
 
 use crate::Shared;
-use crate::function::{Function, Invocation};
+use crate::function::{Function, Invocation, StreamPart};
 use crate::http::{self, Body, BodyError};
 
 /// Where the front door answers on the Invoke API's port: `/lambda-url/<function>/<path>`.
@@ -118,25 +119,25 @@ pub async fn serve(
         );
     }
     invocation.payload = Bytes::from(payload);
-    function.enqueue(invocation);
+    if function.config.response_streaming && kind == HttpEventKind::FunctionUrl {
+        let (parts_in, mut parts) = tokio::sync::mpsc::channel(16);
+        invocation.stream = Some(parts_in);
+        function.enqueue(invocation);
+        // The function streams (its first move is a start), or answers whole (nothing comes
+        // before its completion, and it is answered as a buffered one).
+        if let Some(StreamPart::Start { content_type }) = parts.recv().await {
+            return streamed::response(content_type, parts).await;
+        }
+    } else {
+        function.enqueue(invocation);
+    }
     let Ok(completion) = completed.await else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "The emulator is shutting down".into(),
         );
     };
-    let answer = answer(kind, &completion.body, completion.function_error);
-    let mut response = Response::new(http::full(answer.body));
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    for (name, value) in answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
+    answer(kind, &completion.body, completion.function_error).into_response()
 }
 
 fn plain(status: StatusCode, message: String) -> Response<Body> {

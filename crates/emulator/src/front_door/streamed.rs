@@ -1,0 +1,127 @@
+//! A streaming function behind its Function URL (`invoke-mode = RESPONSE_STREAM`): the HTTP
+//! client gets the answer as the function writes it. An HTTP-integration stream
+//! (`application/vnd.awslambda.http-integration-response`) opens with a JSON prelude (status,
+//! headers, cookies) and 8 NUL bytes; any other stream is a 200 of its own content type.
+
+use bytes::{Bytes, BytesMut};
+use hyper::Response;
+use hyper::header::{HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+
+use crate::function::StreamPart;
+use crate::http::{self, Body};
+
+/// The content type of a stream that opens with an HTTP prelude.
+pub const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+/// Ends the prelude.
+const DELIMITER: &[u8] = &[0; 8];
+/// The longest prelude read before giving up on finding its end.
+const MAX_PRELUDE: usize = 64 * 1024;
+
+/// The response for a stream that started with `content_type`: reads the prelude if there is
+/// one, then passes the rest on as it comes.
+pub async fn response(
+    content_type: String,
+    mut parts: mpsc::Receiver<StreamPart>,
+) -> Response<Body> {
+    let mut status = 200;
+    let mut headers: Vec<(String, String)> = vec![("content-type".into(), content_type.clone())];
+    let mut first = Bytes::new();
+    if content_type == HTTP_INTEGRATION {
+        let mut prelude = BytesMut::new();
+        let found = loop {
+            if let Some(at) = prelude
+                .windows(DELIMITER.len())
+                .position(|w| w == DELIMITER)
+            {
+                break Some(at);
+            }
+            if prelude.len() > MAX_PRELUDE {
+                break None;
+            }
+            match parts.recv().await {
+                Some(StreamPart::Chunk(chunk)) => prelude.extend_from_slice(&chunk),
+                Some(StreamPart::Start { .. }) => {}
+                None => break None,
+            }
+        };
+        let Some(at) = found else {
+            return super::answer::HttpAnswer::bad_gateway().into_response();
+        };
+        let rest = prelude.split_off(at + DELIMITER.len());
+        let (parsed_status, parsed_headers) = parse_prelude(&prelude[..at]);
+        status = parsed_status;
+        headers = parsed_headers;
+        first = rest.freeze();
+    }
+    let (bytes_out, body) = mpsc::channel(16);
+    tokio::spawn(async move {
+        if !first.is_empty() && bytes_out.send(first).await.is_err() {
+            return;
+        }
+        while let Some(part) = parts.recv().await {
+            if let StreamPart::Chunk(chunk) = part
+                && bytes_out.send(chunk).await.is_err()
+            {
+                // The client went away; the function's chunks are drained by dropping them.
+                while parts.recv().await.is_some() {}
+                return;
+            }
+        }
+    });
+    let mut response = Response::new(http::streamed(body));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// Status and headers (cookies as `set-cookie`) of an HTTP prelude; a prelude that is not
+/// JSON gives a bare 200.
+fn parse_prelude(prelude: &[u8]) -> (u16, Vec<(String, String)>) {
+    let value: serde_json::Value = serde_json::from_slice(prelude).unwrap_or_default();
+    let status = value
+        .get("statusCode")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    let mut headers = Vec::new();
+    if let Some(map) = value.get("headers").and_then(serde_json::Value::as_object) {
+        for (name, value) in map {
+            if let Some(text) = value.as_str() {
+                headers.push((name.to_ascii_lowercase(), text.to_owned()));
+            }
+        }
+    }
+    if let Some(cookies) = value.get("cookies").and_then(serde_json::Value::as_array) {
+        for cookie in cookies.iter().filter_map(serde_json::Value::as_str) {
+            headers.push(("set-cookie".into(), cookie.to_owned()));
+        }
+    }
+    (status, headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prelude_gives_status_headers_and_cookies() {
+        let (status, headers) = parse_prelude(
+            br#"{"statusCode":201,"headers":{"Content-Type":"text/csv"},"cookies":["a=1"]}"#,
+        );
+        assert_eq!(status, 201);
+        assert_eq!(
+            headers,
+            [("content-type", "text/csv"), ("set-cookie", "a=1")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        assert_eq!(parse_prelude(b"not json"), (200, Vec::new()));
+    }
+}
