@@ -4,23 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// Shared with the repository tests: the runtime layer and samples are compiled once.
-fn target() -> PathBuf {
-    let dir = repository().join("target/scratch-projects/repository-runtime");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{repository, target};
 
 /// A running `cargo lamina serve`: its Invoke API base URL and the first function's own URL.
 struct Served {

@@ -3,22 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// Shared with the scratch-project tests: the runtime layer is compiled once.
-fn target() -> PathBuf {
-    let dir = repository().join("target/scratch-projects/repository-runtime");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{repository, target};
 
 /// The function's answer, as JSON (Python's and Rust's spacing differ).
 fn invoke(args: &[&str]) -> serde_json::Value {

@@ -37,10 +37,7 @@ where
     InitFut: Future<Output = Result<H, Error>>,
 {
     run_raw_with_init(move |config: &Config| {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| Error::msg(format!("cannot start the tokio runtime: {error}")))?;
+        let tokio = crate::asynchronous::current_thread_runtime()?;
         let mut handler = tokio.block_on(init(config.clone()))?;
         Ok(move |event: Vec<u8>, context: &Context| {
             let event: E = decode_event(&event)?;
@@ -81,10 +78,7 @@ where
     let mut slots = 1;
     let (runtime, (tokio, handler)) = start_with(|config: &Config| {
         slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| Error::msg(format!("cannot start the tokio runtime: {error}")))?;
+        let tokio = crate::asynchronous::current_thread_runtime()?;
         let handler = tokio.block_on(init(config.clone()))?;
         Ok((tokio, handler))
     });
@@ -106,4 +100,13 @@ where
         encode_response(&response)
     });
     exit(runtime.serve_concurrent(slots, shared))
+}
+
+/// The current-thread tokio runtime every async form runs on, with every driver the program's
+/// tokio features enable (`time`, `net`, ...); built once, at init.
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Error::msg(format!("cannot start the tokio runtime: {error}")))
 }

@@ -117,10 +117,7 @@ where
     InitFut: Future<Output = Result<H, Error>>,
 {
     run_streaming_raw_with_init(move |config: &Config| {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| Error::msg(format!("cannot start the tokio runtime: {error}")))?;
+        let tokio = crate::asynchronous::current_thread_runtime()?;
         let handler = tokio.block_on(init(config.clone()))?;
         Ok(on_runtime(tokio, handler))
     })
