@@ -255,6 +255,10 @@ pub struct ServeArgs {
     /// Most instances (processes) of each function at once.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub concurrency: usize,
+    /// Invocations one instance serves at once, as Lambda Managed Instances do
+    /// (AWS_LAMBDA_MAX_CONCURRENCY) [default: the spec's `max-concurrency`, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrency: Option<u32>,
     /// Rebuild and restart a function when its sources change.
     #[arg(long, conflicts_with = "runtime_api_only")]
     pub watch: bool,

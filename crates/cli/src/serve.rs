@@ -206,6 +206,9 @@ fn configure(
         run,
     )?;
     config.concurrency = args.concurrency;
+    if let Some(slots) = args.max_concurrency {
+        config.max_concurrency = usize::try_from(slots).unwrap_or(1);
+    }
     Ok(config)
 }
 

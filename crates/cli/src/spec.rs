@@ -85,6 +85,7 @@ struct RawSpec {
     #[serde(default)]
     tags: BTreeMap<String, String>,
     invoke_mode: Option<Spanned<String>>,
+    max_concurrency: Option<Spanned<u32>>,
     package: Option<String>,
     bin: Option<String>,
     #[serde(default)]
@@ -133,6 +134,9 @@ pub struct FunctionSpec {
     pub tags: BTreeMap<String, String>,
     /// `BUFFERED` (default) or `RESPONSE_STREAM`.
     pub invoke_mode: String,
+    /// Invocations one instance serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda Managed
+    /// Instances) [default 1].
+    pub max_concurrency: u32,
     /// A Rust function's Cargo package [default: the package the spec is in].
     pub package: Option<String>,
     /// A Rust function's binary [default: `bootstrap`, else the package's only binary].
@@ -366,6 +370,17 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         Some(mode) => mode.into_inner(),
         None => "BUFFERED".into(),
     };
+    let max_concurrency = match raw.max_concurrency {
+        Some(slots) if *slots.get_ref() == 0 => {
+            return Err(refuse(
+                slots.span(),
+                "max-concurrency",
+                "0: an instance serves at least 1 invocation at a time".to_string(),
+            ));
+        }
+        Some(slots) => slots.into_inner(),
+        None => 1,
+    };
     let tree = Spec {
         description: raw.description.clone(),
         architectures: architectures.clone(),
@@ -392,6 +407,7 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         vpc: raw.vpc,
         tags: raw.tags,
         invoke_mode,
+        max_concurrency,
         package: raw.package,
         bin: raw.bin,
         tree,

@@ -20,6 +20,9 @@ pub struct FunctionConfig {
     pub memory_mb: u32,
     /// Most instances (processes) running at once. Default 1.
     pub concurrency: usize,
+    /// Most invocations one instance serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda
+    /// Managed Instances): its runtime polls `/next` once per slot. Default 1.
+    pub max_concurrency: usize,
     /// Working directory and `LAMBDA_TASK_ROOT`. Default: the executable's folder.
     pub task_root: PathBuf,
     /// `_HANDLER`. Default `bootstrap`.
@@ -98,6 +101,7 @@ impl FunctionConfig {
             init_timeout: Duration::from_secs(10),
             memory_mb: 128,
             concurrency: 1,
+            max_concurrency: 1,
             task_root,
             handler: "bootstrap".into(),
             env: Vec::new(),

@@ -4,12 +4,16 @@
 //! effects (answering `/next`, starting timers, freezing, logging, killing).
 //!
 //! ```text
-//!   Init --/next--> Idle --offer--> Busy(undelivered) --/next--> Busy(delivered)
-//!                    ^                                                  |
-//!                    +------finished------ Finishing <---result posted--+
+//!   Init --/next--> ready --offer--> running (undelivered) --/next--> running (delivered)
+//!                     ^                                                      |
+//!                     +-------finished------- finishing <---result posted----+
 //! ```
-//! A timeout, a crash or an init error ends the instance from any phase; the driver then takes
-//! the invocation it was running ([`Lifecycle::take_running`]) to answer it.
+//! An instance has `slots` places (`AWS_LAMBDA_MAX_CONCURRENCY`, 1 on every Lambda but Managed
+//! Instances): it takes an invocation while fewer run. With one slot it also waits until the
+//! last invocation's END and REPORT lines are written, so no two invocations' lines mix; with
+//! several, its runtime polls `/next` once per slot and lines mix as they do on Lambda.
+//! A timeout, a crash or an init error ends the instance; the driver then takes the
+//! invocations it was running ([`Lifecycle::end`]) to answer them.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -21,19 +25,6 @@ use crate::function::Invocation;
 /// How many answered request ids an instance remembers, to tell "answered twice" (403) from
 /// "never yours" (400).
 const REMEMBERED_ANSWERS: usize = 64;
-
-/// Where an instance is in its life.
-pub(crate) enum Phase {
-    /// Started, has not called `/next` yet.
-    Init,
-    /// Ready for an invocation (in `/next`, or about to call it).
-    Idle,
-    /// An invocation is assigned; `delivered_at` is set once `/next` returned it.
-    Busy(Running),
-    /// Answered; its END/REPORT lines are being written. It gets no invocation until then,
-    /// so an invocation's log lines never mix with the next one's.
-    Finishing,
-}
 
 /// The invocation an instance runs.
 pub(crate) struct Running {
@@ -48,20 +39,20 @@ pub(crate) struct Running {
 /// What a `GET /next` from the instance leads to.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// The instance finished its init: it is idle now (the driver assigns it work and asks
+    /// The instance finished its init: it is ready now (the driver offers it work and asks
     /// again).
     Initialized,
-    /// Hand out the running invocation; `first` when this is its first delivery (the driver
+    /// Hand out this running invocation; `first` when this is its first delivery (the driver
     /// then logs START and starts its timer).
-    Deliver { first: bool },
-    /// Nothing to do: wait (frozen) until an invocation is assigned.
-    Wait,
+    Deliver { request_id: String, first: bool },
+    /// Nothing to do: wait until an invocation is offered; `freeze` when nothing runs at all
+    /// (the instance is idle, and Lambda freezes it).
+    Wait { freeze: bool },
 }
 
 /// What a result (`/response` or `/error`) posted for a request id leads to.
 pub(crate) enum Posted {
-    /// It answers the running invocation, handed back to be finished; the instance is
-    /// finishing.
+    /// It answers this running invocation, handed back to be finished.
     Accepted(Box<Running>),
     /// That invocation was answered already (AWS: 403).
     AlreadyAnswered,
@@ -69,69 +60,99 @@ pub(crate) enum Posted {
     UnknownId,
 }
 
-/// One instance's phase and what it remembers across phases.
+/// How an instance ended: whether it was still initialising, and what it was running.
+pub(crate) struct Ended {
+    pub(crate) during_init: bool,
+    pub(crate) running: Vec<Running>,
+}
+
+/// One instance's state and what it remembers across invocations.
 pub(crate) struct Lifecycle {
-    phase: Phase,
+    slots: usize,
+    initialized: bool,
+    running: Vec<Running>,
+    /// Invocations answered whose END and REPORT lines are still being written.
+    finishing: usize,
     answered: VecDeque<String>,
     init_duration: Option<Duration>,
     init_reported: bool,
 }
 
 impl Lifecycle {
-    /// A new instance in [`Phase::Init`]. `report_init` is false where no Init Duration is
-    /// measured (a runtime started by hand).
-    pub(crate) fn new(report_init: bool) -> Self {
+    /// A new, initialising instance with `slots` places. `report_init` is false where no Init
+    /// Duration is measured (a runtime started by hand).
+    pub(crate) fn new(slots: usize, report_init: bool) -> Self {
         Lifecycle {
-            phase: Phase::Init,
+            slots: slots.max(1),
+            initialized: false,
+            running: Vec::new(),
+            finishing: 0,
             answered: VecDeque::new(),
             init_duration: None,
             init_reported: !report_init,
         }
     }
 
-    /// The phase, for the driver's decisions.
-    pub(crate) fn phase(&self) -> &Phase {
-        &self.phase
-    }
-
     /// Whether it is still initialising.
     pub(crate) fn is_init(&self) -> bool {
-        matches!(self.phase, Phase::Init)
+        !self.initialized
+    }
+
+    /// Whether it takes an invocation now.
+    pub(crate) fn can_take(&self) -> bool {
+        self.initialized
+            && if self.slots == 1 {
+                self.running.is_empty() && self.finishing == 0
+            } else {
+                self.running.len() < self.slots
+            }
     }
 
     /// Whether it will take an invocation without another instance being started: it is
-    /// initialising, idle or about to be idle.
+    /// initialising, or has (or is about to have) a free slot.
     pub(crate) fn will_be_free(&self) -> bool {
-        !matches!(self.phase, Phase::Busy(_))
+        self.running.len() < self.slots
     }
 
     /// `GET /next`, `init_took` after the instance started.
     pub(crate) fn next(&mut self, now: Instant, init_took: Duration) -> Next {
-        match &mut self.phase {
-            Phase::Init => {
-                self.init_duration = Some(init_took);
-                self.phase = Phase::Idle;
-                Next::Initialized
+        if !self.initialized {
+            self.initialized = true;
+            self.init_duration = Some(init_took);
+            return Next::Initialized;
+        }
+        if let Some(running) = self.running.iter_mut().find(|r| r.delivered_at.is_none()) {
+            running.delivered_at = Some(now);
+            if !self.init_reported {
+                self.init_reported = true;
+                running.init_duration = self.init_duration;
             }
-            Phase::Busy(running) if running.delivered_at.is_none() => {
-                running.delivered_at = Some(now);
-                if !self.init_reported {
-                    self.init_reported = true;
-                    running.init_duration = self.init_duration;
-                }
-                Next::Deliver { first: true }
-            }
-            Phase::Busy(_) => Next::Deliver { first: false },
-            Phase::Idle | Phase::Finishing => Next::Wait,
+            return Next::Deliver {
+                request_id: running.invocation.request_id.clone(),
+                first: true,
+            };
+        }
+        // With one slot, a runtime asking again while its invocation runs gets it again (it
+        // lost the answer); with several, the other slots simply wait.
+        if self.slots == 1
+            && let Some(running) = self.running.first()
+        {
+            return Next::Deliver {
+                request_id: running.invocation.request_id.clone(),
+                first: false,
+            };
+        }
+        Next::Wait {
+            freeze: self.running.is_empty(),
         }
     }
 
-    /// Offers `invocation`: an idle instance takes it (`None`); any other phase gives it back.
+    /// Offers `invocation`: taken (`None`) when [`Lifecycle::can_take`], else given back.
     pub(crate) fn offer(&mut self, invocation: Invocation) -> Option<Invocation> {
-        if !matches!(self.phase, Phase::Idle) {
+        if !self.can_take() {
             return Some(invocation);
         }
-        self.phase = Phase::Busy(Running {
+        self.running.push(Running {
             invocation,
             delivered_at: None,
             timer: None,
@@ -140,25 +161,18 @@ impl Lifecycle {
         None
     }
 
-    /// The running invocation, when it has been delivered and is `request_id`.
+    /// The running invocation `request_id`, when it has been delivered.
     pub(crate) fn delivered(&self, request_id: &str) -> Option<&Running> {
-        match &self.phase {
-            Phase::Busy(running)
-                if running.delivered_at.is_some()
-                    && running.invocation.request_id == request_id =>
-            {
-                Some(running)
-            }
-            _ => None,
-        }
+        self.running
+            .iter()
+            .find(|r| r.delivered_at.is_some() && r.invocation.request_id == request_id)
     }
 
-    /// The running invocation, delivered or not.
-    pub(crate) fn running_mut(&mut self) -> Option<&mut Running> {
-        match &mut self.phase {
-            Phase::Busy(running) => Some(running),
-            _ => None,
-        }
+    /// The running invocation `request_id`, delivered or not.
+    pub(crate) fn running_mut(&mut self, request_id: &str) -> Option<&mut Running> {
+        self.running
+            .iter_mut()
+            .find(|r| r.invocation.request_id == request_id)
     }
 
     /// A result posted for `request_id`.
@@ -176,14 +190,15 @@ impl Lifecycle {
         }
     }
 
-    /// Ends the running invocation `request_id` (a timeout, say): the instance is finishing.
+    /// Ends the running invocation `request_id` (answered, or timed out): its lines are being
+    /// written.
     pub(crate) fn finish_running(&mut self, request_id: &str) -> Option<Running> {
-        if !matches!(&self.phase, Phase::Busy(r) if r.invocation.request_id == request_id) {
-            return None;
-        }
-        let Phase::Busy(running) = std::mem::replace(&mut self.phase, Phase::Finishing) else {
-            return None;
-        };
+        let at = self
+            .running
+            .iter()
+            .position(|r| r.invocation.request_id == request_id)?;
+        let running = self.running.remove(at);
+        self.finishing += 1;
         self.answered.push_back(request_id.to_string());
         if self.answered.len() > REMEMBERED_ANSWERS {
             self.answered.pop_front();
@@ -191,18 +206,21 @@ impl Lifecycle {
         Some(running)
     }
 
-    /// The instance is ending (crash, init failure): its phase and invocation, if any, for the
-    /// driver to answer.
-    pub(crate) fn end(&mut self) -> Phase {
-        std::mem::replace(&mut self.phase, Phase::Finishing)
+    /// The instance is ending (crash, init failure, a timeout that kills it): whether it was
+    /// initialising, and the invocations it ran, for the driver to answer.
+    pub(crate) fn end(&mut self) -> Ended {
+        Ended {
+            during_init: !self.initialized,
+            running: std::mem::take(&mut self.running),
+        }
     }
 
-    /// Its END and REPORT lines are written: idle again. False when it was not finishing.
+    /// One invocation's END and REPORT lines are written. False when none was finishing.
     pub(crate) fn finished(&mut self) -> bool {
-        if !matches!(self.phase, Phase::Finishing) {
+        if self.finishing == 0 {
             return false;
         }
-        self.phase = Phase::Idle;
+        self.finishing -= 1;
         true
     }
 }
@@ -223,47 +241,61 @@ mod tests {
         *BASE.get_or_init(Instant::now) + Duration::from_millis(ms)
     }
 
+    fn deliver(life: &mut Lifecycle) -> String {
+        match life.next(at(1), Duration::ZERO) {
+            Next::Deliver { request_id, .. } => request_id,
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn an_invocation_goes_init_idle_busy_finishing_idle() {
-        let mut life = Lifecycle::new(true);
-        assert!(life.is_init() && life.will_be_free());
+    fn an_invocation_goes_init_ready_running_finishing_ready() {
+        let mut life = Lifecycle::new(1, true);
+        assert!(life.is_init() && life.will_be_free() && !life.can_take());
         assert_eq!(
             life.next(at(5), Duration::from_millis(5)),
             Next::Initialized
         );
-        assert_eq!(life.next(at(6), Duration::ZERO), Next::Wait);
+        assert_eq!(
+            life.next(at(6), Duration::ZERO),
+            Next::Wait { freeze: true }
+        );
         let invocation = invocation();
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
         assert!(!life.will_be_free());
-        assert!(life.delivered(&id).is_none(), "assigned, not yet delivered");
+        assert!(life.delivered(&id).is_none(), "offered, not yet delivered");
         assert_eq!(
             life.next(at(7), Duration::ZERO),
-            Next::Deliver { first: true }
+            Next::Deliver {
+                request_id: id.clone(),
+                first: true
+            }
         );
         assert_eq!(
             life.next(at(8), Duration::ZERO),
-            Next::Deliver { first: false }
+            Next::Deliver {
+                request_id: id.clone(),
+                first: false
+            }
         );
         let Posted::Accepted(running) = life.post(&id) else {
             panic!("the running invocation's result is accepted");
         };
         assert_eq!(running.init_duration, Some(Duration::from_millis(5)));
-        assert_eq!(life.next(at(9), Duration::ZERO), Next::Wait, "finishing");
+        assert!(!life.can_take(), "its lines are being written");
         assert!(life.finished());
         assert!(!life.finished(), "only once");
-        assert_eq!(life.next(at(10), Duration::ZERO), Next::Wait);
+        assert!(life.can_take());
     }
 
     #[test]
     fn only_the_first_invocation_reports_init() {
-        let mut life = Lifecycle::new(true);
+        let mut life = Lifecycle::new(1, true);
         life.next(at(0), Duration::from_millis(3));
         for expected in [Some(Duration::from_millis(3)), None] {
-            let invocation = invocation();
-            let id = invocation.request_id.clone();
-            assert!(life.offer(invocation).is_none());
-            life.next(at(1), Duration::ZERO);
+            assert!(life.offer(invocation()).is_none());
+            let id = deliver(&mut life);
             let Posted::Accepted(running) = life.post(&id) else {
                 panic!("accepted");
             };
@@ -274,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_second_result_is_already_answered_and_a_stranger_is_unknown() {
-        let mut life = Lifecycle::new(false);
+        let mut life = Lifecycle::new(1, false);
         life.next(at(0), Duration::ZERO);
         let invocation = invocation();
         let id = invocation.request_id.clone();
@@ -283,7 +315,7 @@ mod tests {
             matches!(life.post(&id), Posted::UnknownId),
             "not delivered yet"
         );
-        life.next(at(1), Duration::ZERO);
+        deliver(&mut life);
         assert!(matches!(life.post("someone-else"), Posted::UnknownId));
         assert!(matches!(life.post(&id), Posted::Accepted(_)));
         assert!(matches!(life.post(&id), Posted::AlreadyAnswered));
@@ -291,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_busy_or_initialising_instance_takes_no_invocation() {
-        let mut life = Lifecycle::new(true);
+        let mut life = Lifecycle::new(1, true);
         assert!(life.offer(invocation()).is_some(), "initialising");
         life.next(at(0), Duration::ZERO);
         assert!(life.offer(invocation()).is_none());
@@ -299,30 +331,67 @@ mod tests {
     }
 
     #[test]
-    fn ending_hands_back_the_invocation_it_ran() {
-        let mut life = Lifecycle::new(true);
+    fn ending_hands_back_the_invocations_it_ran() {
+        let mut life = Lifecycle::new(1, true);
+        assert!(life.end().during_init);
+        let mut life = Lifecycle::new(1, true);
         life.next(at(0), Duration::ZERO);
         let invocation = invocation();
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
-        let Phase::Busy(running) = life.end() else {
-            panic!("it was busy");
-        };
-        assert_eq!(running.invocation.request_id, id);
-        assert!(matches!(life.phase(), Phase::Finishing));
+        let ended = life.end();
+        assert!(!ended.during_init);
+        assert_eq!(ended.running.len(), 1);
+        assert_eq!(ended.running[0].invocation.request_id, id);
     }
 
     #[test]
     fn a_timeout_finishes_the_running_invocation_once() {
-        let mut life = Lifecycle::new(true);
+        let mut life = Lifecycle::new(1, true);
         life.next(at(0), Duration::ZERO);
-        let invocation = invocation();
-        let id = invocation.request_id.clone();
-        assert!(life.offer(invocation).is_none());
-        life.next(at(1), Duration::ZERO);
+        assert!(life.offer(invocation()).is_none());
+        let id = deliver(&mut life);
         assert!(life.finish_running("other").is_none());
         assert!(life.finish_running(&id).is_some());
         assert!(life.finish_running(&id).is_none());
         assert!(matches!(life.post(&id), Posted::AlreadyAnswered));
+    }
+
+    #[test]
+    fn with_slots_several_run_at_once_each_poll_gets_its_own_and_idle_freezes() {
+        let mut life = Lifecycle::new(3, true);
+        life.next(at(0), Duration::ZERO);
+        let ids: Vec<String> = (0..3)
+            .map(|_| {
+                let invocation = invocation();
+                let id = invocation.request_id.clone();
+                assert!(life.offer(invocation).is_none());
+                id
+            })
+            .collect();
+        assert!(life.offer(invocation()).is_some(), "three slots, all taken");
+        assert!(!life.will_be_free());
+        let delivered: Vec<String> = (0..3).map(|_| deliver(&mut life)).collect();
+        assert_eq!(
+            delivered, ids,
+            "each poll gets an invocation of its own, in order"
+        );
+        assert_eq!(
+            life.next(at(2), Duration::ZERO),
+            Next::Wait { freeze: false },
+            "a fourth poll waits, and nothing is frozen while others run"
+        );
+        assert!(matches!(life.post(&ids[1]), Posted::Accepted(_)));
+        assert!(
+            life.can_take(),
+            "a slot is free while the answered one's lines are written"
+        );
+        for id in [&ids[0], &ids[2]] {
+            assert!(matches!(life.post(id), Posted::Accepted(_)));
+        }
+        assert_eq!(
+            life.next(at(3), Duration::ZERO),
+            Next::Wait { freeze: true }
+        );
     }
 }

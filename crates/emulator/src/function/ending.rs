@@ -14,21 +14,36 @@ impl Function {
         };
         let io = Arc::clone(&instance.io);
         let alive = self.external;
+        let mut others = Vec::new();
         if !self.external
-            && let Some(instance) = state.instances.remove(&instance_id)
+            && let Some(mut instance) = state.instances.remove(&instance_id)
         {
             instance.retire();
             instance.io.kill_all();
+            // Killing the instance ends whatever else its other slots were running.
+            others = instance.life.end().running;
             self.dispatch(&mut state);
         }
         drop(state);
         self.handle.spawn(Arc::clone(self).finish(
             instance_id,
-            io,
+            Arc::clone(&io),
             running,
             Ending::Timeout,
             alive,
         ));
+        for other in others {
+            self.handle.spawn(Arc::clone(self).finish(
+                instance_id,
+                Arc::clone(&io),
+                other,
+                Ending::Crash {
+                    description: "signal: killed".to_string(),
+                    error_type: facts::error_type::EXIT,
+                },
+                false,
+            ));
+        }
     }
 
     pub(super) fn on_init_timeout(self: &Arc<Self>, instance_id: u64) {
@@ -98,66 +113,63 @@ impl Function {
         io.sample_cgroup_peak();
         // Whatever the function left running in its group or cgroup goes with it.
         io.kill_all();
-        match instance.life.end() {
-            Phase::Init => {
-                let invocation = state.queue.pop_front();
-                self.dispatch(&mut state);
-                drop(state);
-                let init_duration = instance.spawned_at.elapsed();
-                let function = Arc::clone(self);
-                self.handle.spawn(async move {
-                    let request_id = invocation
-                        .as_ref()
-                        .map(|i| i.request_id.clone())
-                        .unwrap_or_default();
-                    let message = format!(
-                        "RequestId: {request_id} Error: Runtime exited with error: {description}"
-                    );
-                    let body = ErrorBody {
-                        message: &message,
-                        error_type,
-                    }
-                    .to_bytes();
-                    let lines = vec![message.clone(), error_type.to_string()];
-                    function
-                        .fail_init(&io, invocation, init_duration, error_type, body, lines)
-                        .await;
-                });
-            }
-            Phase::Busy(running) if running.delivered_at.is_none() => {
-                // The runtime never saw it: give it to another instance instead of failing it.
-                state.queue.push_front(running.invocation);
-                self.dispatch(&mut state);
-                drop(state);
-                self.handle.spawn(async move {
-                    io.flush().await;
-                    io.close_writer();
-                });
-            }
-            Phase::Busy(running) => {
-                self.dispatch(&mut state);
-                drop(state);
-                self.handle.spawn(Arc::clone(self).finish(
-                    instance_id,
-                    io,
-                    running,
-                    Ending::Crash {
-                        description,
-                        error_type,
-                    },
-                    false,
-                ));
-            }
-            Phase::Idle | Phase::Finishing => {
-                self.dispatch(&mut state);
-                drop(state);
-                let function = Arc::clone(self);
-                self.handle.spawn(async move {
-                    io.flush().await;
-                    function.log_line(&format!("Runtime exited: {description}"));
-                    io.close_writer();
-                });
-            }
+        let ended = instance.life.end();
+        if ended.during_init {
+            let invocation = state.queue.pop_front();
+            self.dispatch(&mut state);
+            drop(state);
+            let init_duration = instance.spawned_at.elapsed();
+            let function = Arc::clone(self);
+            self.handle.spawn(async move {
+                let request_id = invocation
+                    .as_ref()
+                    .map(|i| i.request_id.clone())
+                    .unwrap_or_default();
+                let message = format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                );
+                let body = ErrorBody {
+                    message: &message,
+                    error_type,
+                }
+                .to_bytes();
+                let lines = vec![message.clone(), error_type.to_string()];
+                function
+                    .fail_init(&io, invocation, init_duration, error_type, body, lines)
+                    .await;
+            });
+            return;
+        }
+        let (delivered, undelivered): (Vec<Running>, Vec<Running>) = ended
+            .running
+            .into_iter()
+            .partition(|running| running.delivered_at.is_some());
+        // What the runtime never saw goes to another instance instead of failing.
+        for running in undelivered.into_iter().rev() {
+            state.queue.push_front(running.invocation);
+        }
+        self.dispatch(&mut state);
+        drop(state);
+        if delivered.is_empty() {
+            let function = Arc::clone(self);
+            self.handle.spawn(async move {
+                io.flush().await;
+                function.log_line(&format!("Runtime exited: {description}"));
+                io.close_writer();
+            });
+            return;
+        }
+        for running in delivered {
+            self.handle.spawn(Arc::clone(self).finish(
+                instance_id,
+                Arc::clone(&io),
+                running,
+                Ending::Crash {
+                    description: description.clone(),
+                    error_type,
+                },
+                false,
+            ));
         }
     }
 

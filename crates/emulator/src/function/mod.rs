@@ -30,7 +30,7 @@ mod spawn;
 
 use spawn::bind_loopback;
 
-use crate::instance::{Lifecycle, Next, Phase, Posted, Running};
+use crate::instance::{Lifecycle, Next, Posted, Running};
 use crate::instance_io::{InstanceIo, lock, read_output};
 use crate::logs::{self, FunctionLog, Report};
 use crate::{cgroup, ids, process, runtime_api, view};
@@ -262,12 +262,15 @@ impl Function {
             if queue.is_empty() {
                 break;
             }
-            if matches!(instance.life.phase(), Phase::Idle)
+            while instance.life.can_take()
                 && let Some(invocation) = queue.pop_front()
             {
                 match instance.life.offer(invocation) {
                     None => instance.wake.notify_one(),
-                    Some(refused) => queue.push_front(refused),
+                    Some(refused) => {
+                        queue.push_front(refused);
+                        break;
+                    }
                 }
             }
         }
@@ -300,7 +303,7 @@ impl Function {
             id,
             Instance {
                 // A runtime started by hand: no Init Duration is measured.
-                life: Lifecycle::new(false),
+                life: Lifecycle::new(self.config.max_concurrency, false),
                 wake: Arc::new(Notify::new()),
                 io: Arc::new(InstanceIo::new(None, None, None)),
                 spawned_at: Instant::now(),
@@ -348,12 +351,11 @@ impl Function {
                         self.dispatch(&mut state);
                         continue;
                     }
-                    Next::Deliver { first } => {
-                        let Some(running) = instance.life.running_mut() else {
+                    Next::Deliver { request_id, first } => {
+                        let Some(running) = instance.life.running_mut(&request_id) else {
                             return RuntimeAnswer::ContainerError;
                         };
                         if first {
-                            let request_id = running.invocation.request_id.clone();
                             let start = logs::start_line(&request_id);
                             instance.io.begin(&start);
                             self.log_line(&start);
@@ -371,11 +373,13 @@ impl Function {
                         instance.io.thaw();
                         return self.delivery(&running.invocation);
                     }
-                    Next::Wait => {
-                        // The runtime has answered and waits here with nothing queued (a
-                        // queued invocation would have made it Busy): freeze it, as Lambda
-                        // does. Only the function's processes stop; this server does not.
-                        instance.io.freeze();
+                    Next::Wait { freeze } => {
+                        // Nothing runs and nothing is queued (a queued invocation would have
+                        // been offered): freeze it, as Lambda does. Only the function's
+                        // processes stop; this server does not.
+                        if freeze {
+                            instance.io.freeze();
+                        }
                         Arc::clone(&instance.wake)
                     }
                 }

@@ -123,7 +123,7 @@ impl Function {
         state.instances.insert(
             id,
             Instance {
-                life: Lifecycle::new(true),
+                life: Lifecycle::new(self.config.max_concurrency, true),
                 wake: Arc::new(Notify::new()),
                 io,
                 spawned_at: Instant::now(),
@@ -190,6 +190,12 @@ impl Function {
                 "169.254.79.129:2000".into(),
             ),
         ];
+        if config.max_concurrency > 1 {
+            vars.push((
+                env::MAX_CONCURRENCY.into(),
+                config.max_concurrency.to_string(),
+            ));
+        }
         vars.extend(config.env.iter().cloned());
         vars
     }
