@@ -192,3 +192,50 @@ fn init_errors_reach_lambda_with_their_type() {
         assert!(logs.contains(&init_report), "{name}: {logs}");
     }
 }
+
+/// With `AWS_LAMBDA_MAX_CONCURRENCY=4` (the emulator's `max_concurrency`), the bootstrap starts
+/// four workers and serves four invocations at once, each on a worker of its own.
+#[test]
+fn at_four_slots_four_python_workers_serve_at_once() {
+    let opt = tempfile::tempdir().unwrap();
+    let task = tempfile::tempdir().unwrap();
+    std::fs::write(
+        task.path().join("handler.py"),
+        "import os, time\n\ndef handle(event, context):\n    time.sleep(0.05)\n    return {'pid': os.getpid(), 'n': event['n'], 'id': context.aws_request_id}\n",
+    )
+    .unwrap();
+    let mut config = function("slots", task.path(), "handler.handle", opt.path());
+    config.max_concurrency = 4;
+    config.timeout = Duration::from_secs(10);
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config])).unwrap();
+    let answers: Vec<(usize, common::Answer)> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|caller| {
+                let emulator = &emulator;
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|i| {
+                            let n = caller * 10 + i;
+                            let payload = format!(r#"{{"n":{n}}}"#);
+                            (n, invoke(emulator, "slots", payload.as_bytes()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let mut pids = std::collections::HashSet::new();
+    for (n, answer) in &answers {
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(answer.function_error, None, "{body}");
+        assert_eq!(body["n"], *n, "crossed: {body}");
+        assert_eq!(body["id"], answer.request_id.as_str(), "crossed: {body}");
+        pids.insert(body["pid"].as_u64().unwrap());
+    }
+    assert_eq!(answers.len(), 40);
+    assert_eq!(pids.len(), 4, "one worker per slot: {pids:?}");
+}
