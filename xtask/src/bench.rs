@@ -8,6 +8,7 @@ mod build;
 mod measure;
 mod pair;
 mod report;
+mod slots;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub struct Args {
     /// Warm invocations in each throughput run.
     #[arg(long, default_value_t = 2000)]
     invocations: usize,
-    /// Only these sections (comma-separated): rust, emulator, web, layer, packaging, build.
+    /// Only these sections (comma-separated): rust, emulator, web, slots, layer, packaging, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -81,6 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.runs,
             (args.invocations / 4).max(50),
         )?);
+    }
+    if wanted("slots") {
+        report.push(slots::section(args.runs, args.invocations)?);
     }
     if wanted("layer") {
         report.push(universal_layer(&args)?);
@@ -196,12 +200,14 @@ fn universal_layer(args: &Args) -> anyhow::Result<Section> {
         handler: Some(handler.into()),
         task_root: Some(root.join(task_root)),
         env: vec![("LAMINA_ADAPTERS_DIR".into(), adapters.clone())],
+        max_concurrency: 1,
     };
     let baseline = Function {
         executable: root.join("bench/universal/bootstrap"),
         handler: Some("function.handler".into()),
         task_root: Some(root.join("bench/universal")),
         env: Vec::new(),
+        max_concurrency: 1,
     };
     let conventions = [
         (

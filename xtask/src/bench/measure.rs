@@ -17,6 +17,8 @@ pub struct Function {
     pub handler: Option<String>,
     pub task_root: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// Invocations one instance serves at once; above 1, the callers share one instance.
+    pub max_concurrency: usize,
 }
 
 impl Function {
@@ -27,12 +29,18 @@ impl Function {
             handler: None,
             task_root: None,
             env: Vec::new(),
+            max_concurrency: 1,
         }
     }
 
     fn config(&self, name: &str, concurrency: usize) -> FunctionConfig {
         let mut config = FunctionConfig::new(name, &self.executable);
-        config.concurrency = concurrency;
+        config.concurrency = if self.max_concurrency > 1 {
+            1
+        } else {
+            concurrency
+        };
+        config.max_concurrency = self.max_concurrency;
         config.timeout = Duration::from_secs(60);
         config.memory_mb = 1024;
         if let Some(handler) = &self.handler {

@@ -67,6 +67,7 @@ pub fn convention_section(runs: usize, invocations: usize) -> anyhow::Result<Sec
             handler: Some(format!("http:{port}:python3 app.py")),
             task_root: Some(app_dir.clone()),
             env: Vec::new(),
+            max_concurrency: 1,
         };
         let through = measure::warm_run(&function, ECHO_EVENT, 1, invocations)?;
         let direct = direct_run(&app_dir, invocations)?;
