@@ -9,6 +9,7 @@ mod measure;
 mod pair;
 mod report;
 mod slots;
+mod ttfb;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,8 @@ pub struct Args {
     /// Warm invocations in each throughput run.
     #[arg(long, default_value_t = 2000)]
     invocations: usize,
-    /// Only these sections (comma-separated): rust, emulator, web, slots, layer, packaging, build.
+    /// Only these sections (comma-separated): rust, emulator, web, slots, ttfb, layer,
+    /// packaging, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -85,6 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if wanted("slots") {
         report.push(slots::section(args.runs, args.invocations)?);
+    }
+    if wanted("ttfb") {
+        report.push(ttfb::section(args.runs)?);
     }
     if wanted("layer") {
         report.push(universal_layer(&args)?);
