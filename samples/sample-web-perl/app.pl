@@ -40,6 +40,11 @@ while (my $client = $server->accept) {
         if ($method eq 'GET' && $path eq '/hello') {
             my $name = $param{name} // 'world';
             respond($client, 200, 'text/plain; charset=utf-8', "Hello, $name!", 'Set-Cookie: greeted=yes; Path=/');
+        } elsif ($method eq 'GET' && $path eq '/cookie') {
+            respond($client, 200, 'text/plain', 'cookie: ' . ($header{cookie} // ''),
+                'Set-Cookie: visited=yes; Path=/', 'Set-Cookie: theme=dark');
+        } elsif ($method eq 'GET' && $path eq '/big') {
+            respond($client, 200, 'text/plain', '0123456789abcdef' x (3 * 1024 * 1024 / 16));
         } elsif ($method eq 'POST' && $path eq '/echo') {
             respond($client, 200, $header{'content-type'} // 'application/octet-stream', $body);
         } elsif ($method eq 'POST' && $path eq '/events') {

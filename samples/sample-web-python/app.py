@@ -1,6 +1,6 @@
 """A small web app on Python's standard library: no Lambda code in it at all.
 
-Run it locally with `python3 app.py` and curl http://127.0.0.1:8080/hello?name=Ada; on Lambda
+Run it locally with `python3 app.py` and curl http://127.0.0.1:8081/hello?name=Ada; on Lambda
 (or `cargo lamina serve`) the runtime layer's `http:` convention forwards each HTTP event to it.
 """
 import json
@@ -32,6 +32,11 @@ class App(BaseHTTPRequestHandler):
         elif url.path == "/hello":
             name = query.get("name", ["world"])[0]
             self.answer(200, f"Hello, {name}!".encode(), cookies=["greeted=yes; Path=/"])
+        elif url.path == "/cookie":
+            seen = self.headers.get("cookie", "")
+            self.answer(200, f"cookie: {seen}".encode(), cookies=["visited=yes; Path=/", "theme=dark"])
+        elif url.path == "/big":
+            self.answer(200, b"0123456789abcdef" * (3 * 1024 * 1024 // 16))
         else:
             self.answer(404, b"sample-web-python has no such page")
 
@@ -48,4 +53,4 @@ class App(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), App).serve_forever()
+    HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8081"))), App).serve_forever()

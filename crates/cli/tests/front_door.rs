@@ -19,8 +19,16 @@ struct Served {
 }
 
 impl Drop for Served {
+    /// Stops serve as Ctrl-C would, so it stops its functions (a SIGKILL would leave them
+    /// frozen until the next emulator starts).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -96,43 +104,10 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 #[test]
 fn curl_reaches_a_web_function_through_its_function_url() {
     let served = serve(&["sample-http", "--http-port", "0"]);
-    let url = format!("{}/lambda-url/sample-http", served.base);
-
-    let (status, _, body) = curl(&[&format!("{url}/hello?name=Ada%20L")]);
-    assert_eq!((status, body.as_slice()), (200, &b"Hello, Ada L!"[..]));
-
-    // Every byte value, there and back, byte for byte.
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let file = target().join("front-door-body.bin");
-    std::fs::write(&file, &bytes).unwrap();
-    let (status, headers, body) = curl(&[
-        "-H",
-        "content-type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{url}/echo"),
-    ]);
-    assert_eq!(status, 200);
-    assert_eq!(header(&headers, "x-body-length"), ["70000"]);
-    assert!(body == bytes, "the binary body did not round-trip");
-
-    let (status, headers, body) = curl(&["-H", "Cookie: a=1; b=2", &format!("{url}/cookie")]);
-    assert_eq!(status, 200);
-    assert_eq!(body, b"cookie: a=1; b=2");
-    assert_eq!(
-        header(&headers, "set-cookie"),
-        ["visited=yes; Path=/", "theme=dark"]
+    the_web_sample_answers(
+        &format!("{}/lambda-url/sample-http", served.base),
+        "sample-http",
     );
-
-    let (status, _, body) = curl(&[&format!("{url}/no/such/page")]);
-    assert_eq!(
-        (status, body.as_slice()),
-        (404, &b"sample-http has no such page"[..])
-    );
-
-    let (status, _, body) = curl(&[&format!("{url}/big")]);
-    assert_eq!(status, 200);
-    assert_eq!(body.len(), 3 * 1024 * 1024);
 
     // The function at / on a port of its own, as its Function URL.
     let own = served
@@ -141,6 +116,68 @@ fn curl_reaches_a_web_function_through_its_function_url() {
         .expect("serve printed the function's own URL");
     let (status, _, body) = curl(&[&format!("{own}/hello?name=Own")]);
     assert_eq!((status, body.as_slice()), (200, &b"Hello, Own!"[..]));
+}
+
+/// Web apps in other languages through the runtime layer's `http:` convention: Perl on the
+/// perl layer in the AL2023 view, Python (no layer for it exists) on the host's python3.
+#[test]
+fn curl_reaches_web_apps_in_other_languages_through_http() {
+    for (sample, view) in [
+        ("sample-web-perl", None),
+        ("sample-web-python", Some("--host-view")),
+    ] {
+        let mut args = vec![sample];
+        args.extend(view);
+        let served = serve(&args);
+        the_web_sample_answers(&format!("{}/lambda-url/{sample}", served.base), sample);
+    }
+}
+
+/// GET with a query string, a binary body byte for byte, cookies set and read, the app's own
+/// 404 and a 3 MB answer, from the web sample `sample` served at `url`.
+fn the_web_sample_answers(url: &str, sample: &str) {
+    let (status, _, body) = curl(&[&format!("{url}/hello?name=Ada%20L")]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"Hello, Ada L!"[..]),
+        "{sample}"
+    );
+
+    // Every byte value, there and back, byte for byte.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let file = target().join("front-door-body.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let (status, _, body) = curl(&[
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{url}/echo"),
+    ]);
+    assert_eq!(status, 200, "{sample}");
+    assert!(
+        body == bytes,
+        "{sample}: the binary body did not round-trip"
+    );
+
+    let (status, headers, body) = curl(&["-H", "Cookie: a=1; b=2", &format!("{url}/cookie")]);
+    assert_eq!(status, 200, "{sample}");
+    assert_eq!(body, b"cookie: a=1; b=2", "{sample}");
+    assert_eq!(
+        header(&headers, "set-cookie"),
+        ["visited=yes; Path=/", "theme=dark"],
+        "{sample}"
+    );
+
+    let (status, _, body) = curl(&[&format!("{url}/no/such/page")]);
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).into_owned()),
+        (404, format!("{sample} has no such page"))
+    );
+
+    let (status, _, body) = curl(&[&format!("{url}/big")]);
+    assert_eq!(status, 200, "{sample}");
+    assert_eq!(body.len(), 3 * 1024 * 1024, "{sample}");
 }
 
 #[test]

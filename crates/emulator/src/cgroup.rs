@@ -91,6 +91,14 @@ impl Cgroups {
     /// Makes this process's parent cgroup under `root`, v2 if `root` is a unified hierarchy.
     fn create(root: &Path) -> Result<Self, CgroupError> {
         let name = format!("lamina-emulator-{}", std::process::id());
+        let reaped = reap_stale(root);
+        if reaped > 0 {
+            eprintln!(
+                "lamina-emulator: ended the processes of {reaped} cgroup(s) left by emulators that \
+                 were killed before they could stop their functions (frozen, they would have \
+                 held their memory and ports for ever)"
+            );
+        }
         let controllers = root.join("cgroup.controllers");
         if let Ok(available) = std::fs::read_to_string(&controllers) {
             if !has_controller(&available, "memory") {
@@ -333,6 +341,77 @@ impl InstanceCgroup {
             }
         }
     }
+}
+
+/// Kills the processes of the cgroups that emulators which no longer run left under `root`
+/// (an emulator killed with SIGKILL cannot stop its functions; frozen, they would never run
+/// again nor end), thaws them so the kill lands, and removes the folders. Returns how many
+/// instance cgroups it ended.
+fn reap_stale(root: &Path) -> usize {
+    let hierarchies: Vec<PathBuf> = if root.join("cgroup.controllers").exists() {
+        vec![root.to_path_buf()]
+    } else {
+        ["freezer", "memory", "pids"]
+            .iter()
+            .map(|c| root.join(c))
+            .collect()
+    };
+    let mut ended = 0;
+    for hierarchy in hierarchies {
+        let Ok(entries) = std::fs::read_dir(&hierarchy) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("lamina-emulator-") else {
+                continue;
+            };
+            let alive = Path::new("/proc").join(pid).exists();
+            if alive || pid.parse::<u32>().is_err() {
+                continue;
+            }
+            let parent = entry.path();
+            let instances: Vec<PathBuf> = std::fs::read_dir(&parent)
+                .map(|dirs| {
+                    dirs.flatten()
+                        .map(|d| d.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for instance in &instances {
+                for pid in std::fs::read_to_string(instance.join("cgroup.procs"))
+                    .map(|text| parse_pids(&text))
+                    .unwrap_or_default()
+                {
+                    if let Ok(pid) = libc::pid_t::try_from(pid)
+                        && pid > 1
+                    {
+                        // SAFETY: kill(2) takes plain integers and has no memory effects.
+                        unsafe {
+                            libc::kill(pid, libc::SIGKILL);
+                        }
+                    }
+                }
+                // A frozen process dies of its SIGKILL as it thaws.
+                let _ = std::fs::write(instance.join("freezer.state"), "THAWED");
+                let _ = std::fs::write(instance.join("cgroup.freeze"), "0");
+                if hierarchy.ends_with("freezer") || hierarchy == root {
+                    ended += 1;
+                }
+            }
+            for dir in instances.iter().chain(std::iter::once(&parent)) {
+                let started = Instant::now();
+                while std::fs::remove_dir(dir).is_err()
+                    && dir.exists()
+                    && started.elapsed() < Duration::from_secs(1)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    ended
 }
 
 fn has_controller(list: &str, name: &str) -> bool {
