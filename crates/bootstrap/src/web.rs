@@ -39,6 +39,8 @@ pub const DEFAULT_EVENTS_PATH: &str = "/events";
 const READY_LIMIT: Duration = Duration::from_secs(10);
 /// Largest answer read from the server (Lambda's limit is 6 MB; this bounds memory).
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a failed request waits for the server's exit to show, when it is dying.
+const EXIT_SETTLE: Duration = Duration::from_millis(500);
 /// Lines of the server's stderr kept for messages.
 const TAIL_LINES: usize = 10;
 
@@ -348,8 +350,16 @@ impl WebHandler {
     /// The error for a request that did not complete: the server died, or ran out of time.
     /// Either way it is replaced for the next invocation.
     fn failed(&mut self, transport: &str, deadline: Instant) -> InvocationError {
-        let exited = self.exited();
-        let timed_out = exited.is_none() && Instant::now() >= deadline;
+        let timed_out = Instant::now() >= deadline;
+        // A server that died closed its connections a moment before the kernel says it has
+        // exited: give it that moment, so its death is told as one.
+        let mut exited = self.exited();
+        let settle = Instant::now() + EXIT_SETTLE;
+        while exited.is_none() && !timed_out && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(5));
+            exited = self.exited();
+        }
+        let timed_out = exited.is_none() && timed_out;
         let tail = self.stop();
         self.log.note(&format!(
             "web server `{}` {}; starting a new one for the next invocation",
