@@ -20,8 +20,18 @@ impl Function {
         {
             instance.retire();
             instance.io.kill_all();
-            // Killing the instance ends whatever else its other slots were running.
-            others = instance.life.end().running;
+            // Killing the instance ends whatever else its other slots were running; what
+            // the runtime had not seen yet goes to another instance instead.
+            let (delivered, undelivered): (Vec<Running>, Vec<Running>) = instance
+                .life
+                .end()
+                .running
+                .into_iter()
+                .partition(|other| other.delivered_at.is_some());
+            for other in undelivered.into_iter().rev() {
+                state.queue.push_front(other.invocation);
+            }
+            others = delivered;
             self.dispatch(&mut state);
         }
         drop(state);
