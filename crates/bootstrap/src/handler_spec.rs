@@ -106,34 +106,24 @@ impl HandlerSpec {
         };
         if let Some(spec) = handler.strip_prefix(HTTP_PREFIX) {
             let (port, ready_path, words) = WebCommand::parse(spec).map_err(|r| invalid(&r))?;
-            let (path, on_path) = find_worker_program(handler, &words[0], settings, environment)?;
-            if !on_path {
-                check_inside(handler, &path, settings)?;
-            }
-            check_runnable(handler, &path, environment, &settings.opt_dir)?;
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
             return Ok(HandlerSpec::Web(WebCommand {
                 port,
                 ready_path,
-                command: crate::web::command(path, &words, handler),
+                command: program_command(handler, &words, settings, environment)?,
             }));
         }
         if let Some(command) = handler.strip_prefix(WORKER_PREFIX) {
-            let mut words = command.split_whitespace();
-            let Some(program) = words.next() else {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if words.is_empty() {
                 return Err(invalid("`worker:` must be followed by the program to run"));
-            };
-            let args = words.map(OsString::from).collect();
-            let (path, on_path) = find_worker_program(handler, program, settings, environment)?;
-            // A bare name found on PATH is a tool (an interpreter), not a handler path.
-            if !on_path {
-                check_inside(handler, &path, settings)?;
             }
-            check_runnable(handler, &path, environment, &settings.opt_dir)?;
-            return Ok(HandlerSpec::Worker(WorkerCommand {
-                program: path,
-                args,
-                display: handler.to_owned(),
-            }));
+            return Ok(HandlerSpec::Worker(program_command(
+                handler,
+                &words,
+                settings,
+                environment,
+            )?));
         }
         if handler.chars().any(char::is_whitespace) {
             return Err(invalid(
@@ -334,6 +324,28 @@ fn read_shebang(path: &Path) -> Option<(String, String)> {
     let line = line.trim();
     let (interpreter, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
     Some((interpreter.to_owned(), rest.trim().to_owned()))
+}
+
+/// The program `words[0]` (with `words[1..]` as its arguments) of a `worker:` or `http:`
+/// handler: found in the task root or on `PATH`, inside the task root or `/opt/bin` unless a
+/// bare name found on `PATH` (a tool, such as an interpreter), and runnable.
+fn program_command(
+    handler: &str,
+    words: &[&str],
+    settings: &Settings,
+    environment: &ChildEnvironment,
+) -> Result<WorkerCommand, InitError> {
+    let program = words.first().copied().unwrap_or_default();
+    let (path, on_path) = find_worker_program(handler, program, settings, environment)?;
+    if !on_path {
+        check_inside(handler, &path, settings)?;
+    }
+    check_runnable(handler, &path, environment, &settings.opt_dir)?;
+    Ok(WorkerCommand {
+        program: path,
+        args: words.iter().skip(1).map(OsString::from).collect(),
+        display: handler.to_owned(),
+    })
 }
 
 /// Resolves `_HANDLER` and gets it ready to serve: an executable is checked, a worker (or

@@ -9,7 +9,6 @@
 //! and is started again for the next one; one that overruns the deadline is killed.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -413,15 +412,6 @@ impl Handler for WebHandler {
 impl Drop for WebHandler {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// The words of a command as a [`WorkerCommand`] for `program` found at `path`.
-pub(crate) fn command(path: PathBuf, words: &[String], display: &str) -> WorkerCommand {
-    WorkerCommand {
-        program: path,
-        args: words.iter().skip(1).map(OsString::from).collect(),
-        display: display.to_owned(),
     }
 }
 

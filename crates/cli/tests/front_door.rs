@@ -22,10 +22,10 @@ impl Drop for Served {
     /// Stops serve as Ctrl-C would, so it stops its functions (a SIGKILL would leave them
     /// frozen until the next emulator starts).
     fn drop(&mut self) {
-        let stopped = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
+        let stopped = libc::pid_t::try_from(self.child.id()).is_ok_and(|pid| {
+            // SAFETY: kill(2) takes plain integers; the pid is our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
+        });
         if !stopped {
             let _ = self.child.kill();
         }

@@ -43,6 +43,12 @@ pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 /// A streamed response is sent at full speed for its first 6 MB, then throttled by Lambda
 /// to 2 MB/s (documented; lamina does not throttle).
 pub const STREAM_UNTHROTTLED_BYTES: u64 = 6 * 1024 * 1024;
+/// The content type of a streamed response that opens with an HTTP prelude (status, headers,
+/// cookies as JSON), which a Function URL turns into its HTTP response.
+pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
+    "application/vnd.awslambda.http-integration-response";
+/// Ends the HTTP prelude of an [`HTTP_INTEGRATION_CONTENT_TYPE`] stream: 8 NUL bytes.
+pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
 /// The largest unzipped size of a function and all its layers together.
 pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 /// The largest zip accepted by a direct upload (`ZipFile`); larger ones go through S3.

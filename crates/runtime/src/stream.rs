@@ -24,9 +24,9 @@ pub const ERROR_BODY_TRAILER: &str = "Lambda-Runtime-Function-Error-Body";
 /// Content type of a streamed response that starts with an [`HttpPrelude`]: Function URLs
 /// read the prelude as the HTTP status, headers and cookies.
 pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
-    "application/vnd.awslambda.http-integration-response";
+    lamina_context::facts::HTTP_INTEGRATION_CONTENT_TYPE;
 /// What ends the prelude: 8 NUL bytes, then the body follows.
-pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
+pub const PRELUDE_DELIMITER: [u8; 8] = lamina_context::facts::PRELUDE_DELIMITER;
 
 /// Largest streamed response AWS accepts, in bytes: "response streaming functions can return
 /// payloads up to 200 MB" (raised from 20 MB in July 2025;

@@ -11,10 +11,9 @@ use tokio::sync::mpsc;
 use crate::function::StreamPart;
 use crate::http::{self, Body};
 
-/// The content type of a stream that opens with an HTTP prelude.
-pub const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
-/// Ends the prelude.
-const DELIMITER: &[u8] = &[0; 8];
+use lamina_context::facts::{
+    HTTP_INTEGRATION_CONTENT_TYPE as HTTP_INTEGRATION, PRELUDE_DELIMITER as DELIMITER,
+};
 /// The longest prelude read before giving up on finding its end.
 const MAX_PRELUDE: usize = 64 * 1024;
 
