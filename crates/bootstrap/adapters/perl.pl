@@ -9,6 +9,11 @@
 #   undef as `null`; a plain scalar as its bytes (a character string as UTF-8).
 # * die: an invocation error; the type is the exception's class (`Error` for a plain string),
 #   with the message and the stack; the worker keeps serving.
+# * streaming: `my $write = $context->stream(content_type => 'text/plain')` (or
+#   `http => { statusCode => 200, headers => {...}, cookies => [...] }` for a Function URL
+#   response) returns a callback; each `$write->($bytes)` is sent at once as a chunk of the
+#   response (a character string as UTF-8). The handler's return value is then ignored, and a
+#   die after the stream started ends it with the error.
 use strict;
 use warnings;
 
@@ -49,6 +54,14 @@ package Lamina::Context {
         no strict 'refs';
         *{$field} = sub { $_[0]{$field} };
     }
+    # Opens the invocation's response as a stream and returns the write callback.
+    sub stream {
+        my ($self, %options) = @_;
+        die "the response is already streaming\n" if $self->{_streaming};
+        $self->{_streaming} = 1;
+        return $self->{_open_stream}->(%options);
+    }
+    sub streaming { $_[0]{_streaming} }
     sub get_remaining_time_in_millis {
         my $self = shift;
         my $left = $self->{deadline_ms} - int(Time::HiRes::time() * 1000);
@@ -100,6 +113,30 @@ sub send_error {
 sub send_response {
     my ($id, $body) = @_;
     print {$replies} "RESPONSE $id " . length($body) . "\n" . $body;
+}
+
+sub send_field {
+    my ($head, $field) = @_;
+    print {$replies} "$head " . length($field) . "\n" . $field;
+}
+
+# Sends STREAM for invocation $id and returns the callback that sends each CHUNK.
+sub open_stream {
+    my ($id, %options) = @_;
+    my $content_type = $options{content_type} // 'application/octet-stream';
+    my $prelude = '';
+    if (my $http = $options{http}) {
+        $content_type = 'application/vnd.awslambda.http-integration-response';
+        $prelude = $JSON->encode($http) . ("\0" x 8);
+    }
+    die "content_type must be visible ASCII and spaces\n" unless $content_type =~ /\A[\x20-\x7e]{1,256}\z/;
+    send_field("STREAM $id", $content_type);
+    send_field("CHUNK $id", $prelude) if length $prelude;
+    return sub {
+        my $chunk = bytes_of(join('', @_));
+        send_field("CHUNK $id", $chunk) if length $chunk;
+        return 1;
+    };
 }
 
 sub read_exact {
@@ -196,6 +233,7 @@ while (1) {
     my $event = read_exact($event_length);
     my %fields = map { split /=/, $_, 2 } grep { /=/ } split /\n/, $block;
     my $context = Lamina::Context->new(%fields);
+    $context->{_open_stream} = sub { open_stream($id, @_) };
     if (defined $fields{LAMINA_TRACE_ID}) {
         $ENV{_X_AMZN_TRACE_ID} = $fields{LAMINA_TRACE_ID};
     } else {
@@ -214,6 +252,10 @@ while (1) {
     unless ($ok) {
         my ($type, $message) = describe_error($@);
         send_error("ERROR $id", $type, $message, @stack);
+        next;
+    }
+    if ($context->streaming) {
+        print {$replies} "END $id\n";
         next;
     }
     my $body = eval {

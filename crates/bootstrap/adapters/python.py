@@ -6,11 +6,17 @@ FUNCTION(event, context) is called per invocation.
 
 * event: the decoded JSON value when the event is UTF-8 JSON, else the raw `bytes`.
 * result: `bytes` are sent as they are, `str` as UTF-8, anything else as `json.dumps(result)`.
+* a generator: the response is streamed, each item sent as it is yielded (`bytes` as they
+  are, `str` as UTF-8). A first item that is a dict sets how: `{"contentType": "text/plain"}`
+  names the content type (default `application/octet-stream`); a dict with `statusCode`
+  (and `headers`, `cookies`) opens a Function URL response with that status and headers.
+  An exception after the first item ends the stream with the error.
 * an exception: an invocation error with the exception's class name, message and traceback;
   the worker keeps serving.
 """
 
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -19,6 +25,8 @@ import traceback
 
 MAX_HEADER_LINE = 1024
 PROTOCOL_VERSION = "2"
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_DELIMITER = b"\0" * 8
 
 
 class Context:
@@ -84,6 +92,44 @@ def send_error(replies, kind, error_type, message, stack):
 
 def send_response(replies, request_id, body):
     replies.write(b"RESPONSE %s %d\n" % (request_id, len(body)) + body)
+    replies.flush()
+
+
+def send_field(replies, head, field):
+    replies.write(b"%s %d\n" % (head, len(field)) + field)
+    replies.flush()
+
+
+def send_stream(replies, request_id, generator):
+    """Streams a generator's items: STREAM, a CHUNK per item, then END (or ERROR)."""
+    kind = "ERROR %s" % request_id.decode("ascii")
+    opened = False
+    try:
+        for item in generator:
+            if not opened:
+                opened = True
+                content_type, prelude = "application/octet-stream", b""
+                if isinstance(item, dict):
+                    if "statusCode" in item:
+                        content_type = HTTP_INTEGRATION
+                        prelude = json.dumps(item).encode("utf-8") + PRELUDE_DELIMITER
+                    else:
+                        content_type = str(item.get("contentType", content_type))
+                    item = prelude
+                send_field(replies, b"STREAM " + request_id, content_type.encode("ascii"))
+            if isinstance(item, str):
+                item = item.encode("utf-8")
+            if not isinstance(item, (bytes, bytearray, memoryview)):
+                raise TypeError("a streaming handler yields bytes or str, not %s"
+                                % type(item).__name__)
+            if item:
+                send_field(replies, b"CHUNK " + request_id, bytes(item))
+    except Exception as error:
+        send_error(replies, kind, type(error).__name__, str(error), stack_of(error))
+        return
+    if not opened:
+        send_field(replies, b"STREAM " + request_id, b"application/octet-stream")
+    replies.write(b"END %s\n" % request_id)
     replies.flush()
 
 
@@ -195,6 +241,9 @@ def main():
             result = function(decode_event(event), context)
         except Exception as error:
             send_error(replies, reply_kind, type(error).__name__, str(error), stack_of(error))
+            continue
+        if inspect.isgenerator(result):
+            send_stream(replies, request_id, result)
             continue
         try:
             body = encode_result(result)

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
 use crate::invocation::{
-    Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
+    Answer, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
+    error_types, names,
 };
 use crate::lines::{LineSplitter, Tail};
 use crate::log::Log;
@@ -27,9 +28,14 @@ use crate::protocol::MAX_FIELD;
 /// its stdout is the response and its stderr goes to the log line by line. Exit status 0 is
 /// success; anything else is a `HandlerError` whose message carries the status and the last
 /// lines of stderr. When it exits, whatever it left running in its process group is killed.
+///
+/// Streaming ([`Self::streaming`], `_HANDLER=stream:FILE`), each read of its stdout is sent on
+/// at once as a chunk of the response; a failure after the first byte ends the stream with
+/// the error.
 #[derive(Debug)]
 pub struct ExecutableHandler {
     program: PathBuf,
+    stream: Option<String>,
     display: String,
     task_root: PathBuf,
     environment: Arc<ChildEnvironment>,
@@ -50,6 +56,7 @@ impl ExecutableHandler {
     ) -> Self {
         Self {
             program,
+            stream: None,
             display,
             task_root,
             environment,
@@ -59,8 +66,21 @@ impl ExecutableHandler {
     }
 }
 
+impl ExecutableHandler {
+    /// Streams stdout as it is produced, with this content type (`None`: buffered, the default).
+    pub fn streaming(mut self, content_type: Option<String>) -> Self {
+        self.stream = content_type;
+        self
+    }
+}
+
 impl Handler for ExecutableHandler {
-    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+    fn respond(
+        &mut self,
+        event: &[u8],
+        context: &Context,
+        sink: &mut dyn ResponseSink,
+    ) -> Result<Answer, InvocationError> {
         let cutoff = cutoff(context, self.margin);
         let mut command = Command::new(&self.program);
         command
@@ -86,8 +106,16 @@ impl Handler for ExecutableHandler {
                 format!("cannot start `{}`: {e}", self.display),
             )
         })?;
-        let run =
-            Run::new(&mut child).and_then(|run| run.drive(&mut child, event, cutoff, &self.log));
+        let mut stdout = match &self.stream {
+            Some(content_type) => Stdout::Streamed {
+                sink,
+                content_type,
+                started: false,
+            },
+            None => Stdout::Buffered(Vec::new()),
+        };
+        let run = Run::new(&mut child)
+            .and_then(|run| run.drive(&mut child, event, cutoff, &self.log, &mut stdout));
         let outcome = match run {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -101,7 +129,15 @@ impl Handler for ExecutableHandler {
         };
         let tail = outcome.stderr_tail.lines();
         match outcome.end {
-            End::Exited(status) if status.success() => Ok(outcome.stdout),
+            End::Exited(status) if status.success() => stdout.finish().map_err(|e| {
+                InvocationError::new(
+                    error_types::HANDLER_FAILED,
+                    format!(
+                        "the stream from `{}` could not be passed on: {e}",
+                        self.display
+                    ),
+                )
+            }),
             End::Exited(status) => Err(InvocationError::new(
                 error_types::HANDLER_FAILED,
                 format!(
@@ -127,6 +163,13 @@ impl Handler for ExecutableHandler {
                     self.display
                 ),
             )),
+            End::Refused(e) => Err(InvocationError::new(
+                error_types::HANDLER_FAILED,
+                format!(
+                    "the stream from `{}` could not be passed on ({e}), so it was killed",
+                    self.display
+                ),
+            )),
         }
     }
 }
@@ -144,12 +187,66 @@ enum End {
     Exited(std::process::ExitStatus),
     TimedOut,
     TooLarge,
+    /// The sink refused a chunk of a streamed stdout.
+    Refused(io::Error),
 }
 
 struct Outcome {
     end: End,
-    stdout: Vec<u8>,
     stderr_tail: Tail,
+}
+
+/// Where the handler's stdout goes.
+enum Stdout<'a> {
+    /// Kept whole: the response once the handler exits.
+    Buffered(Vec<u8>),
+    /// Sent on as read, the stream opened with `content_type` at the first byte.
+    Streamed {
+        sink: &'a mut dyn ResponseSink,
+        content_type: &'a str,
+        started: bool,
+    },
+}
+
+impl Stdout<'_> {
+    /// Takes bytes read from stdout; `Ok(false)` when buffered stdout went past its limit.
+    fn take(&mut self, data: &[u8]) -> io::Result<bool> {
+        match self {
+            Stdout::Buffered(bytes) => {
+                bytes.extend_from_slice(data);
+                Ok(bytes.len() as u64 <= MAX_FIELD)
+            }
+            Stdout::Streamed {
+                sink,
+                content_type,
+                started,
+            } => {
+                if !*started {
+                    sink.start(content_type)?;
+                    *started = true;
+                }
+                sink.chunk(data)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The answer once the handler succeeded (a stream with nothing in it is opened empty).
+    fn finish(self) -> io::Result<Answer> {
+        match self {
+            Stdout::Buffered(bytes) => Ok(Answer::Buffered(bytes)),
+            Stdout::Streamed {
+                sink,
+                content_type,
+                started,
+            } => {
+                if !started {
+                    sink.start(content_type)?;
+                }
+                Ok(Answer::Streamed)
+            }
+        }
+    }
 }
 
 struct Run {
@@ -182,9 +279,9 @@ impl Run {
         event: &[u8],
         cutoff: Instant,
         log: &Log,
+        stdout: &mut Stdout<'_>,
     ) -> io::Result<Outcome> {
         let mut written = 0;
-        let mut stdout_bytes = Vec::new();
         let mut splitter = LineSplitter::default();
         let mut tail = Tail::default();
         let mut buffer = vec![0u8; 64 * 1024];
@@ -255,10 +352,16 @@ impl Run {
             if ready(1)
                 && let Some(n) = read_some(&mut self.stdout, &mut buffer)?
             {
-                stdout_bytes.extend_from_slice(&buffer[..n]);
-                if stdout_bytes.len() as u64 > MAX_FIELD {
-                    self.watch.kill(child);
-                    break End::TooLarge;
+                match stdout.take(&buffer[..n]) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.watch.kill(child);
+                        break End::TooLarge;
+                    }
+                    Err(e) => {
+                        self.watch.kill(child);
+                        break End::Refused(e);
+                    }
                 }
             }
             if ready(2)
@@ -276,7 +379,6 @@ impl Run {
         });
         Ok(Outcome {
             end,
-            stdout: stdout_bytes,
             stderr_tail: tail,
         })
     }

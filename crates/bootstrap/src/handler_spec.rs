@@ -15,6 +15,12 @@ use crate::worker::{WorkerCommand, WorkerHandler};
 
 /// Prefix of `_HANDLER` that selects the worker convention: `worker:PROGRAM [ARGS...]`.
 pub const WORKER_PREFIX: &str = "worker:";
+/// Prefix of `_HANDLER` that streams an executable's stdout as it is produced: `stream:FILE`.
+pub const STREAM_PREFIX: &str = "stream:";
+/// Function variable naming the content type of a `stream:` executable's response
+/// (default `application/octet-stream`; `application/vnd.awslambda.http-integration-response`
+/// for a Function URL response that opens with its prelude).
+pub const STREAM_CONTENT_TYPE: &str = "LAMINA_STREAM_CONTENT_TYPE";
 
 /// A language whose functions run through an adapter shipped in the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +82,9 @@ pub enum HandlerSpec {
     Executable {
         /// The file.
         path: PathBuf,
+        /// Its stdout is streamed as produced (`stream:`), with this content type; `None`:
+        /// stdout is the whole response, posted when it exits.
+        stream: Option<String>,
     },
     /// Start this command once and serve invocations through it (also used for adapters).
     Worker(WorkerCommand),
@@ -87,9 +96,10 @@ impl HandlerSpec {
     /// Decides the convention and checks everything that can be checked before running it:
     /// files exist and are executable, `#!` interpreters and adapters are present.
     ///
-    /// Rules, in order: `worker:PROGRAM [ARGS...]` is a worker; a file named exactly like
-    /// `_HANDLER` in the task root is an executable; `FILE.FUNCTION` is a function of the first
-    /// of `FILE.pl`, `FILE.py`, `FILE.sh` that exists.
+    /// Rules, in order: `http:PORT[/READY]:COMMAND` is a web server; `worker:PROGRAM [ARGS...]`
+    /// is a worker; `stream:FILE` is an executable whose stdout is streamed; a file named
+    /// exactly like `_HANDLER` in the task root is an executable; `FILE.FUNCTION` is a
+    /// function of the first of `FILE.pl`, `FILE.py`, `FILE.sh` that exists.
     pub fn resolve(
         handler: Option<&str>,
         settings: &Settings,
@@ -127,14 +137,27 @@ impl HandlerSpec {
         }
         if handler.chars().any(char::is_whitespace) {
             return Err(invalid(
-                "it contains spaces, and only worker: handlers take arguments",
+                "it contains spaces, and only worker: and http: handlers take arguments",
             ));
+        }
+        if let Some(file) = handler.strip_prefix(STREAM_PREFIX) {
+            if file.is_empty() {
+                return Err(invalid("`stream:` must be followed by the file to run"));
+            }
+            let path = settings.task_root.join(file.trim_start_matches("./"));
+            check_inside(handler, &path, settings)?;
+            check_runnable(handler, &path, environment, &settings.opt_dir)?;
+            let stream = stream_content_type(environment).map_err(|r| invalid(&r))?;
+            return Ok(HandlerSpec::Executable {
+                path,
+                stream: Some(stream),
+            });
         }
         let path = settings.task_root.join(handler);
         if path.exists() {
             check_inside(handler, &path, settings)?;
             check_runnable(handler, &path, environment, &settings.opt_dir)?;
-            return Ok(HandlerSpec::Executable { path });
+            return Ok(HandlerSpec::Executable { path, stream: None });
         }
         let Some((file, function)) = handler.rsplit_once('.') else {
             return Err(InitError::NoSuchFile {
@@ -198,6 +221,26 @@ impl HandlerSpec {
             ],
             display: format!("{handler} ({} adapter)", language.name()),
         }))
+    }
+}
+
+/// The content type a `stream:` executable's response is sent with.
+fn stream_content_type(environment: &ChildEnvironment) -> Result<String, String> {
+    let Some(value) = environment.get(STREAM_CONTENT_TYPE) else {
+        return Ok("application/octet-stream".to_owned());
+    };
+    match value.to_str() {
+        Some(text)
+            if !text.is_empty()
+                && text.len() <= 256
+                && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+        {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{STREAM_CONTENT_TYPE}=`{}` is not a content type (visible ASCII and spaces, 1 to 256 bytes)",
+            value.to_string_lossy()
+        )),
     }
 }
 
@@ -357,14 +400,17 @@ pub fn load_handler(
     log: &Log,
 ) -> Result<Box<dyn Handler>, InitError> {
     match HandlerSpec::resolve(handler, settings, &environment, log)? {
-        HandlerSpec::Executable { path } => Ok(Box::new(ExecutableHandler::new(
-            path,
-            handler.unwrap_or_default().trim().to_owned(),
-            settings.task_root.clone(),
-            environment,
-            log.clone(),
-            settings.timeout_margin,
-        ))),
+        HandlerSpec::Executable { path, stream } => Ok(Box::new(
+            ExecutableHandler::new(
+                path,
+                handler.unwrap_or_default().trim().to_owned(),
+                settings.task_root.clone(),
+                environment,
+                log.clone(),
+                settings.timeout_margin,
+            )
+            .streaming(stream),
+        )),
         HandlerSpec::Worker(command) => Ok(Box::new(WorkerHandler::start(
             command,
             settings.task_root.clone(),
@@ -405,6 +451,24 @@ mod tests {
         );
         assert_eq!(shebang_of("echo no shebang\n"), None);
         assert_eq!(shebang_of(""), None);
+    }
+
+    #[test]
+    fn a_stream_content_type_is_one_header_value() {
+        let mut environment = ChildEnvironment::default();
+        assert_eq!(
+            stream_content_type(&environment).unwrap(),
+            "application/octet-stream"
+        );
+        environment.set(STREAM_CONTENT_TYPE, "text/plain; charset=utf-8");
+        assert_eq!(
+            stream_content_type(&environment).unwrap(),
+            "text/plain; charset=utf-8"
+        );
+        for bad in ["", "text/plain\r\nx-injected: 1", "caf\u{e9}"] {
+            environment.set(STREAM_CONTENT_TYPE, bad);
+            assert!(stream_content_type(&environment).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

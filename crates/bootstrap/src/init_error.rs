@@ -18,7 +18,7 @@ pub enum InitError {
     HandlerUnset,
     /// `_HANDLER` has a shape none of the conventions accepts.
     #[error(
-        "_HANDLER=`{handler}` is not a handler lamina understands: {reason}. Use the name of an executable in the task root (e.g. handler.sh), worker:PROGRAM [ARGS...], or FILE.FUNCTION (e.g. handler.handle)."
+        "_HANDLER=`{handler}` is not a handler lamina understands: {reason}. Use the name of an executable in the task root (e.g. handler.sh), stream:FILE (its stdout streamed), worker:PROGRAM [ARGS...], http:PORT:COMMAND, or FILE.FUNCTION (e.g. handler.handle)."
     )]
     HandlerInvalid {
         /// The value.

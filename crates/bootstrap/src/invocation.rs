@@ -96,19 +96,81 @@ impl std::fmt::Display for InvocationError {
 
 impl std::error::Error for InvocationError {}
 
-/// Runs one invocation at a time: event bytes and context in, response bytes or error out.
+/// Where a handler's streamed response goes, piece by piece as the handler code produces it
+/// (the Runtime API's streaming mode, in the bootstrap).
+pub trait ResponseSink {
+    /// Opens the stream with its content type; called once, before the first chunk.
+    fn start(&mut self, content_type: &str) -> std::io::Result<()>;
+    /// Sends `data` on at once.
+    fn chunk(&mut self, data: &[u8]) -> std::io::Result<()>;
+}
+
+/// How an invocation was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// One response, posted whole (what every handler that does not stream gives).
+    Buffered(Vec<u8>),
+    /// The response went to the [`ResponseSink`] as it was produced, and is complete.
+    Streamed,
+}
+
+/// A [`ResponseSink`] that keeps what it is sent: for callers that want the whole response,
+/// streamed or not.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The content type the stream was opened with, if it was.
+    pub content_type: Option<String>,
+    /// Every chunk, in order, joined.
+    pub body: Vec<u8>,
+}
+
+impl ResponseSink for Collected {
+    fn start(&mut self, content_type: &str) -> std::io::Result<()> {
+        self.content_type = Some(content_type.to_owned());
+        Ok(())
+    }
+
+    fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.body.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Runs one invocation at a time: event bytes and context in, a response (whole, or streamed
+/// to a sink) or an error out.
 ///
 /// Implementations own whatever processes they need and keep them healthy between calls: an
 /// error from one invocation never poisons the next.
 pub trait Handler: Send + std::fmt::Debug {
     /// Handles one event. Returns before `context`'s deadline (less the configured margin),
-    /// with a timeout error if the handler code did not finish in time.
-    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError>;
+    /// with a timeout error if the handler code did not finish in time. A handler that streams
+    /// writes to `sink` and returns [`Answer::Streamed`]; an error after it started streaming
+    /// ends the stream (Lambda sends it in the trailers).
+    fn respond(
+        &mut self,
+        event: &[u8],
+        context: &Context,
+        sink: &mut dyn ResponseSink,
+    ) -> Result<Answer, InvocationError>;
+
+    /// Handles one event and returns the whole response, streamed or not.
+    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        let mut collected = Collected::default();
+        match self.respond(event, context, &mut collected)? {
+            Answer::Buffered(body) => Ok(body),
+            Answer::Streamed => Ok(collected.body),
+        }
+    }
 }
 
 impl<H: Handler + ?Sized> Handler for Box<H> {
-    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
-        (**self).invoke(event, context)
+    fn respond(
+        &mut self,
+        event: &[u8],
+        context: &Context,
+        sink: &mut dyn ResponseSink,
+    ) -> Result<Answer, InvocationError> {
+        (**self).respond(event, context, sink)
     }
 }
 

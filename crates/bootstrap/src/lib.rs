@@ -32,7 +32,8 @@ pub use environment::{ChildEnvironment, Settings};
 pub use executable::ExecutableHandler;
 pub use handler_spec::{HandlerSpec, InitError, Language, load_handler};
 pub use invocation::{
-    Context, Handler, InvocationError, context_variables, cutoff, error_types, names,
+    Answer, Collected, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
+    error_types, names,
 };
 pub use log::Log;
 pub use run::{Pool, run};

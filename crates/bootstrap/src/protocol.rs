@@ -11,6 +11,7 @@
 //! |---|---|
 //! | bootstrap → worker (fd 3) | `INVOKE <id> <context> <event>` |
 //! | worker → bootstrap (fd 4) | `READY 2`, `INIT_ERROR <type> <message> <stack>`, `RESPONSE <id> <body>`, `ERROR <id> <type> <message> <stack>` |
+//! | worker → bootstrap, streamed | `STREAM <id> <content-type>`, then `CHUNK <id> <bytes>` any number of times, then `END <id>` (or `ERROR`) |
 
 use crate::invocation::{Context, InvocationError, context_variables};
 
@@ -88,12 +89,31 @@ pub enum Reply {
         /// The response, byte for byte.
         body: Vec<u8>,
     },
-    /// The invocation `id` failed.
+    /// The invocation `id` failed (after a `STREAM`: the stream ends with this error).
     Error {
         /// The id the reply names (as on the line, see [`frame_id`]).
         id: String,
         /// What went wrong.
         error: InvocationError,
+    },
+    /// The invocation `id` is answered by a stream with this content type: `CHUNK`s follow.
+    Stream {
+        /// The id the reply names (as on the line, see [`frame_id`]).
+        id: String,
+        /// The response's content type, as the worker wrote it.
+        content_type: Vec<u8>,
+    },
+    /// The next piece of invocation `id`'s streamed response.
+    Chunk {
+        /// The id the reply names (as on the line, see [`frame_id`]).
+        id: String,
+        /// The bytes, sent on at once.
+        data: Vec<u8>,
+    },
+    /// Invocation `id`'s stream is complete.
+    End {
+        /// The id the reply names (as on the line, see [`frame_id`]).
+        id: String,
     },
 }
 
@@ -105,6 +125,21 @@ impl Reply {
             Reply::InitError(_) => "INIT_ERROR",
             Reply::Response { .. } => "RESPONSE",
             Reply::Error { .. } => "ERROR",
+            Reply::Stream { .. } => "STREAM",
+            Reply::Chunk { .. } => "CHUNK",
+            Reply::End { .. } => "END",
+        }
+    }
+
+    /// The invocation this reply is for (`None` for `READY` and `INIT_ERROR`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Reply::Ready { .. } | Reply::InitError(_) => None,
+            Reply::Response { id, .. }
+            | Reply::Error { id, .. }
+            | Reply::Stream { id, .. }
+            | Reply::Chunk { id, .. }
+            | Reply::End { id } => Some(id),
         }
     }
 }
@@ -173,12 +208,18 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         } => format!("READY {version}\n").into_bytes(),
         Reply::InitError(e) => error("INIT_ERROR", e),
         Reply::Error { id, error: e } => error(&format!("ERROR {id}"), e),
-        Reply::Response { id, body } => {
-            let mut out = format!("RESPONSE {id} {}\n", body.len()).into_bytes();
-            out.extend_from_slice(body);
-            out
-        }
+        Reply::Response { id, body } => with_field(&format!("RESPONSE {id}"), body),
+        Reply::Stream { id, content_type } => with_field(&format!("STREAM {id}"), content_type),
+        Reply::Chunk { id, data } => with_field(&format!("CHUNK {id}"), data),
+        Reply::End { id } => format!("END {id}\n").into_bytes(),
     }
+}
+
+/// A message of one field: `<head> <length>\n` and the field.
+fn with_field(head: &str, field: &[u8]) -> Vec<u8> {
+    let mut out = format!("{head} {}\n", field.len()).into_bytes();
+    out.extend_from_slice(field);
+    out
 }
 
 /// Incremental decoder: bytes in as they arrive, whole messages out.
@@ -225,6 +266,15 @@ impl Decoder {
                 id,
                 body: fields.next().unwrap_or_default(),
             },
+            Kind::Stream => Reply::Stream {
+                id,
+                content_type: fields.next().unwrap_or_default(),
+            },
+            Kind::Chunk => Reply::Chunk {
+                id,
+                data: fields.next().unwrap_or_default(),
+            },
+            Kind::End => Reply::End { id },
             Kind::Invoke => {
                 return Err(ProtocolError::BadHeader {
                     line: "INVOKE (only the bootstrap sends INVOKE)".into(),
@@ -274,13 +324,22 @@ impl Decoder {
             Some("RESPONSE") => Kind::Response,
             Some("ERROR") => Kind::Error,
             Some("INVOKE") => Kind::Invoke,
+            Some("STREAM") => Kind::Stream,
+            Some("CHUNK") => Kind::Chunk,
+            Some("END") => Kind::End,
             _ => return Err(bad()),
         };
         let words: Vec<&str> = words.collect();
         let (word, words) = match kind {
             // Version 1 sent a bare READY; the caller says what changed.
             Kind::Ready if words.is_empty() => (None, &words[..]),
-            Kind::Ready | Kind::Response | Kind::Error | Kind::Invoke => {
+            Kind::Ready
+            | Kind::Response
+            | Kind::Error
+            | Kind::Invoke
+            | Kind::Stream
+            | Kind::Chunk
+            | Kind::End => {
                 let Some((first, rest)) = words.split_first() else {
                     return Err(bad());
                 };
@@ -362,13 +421,16 @@ enum Kind {
     Response,
     Error,
     Invoke,
+    Stream,
+    Chunk,
+    End,
 }
 
 impl Kind {
     fn field_count(self) -> usize {
         match self {
-            Kind::Ready => 0,
-            Kind::Response => 1,
+            Kind::Ready | Kind::End => 0,
+            Kind::Response | Kind::Stream | Kind::Chunk => 1,
             Kind::Invoke => 2,
             Kind::InitError | Kind::Error => 3,
         }

@@ -31,6 +31,19 @@ fn replies_round_trip_byte_by_byte() {
             "Runtime.ImportModuleError",
             "no module",
         )),
+        Reply::Stream {
+            id: "s1".into(),
+            content_type: b"text/plain; charset=utf-8".to_vec(),
+        },
+        Reply::Chunk {
+            id: "s1".into(),
+            data: all_bytes(300),
+        },
+        Reply::Chunk {
+            id: "s1".into(),
+            data: Vec::new(),
+        },
+        Reply::End { id: "s1".into() },
     ];
     let mut stream = Vec::new();
     for reply in &replies {
@@ -114,6 +127,10 @@ fn malformed_headers_are_errors() {
         b"ERROR id 1 2\n",
         b"READY 2 0\n",
         b"RESPONSE \x01 1\n",
+        b"STREAM id\n",
+        b"CHUNK id 1 2\n",
+        b"END id 0\n",
+        b"END\n",
     ] {
         let mut decoder = Decoder::default();
         decoder.push(bad);

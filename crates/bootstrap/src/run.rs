@@ -2,17 +2,22 @@
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use lamina_runtime::{Config, Context, Error};
+use std::io::{self, Write as _};
 
-use crate::{ChildEnvironment, Handler, InitError, InvocationError, Log, Settings};
+use lamina_runtime::{Config, Context, Error, ResponseStream};
+
+use crate::{
+    Answer, ChildEnvironment, Handler, InitError, InvocationError, Log, ResponseSink, Settings,
+};
 
 /// Serves invocations from the Runtime API with the handler `_HANDLER` names, until the
 /// runtime must stop; an init failure goes to `/runtime/init/error`. Never returns.
 ///
 /// With `AWS_LAMBDA_MAX_CONCURRENCY=N` it serves up to N invocations at once, each with a
-/// handler of its own: N workers (or adapters) are started at init, one per slot.
+/// handler of its own: N workers (or adapters) are started at init, one per slot. Each
+/// invocation is answered the way its handler chooses: buffered, or streamed as produced.
 pub fn run() -> ! {
-    lamina_runtime::run_raw_concurrent_with_init(|config: &Config| {
+    lamina_runtime::run_streaming_raw_concurrent_with_init(|config: &Config| {
         let log = Log::stdout();
         let mut slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
         let web = config
@@ -36,12 +41,18 @@ pub fn run() -> ! {
             })?);
         }
         let pool = Pool::new(handlers);
-        Ok(move |event: Vec<u8>, context: &Context| {
-            pool.invoke(&event, context).map_err(|error| {
-                log_stack_trace(&log, &error);
-                to_runtime_error(error)
-            })
-        })
+        Ok(
+            move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
+                let answer = pool.respond(&event, context, out).map_err(|error| {
+                    log_stack_trace(&log, &error);
+                    to_runtime_error(error)
+                })?;
+                if let Answer::Buffered(body) = answer {
+                    out.respond_buffered(body)?;
+                }
+                Ok(())
+            },
+        )
     })
 }
 
@@ -61,9 +72,24 @@ impl Pool {
         }
     }
 
+    /// Runs one invocation on a free handler and returns the whole response, streamed or not
+    /// (see [`Pool::respond`]).
+    pub fn invoke(&self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+        let mut collected = crate::Collected::default();
+        match self.respond(event, context, &mut collected)? {
+            Answer::Buffered(body) => Ok(body),
+            Answer::Streamed => Ok(collected.body),
+        }
+    }
+
     /// Runs one invocation on a free handler, which goes back to the pool afterwards, even
     /// when the invocation panicked (the handler then replaces its worker as after a crash).
-    pub fn invoke(&self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+    pub fn respond(
+        &self,
+        event: &[u8],
+        context: &Context,
+        sink: &mut dyn ResponseSink,
+    ) -> Result<Answer, InvocationError> {
         let mut free = self.lock();
         let taken = loop {
             if let Some(handler) = free.pop() {
@@ -80,7 +106,7 @@ impl Pool {
             handler: Some(taken),
         };
         match lent.handler.as_mut() {
-            Some(handler) => handler.invoke(event, context),
+            Some(handler) => handler.respond(event, context, sink),
             None => Err(InvocationError::new(
                 lamina_context::facts::error_type::UNKNOWN,
                 "the pool lent a handler it did not have",
@@ -105,6 +131,17 @@ impl Drop for Lent<'_> {
             self.pool.lock().push(handler);
             self.pool.returned.notify_one();
         }
+    }
+}
+
+/// The invocation's stream is where a streaming handler's chunks go, each sent at once.
+impl ResponseSink for ResponseStream {
+    fn start(&mut self, content_type: &str) -> io::Result<()> {
+        self.set_content_type(content_type)
+    }
+
+    fn chunk(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
     }
 }
 

@@ -22,7 +22,9 @@ use ureq::RequestExt as _;
 
 use crate::environment::ChildEnvironment;
 use crate::handler_spec::InitError;
-use crate::invocation::{Context, Handler, InvocationError, cutoff, error_types};
+use crate::invocation::{
+    Answer, Context, Handler, InvocationError, ResponseSink, cutoff, error_types,
+};
 use crate::log::Log;
 use crate::process::{describe_status, die_with_parent, kill_group, own_pid};
 use crate::worker::WorkerCommand;
@@ -392,7 +394,12 @@ impl WebHandler {
 }
 
 impl Handler for WebHandler {
-    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
+    fn respond(
+        &mut self,
+        event: &[u8],
+        context: &Context,
+        _: &mut dyn ResponseSink,
+    ) -> Result<Answer, InvocationError> {
         let deadline = cutoff(context, self.margin);
         if self.server.is_none() || self.exited().is_some() {
             self.stop();
@@ -405,7 +412,7 @@ impl Handler for WebHandler {
                 error
             })?;
         }
-        self.forward(event, deadline)
+        self.forward(event, deadline).map(Answer::Buffered)
     }
 }
 

@@ -57,6 +57,13 @@ fn bad_handler_values() {
         ("not executable", Some("plain.sh")),
         ("shebang interpreter missing", Some("ruby.rb")),
         ("env interpreter missing", Some("worker:./lisp.sh")),
+        ("stream without file", Some("stream:")),
+        ("missing stream executable", Some("stream:run.sh")),
+        ("stream not executable", Some("stream:plain.sh")),
+        (
+            "stream outside the task root",
+            Some("stream:../../../usr/bin/id"),
+        ),
     ];
     let report: Vec<String> = cases
         .iter()

@@ -15,31 +15,43 @@ use serde::de::DeserializeOwned;
 
 use crate::serve::{FatalError, Runtime, decode_event, encode_response, exit};
 
-use crate::{Config, Context, Error, start_with};
+use crate::{Config, Context, Error, ResponseStream, start_with};
 
 /// A handler on bytes that may run on several threads at once.
 pub(crate) type SharedHandler = dyn Fn(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + Send + Sync;
+
+/// One slot's invocation loop, run on each slot's own [`Runtime`].
+pub(crate) type SlotLoop = dyn Fn(&Runtime) -> FatalError + Send + Sync;
 
 impl Runtime {
     /// Serves with `slots` threads, each with its own connection, until one of them must stop;
     /// returns why. One slot is the sequential loop itself.
     pub(crate) fn serve_concurrent(&self, slots: usize, handler: Arc<SharedHandler>) -> FatalError {
+        self.serve_slots(
+            slots,
+            Arc::new(move |runtime: &Runtime| {
+                runtime.serve(&mut |event, context: &Context| handler(event, context))
+            }),
+        )
+    }
+
+    /// Runs `slot_loop` on `slots` threads, each with a connection of its own, until one of
+    /// them must stop; returns why. One slot runs it on this thread, with this connection.
+    pub(crate) fn serve_slots(&self, slots: usize, slot_loop: Arc<SlotLoop>) -> FatalError {
         if slots <= 1 {
-            return self.serve(&mut |event, context: &Context| handler(event, context));
+            return slot_loop(self);
         }
         crate::logger::set_concurrent();
         let (stopped, why) = mpsc::channel();
         for slot in 0..slots {
             let mut runtime = Runtime::new(self.client.base().to_string(), self.retry);
             runtime.export_trace = false;
-            let handler = handler.clone();
+            let slot_loop = slot_loop.clone();
             let stopped = stopped.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("lamina-slot-{slot}"))
                 .spawn(move || {
-                    let fatal =
-                        runtime.serve(&mut |event, context: &Context| handler(event, context));
-                    let _ = stopped.send(fatal);
+                    let _ = stopped.send(slot_loop(&runtime));
                 });
             if let Err(error) = spawned {
                 return FatalError::Slots {
@@ -105,4 +117,29 @@ where
         init(config)
     });
     exit(runtime.serve_concurrent(slots, Arc::new(handler)))
+}
+
+/// Builds a shared raw-bytes streaming handler once with `init`, then serves events with it,
+/// up to `AWS_LAMBDA_MAX_CONCURRENCY` at once, each with its own [`ResponseStream`]. The
+/// handler chooses per invocation whether to stream (write to the stream) or to answer
+/// buffered ([`ResponseStream::respond_buffered`]): the most general form of all, on which
+/// lamina's universal bootstrap is built.
+pub fn run_streaming_raw_concurrent_with_init<H, I>(init: I) -> !
+where
+    H: Fn(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + Send + Sync + 'static,
+    I: FnOnce(&Config) -> Result<H, Error>,
+{
+    let mut slots = 1;
+    let (runtime, handler) = start_with(|config: &Config| {
+        slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
+        init(config)
+    });
+    exit(runtime.serve_slots(
+        slots,
+        Arc::new(move |runtime: &Runtime| {
+            runtime.serve_streaming(&mut |event, context: &Context, out: &mut ResponseStream| {
+                handler(event, context, out)
+            })
+        }),
+    ))
 }

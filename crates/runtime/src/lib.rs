@@ -26,6 +26,8 @@
 //! | [`run_raw_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | both |
 //! | [`run_streaming`], [`run_streaming_with_init`] | `FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed responses (see below) |
 //! | [`run_streaming_raw`], [`run_streaming_raw_with_init`] | `FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed, non-JSON events |
+//! | [`run_concurrent`], [`run_concurrent_with_init`], [`run_raw_concurrent_with_init`] | as above, but `Fn + Send + Sync` | up to `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once (see Concurrency) |
+//! | [`run_streaming_raw_concurrent_with_init`] | `Fn(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + Send + Sync` | concurrent, and streamed or buffered per invocation ([`ResponseStream::respond_buffered`]) |
 //! | `run_async`, `run_async_with_init` (feature `tokio`) | `FnMut(E, Context) -> impl Future<Output = Result<R, Error>>` | async code; one current-thread tokio runtime, built once |
 //!
 //! Each `run*` function serves events until the runtime must stop, then exits the process
@@ -135,7 +137,10 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
-pub use concurrent::{run_concurrent, run_concurrent_with_init, run_raw_concurrent_with_init};
+pub use concurrent::{
+    run_concurrent, run_concurrent_with_init, run_raw_concurrent_with_init,
+    run_streaming_raw_concurrent_with_init,
+};
 pub use error::{Error, error_type};
 pub use lamina_context::{Config, Context};
 pub use serve::MAX_RESPONSE_BYTES;

@@ -221,14 +221,7 @@ impl Runtime {
         }
         set_request_id(Some(&context.request_id));
         let outcome = match catch_unwind(AssertUnwindSafe(|| handler(answer.body, &context))) {
-            Ok(Ok(response)) if response.len() > MAX_RESPONSE_BYTES => Err(ErrorBody::new(
-                error_type::RESPONSE_TOO_LARGE,
-                format!(
-                    "the response is {} bytes, over Lambda's limit of {MAX_RESPONSE_BYTES} bytes",
-                    response.len()
-                ),
-            )),
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => within_limit(response),
             Ok(Err(error)) => Err(error.into_body(error_type::HANDLER)),
             Err(panic) => Err(ErrorBody::new(
                 error_type::HANDLER_PANIC,
@@ -285,6 +278,21 @@ impl Runtime {
             }
         }
     }
+}
+
+/// A buffered response, or the `Runtime.ResponseTooLarge` error it is over
+/// [`MAX_RESPONSE_BYTES`].
+pub(crate) fn within_limit(response: Vec<u8>) -> Result<Vec<u8>, ErrorBody> {
+    if response.len() > MAX_RESPONSE_BYTES {
+        return Err(ErrorBody::new(
+            error_type::RESPONSE_TOO_LARGE,
+            format!(
+                "the response is {} bytes, over Lambda's limit of {MAX_RESPONSE_BYTES} bytes",
+                response.len()
+            ),
+        ));
+    }
+    Ok(response)
 }
 
 /// The request id of a `/next` answer whose other headers are malformed, if it can be

@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::chunked::ChunkedPost;
 use crate::error::{Error, ErrorBody, error_type};
 use crate::logger::set_request_id;
-use crate::serve::{FatalError, Runtime, decode_event, exit, export_trace_id, panic_message};
+use crate::serve::{
+    FatalError, Runtime, decode_event, exit, export_trace_id, panic_message, within_limit,
+};
 use crate::stream::{HTTP_INTEGRATION_CONTENT_TYPE, HttpPrelude, MAX_STREAMED_RESPONSE_BYTES};
 
 /// Content type of a streamed response unless the handler chooses one.
@@ -35,6 +37,7 @@ pub struct ResponseStream {
     written: u64,
     too_large: bool,
     transport: Option<io::Error>,
+    buffered: Option<Vec<u8>>,
 }
 
 impl ResponseStream {
@@ -47,6 +50,7 @@ impl ResponseStream {
             written: 0,
             too_large: false,
             transport: None,
+            buffered: None,
         }
     }
 
@@ -74,6 +78,20 @@ impl ResponseStream {
     pub fn start_http(&mut self, prelude: &HttpPrelude) -> io::Result<()> {
         self.set_content_type(HTTP_INTEGRATION_CONTENT_TYPE)?;
         self.write_all(&prelude.to_bytes())
+    }
+
+    /// Answers this invocation with one buffered response instead of a stream, exactly as a
+    /// non-streaming handler's return value is posted (Lambda's 6 MB limit applies): for
+    /// handlers that choose per invocation whether to stream. The body is posted when the
+    /// handler returns `Ok`. Fails after the first byte; once called, writes fail.
+    pub fn respond_buffered(&mut self, body: Vec<u8>) -> io::Result<()> {
+        if self.started() {
+            return Err(io::Error::other(
+                "a buffered response cannot follow bytes already streamed",
+            ));
+        }
+        self.buffered = Some(body);
+        Ok(())
     }
 
     /// A stream for the same invocation with nothing sent, to stand in while the real one is
@@ -115,6 +133,11 @@ impl Write for ResponseStream {
         if data.is_empty() {
             return Ok(0);
         }
+        if self.buffered.is_some() {
+            return Err(io::Error::other(
+                "this invocation was answered with a buffered response; it cannot stream too",
+            ));
+        }
         let total = self.written.saturating_add(data.len() as u64);
         if self.too_large || total > MAX_STREAMED_RESPONSE_BYTES {
             self.too_large = true;
@@ -155,11 +178,15 @@ impl Runtime {
                 Ok(None) => continue,
                 Err(fatal) => return fatal,
             };
-            export_trace_id(context.trace_id.as_deref());
+            if self.export_trace {
+                export_trace_id(context.trace_id.as_deref());
+            }
             set_request_id(Some(&context.request_id));
             let outcome = self.invoke_streaming(answer.body, &context, handler);
             set_request_id(None);
-            export_trace_id(None);
+            if self.export_trace {
+                export_trace_id(None);
+            }
             if let Err(fatal) = outcome {
                 return fatal;
             }
@@ -194,6 +221,13 @@ impl Runtime {
             if !out.started() {
                 return self.post(&context.request_id, Err(body.clone()));
             }
+        }
+        if let Some(response) = out.buffered.take() {
+            let outcome = within_limit(response);
+            if let Err(body) = &outcome {
+                log::error!("{}: {}", body.error_type, body.error_message);
+            }
+            return self.post(&context.request_id, outcome);
         }
         let url = self.client.url(&out.path);
         match out.finish(error.as_ref()) {

@@ -1,5 +1,6 @@
 //! The worker convention: one long-lived process serving invocations over `PROTOCOL.md`.
 
+mod respond;
 mod running;
 
 use std::ffi::OsString;
@@ -13,9 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
-use crate::executable::tail_suffix;
 use crate::handler_spec::InitError;
-use crate::invocation::{Context, Handler, InvocationError, cutoff, error_types};
+use crate::invocation::InvocationError;
 use crate::lines::Output;
 use crate::log::Log;
 use crate::process::{
@@ -289,154 +289,5 @@ fn ending(status: Option<ExitStatus>, killed: bool) -> String {
         )
     } else {
         format!("exited with {wording}")
-    }
-}
-
-impl Handler for WorkerHandler {
-    fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
-        let cutoff = cutoff(context, self.margin);
-        let display = self.command.display.clone();
-        let Some(id) = protocol::frame_id(&context.request_id) else {
-            return Err(InvocationError::new(
-                error_types::PROTOCOL,
-                format!(
-                    "the request id `{}` cannot travel in the worker protocol (empty, or over {} bytes once encoded); it was not sent to worker `{display}`",
-                    context.request_id,
-                    protocol::MAX_ID
-                ),
-            ));
-        };
-        if self.running.is_none() {
-            self.spawn().map_err(|e| {
-                InvocationError::new(
-                    error_types::START_FAILED,
-                    format!("cannot start worker `{display}`: {e}"),
-                )
-            })?;
-        }
-        if let Err(failure) = self.await_ready(Some(cutoff)) {
-            // The failed worker is stopped; start the next one now so it boots meanwhile.
-            let _ = self.spawn();
-            return Err(match failure {
-                StartFailure::Init(error) => error,
-                StartFailure::TimedOut => InvocationError::new(
-                    error_types::TIMEOUT,
-                    format!(
-                        "worker `{display}` was restarted but did not send READY before the invocation's deadline (less {} ms)",
-                        self.margin.as_millis()
-                    ),
-                ),
-                StartFailure::Failed { reason, tail } => InvocationError::new(
-                    error_types::START_FAILED,
-                    format!(
-                        "worker `{display}` failed to restart: {reason}{}",
-                        tail_suffix(&tail)
-                    ),
-                ),
-            });
-        }
-        let Some(running) = &mut self.running else {
-            return Err(InvocationError::new(
-                error_types::START_FAILED,
-                format!("worker `{display}` is not running"),
-            ));
-        };
-        let stale = match running.unsolicited() {
-            Ok(stale) => stale,
-            Err(e) => Some(format!("(unreadable: {e})")),
-        };
-        if let Some(start) = stale {
-            self.restart("wrote to its reply pipe between invocations");
-            return Err(InvocationError::new(
-                error_types::PROTOCOL,
-                format!(
-                    "worker `{display}` wrote to its reply pipe while no invocation was running (`{start}`: a reply too many, or too late, for an earlier invocation), so this invocation was not sent to it and it was replaced"
-                ),
-            ));
-        }
-        let head = protocol::encode_invoke_head(&id, context, event.len());
-        let outcome = running.exchange(&[&head, event], Some(cutoff));
-        let unfit = match &outcome {
-            Exchange::Reply(Reply::Response { .. } | Reply::Error { .. }) => running.unfit(),
-            _ => None,
-        };
-        let replaced = unfit.is_some();
-        if let Some(why) = unfit {
-            self.restart(&why);
-        }
-        match outcome {
-            Exchange::Reply(Reply::Response { id: answered, body }) if answered == id => Ok(body),
-            Exchange::Reply(Reply::Error {
-                id: answered,
-                error,
-            }) if answered == id => Err(error),
-            Exchange::Reply(
-                ref reply @ (Reply::Response {
-                    id: ref answered, ..
-                }
-                | Reply::Error {
-                    id: ref answered, ..
-                }),
-            ) => {
-                if !replaced {
-                    self.restart("answered with another invocation's id");
-                }
-                Err(InvocationError::new(
-                    error_types::PROTOCOL,
-                    format!(
-                        "worker `{display}` answered INVOKE `{id}` with a {} for `{answered}`; it was not taken as this invocation's answer, and the worker was replaced",
-                        reply.kind()
-                    ),
-                ))
-            }
-            Exchange::Reply(other) => {
-                self.restart("broke the protocol");
-                Err(InvocationError::new(
-                    error_types::PROTOCOL,
-                    format!(
-                        "worker `{display}` answered INVOKE with {}; it was restarted",
-                        other.kind()
-                    ),
-                ))
-            }
-            Exchange::TimedOut => {
-                // The error must reach Lambda before its own timeout ends the sandbox:
-                // spend at most half the margin on the dead worker's last output.
-                let tail = self.restart_within("timed out", self.margin / 2);
-                Err(InvocationError {
-                    error_type: error_types::TIMEOUT.into(),
-                    message: format!(
-                        "worker `{display}` was still busy {} ms before the invocation's deadline, so its process group was killed and a new worker started",
-                        self.margin.as_millis()
-                    ),
-                    stack_trace: tail,
-                })
-            }
-            Exchange::Exited { status, killed } => {
-                let tail = self.restart("exited during an invocation");
-                Err(InvocationError::new(
-                    error_types::WORKER_EXITED,
-                    format!(
-                        "worker `{display}` {} during the invocation; a new worker was started{}",
-                        ending(status, killed),
-                        tail_suffix(&tail)
-                    ),
-                ))
-            }
-            Exchange::Broken(e) => {
-                self.restart("broke the protocol");
-                Err(InvocationError::new(
-                    error_types::PROTOCOL,
-                    format!("worker `{display}` broke the protocol: it sent {e}; it was restarted"),
-                ))
-            }
-            Exchange::Io(e) => {
-                self.restart("could not be talked to");
-                Err(InvocationError::new(
-                    error_types::PROTOCOL,
-                    format!("talking to worker `{display}` failed: {e}; it was restarted"),
-                ))
-            }
-        }
     }
 }

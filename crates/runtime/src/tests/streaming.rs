@@ -173,6 +173,53 @@ fn the_content_type_cannot_change_after_the_first_byte() {
     assert_eq!(posts[0].body, b"a");
 }
 
+#[test]
+fn a_buffered_answer_is_posted_whole_and_stops_later_writes() {
+    let big = vec![b'x'; crate::MAX_RESPONSE_BYTES + 1];
+    let api = FakeApi::start(
+        vec![event("req-1", "{}"), event("req-2", "{}")],
+        reply(202, ""),
+    );
+    let posts = serve(&api, move |_, context, out| {
+        if context.request_id == "req-1" {
+            out.respond_buffered(b"{\"whole\":true}".to_vec())?;
+            assert!(
+                out.write_all(b"more").is_err(),
+                "a write after a buffered answer"
+            );
+        } else {
+            out.respond_buffered(big.clone())?;
+        }
+        Ok(())
+    });
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(posts[0].path.ends_with("/req-1/response"));
+    assert_eq!(posts[0].header("Transfer-Encoding"), None);
+    assert_eq!(
+        posts[0].header("Lambda-Runtime-Function-Response-Mode"),
+        None
+    );
+    assert_eq!(posts[0].body, b"{\"whole\":true}");
+    // Over 6 MB buffered is refused as a buffered handler's response is.
+    assert!(posts[1].path.ends_with("/req-2/error"), "{}", posts[1].path);
+    assert_eq!(
+        posts[1].header("Lambda-Runtime-Function-Error-Type"),
+        Some("Runtime.ResponseTooLarge")
+    );
+}
+
+#[test]
+fn a_buffered_answer_cannot_follow_streamed_bytes() {
+    let api = FakeApi::start(vec![event("req-1", "{}")], reply(202, ""));
+    let posts = serve(&api, |_, _, out| {
+        out.write_all(b"a")?;
+        assert!(out.respond_buffered(b"b".to_vec()).is_err());
+        Ok(())
+    });
+    assert_eq!(posts[0].header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(posts[0].body, b"a");
+}
+
 #[cfg(feature = "tokio")]
 mod asynchronous {
     use tokio::io::AsyncWriteExt as _;
