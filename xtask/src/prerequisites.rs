@@ -99,6 +99,21 @@ pub const DEBIAN: &[Prerequisite] = &[
         smoke: |sh, _| quiet(sh, "patchelf", &["--version"]),
     },
     Prerequisite {
+        name: "Node.js and npm, with its headers and a C++ build chain (npm's aws-lambda-ric builds its native client)",
+        packages: &[
+            "nodejs",
+            "npm",
+            "libnode-dev",
+            "g++",
+            "make",
+            "cmake",
+            "autoconf",
+            "automake",
+            "libtool",
+        ],
+        smoke: node_build_chain,
+    },
+    Prerequisite {
         name: "java (lamina-elf resolves libjli through RPATH $ORIGIN)",
         packages: &["openjdk-17-jre-headless"],
         smoke: |sh, _| quiet(sh, "java", &["-version"]),
@@ -134,6 +149,21 @@ fn cross_link_and_run_arm64(sh: &Shell, dir: &Path) -> anyhow::Result<()> {
     .quiet()
     .run()
     .context("running it under qemu-aarch64")?;
+    Ok(())
+}
+
+/// node and npm run, Node.js's headers are where node-gyp is pointed, and the tools
+/// aws-lambda-ric's install scripts call answer.
+fn node_build_chain(sh: &Shell, _: &Path) -> anyhow::Result<()> {
+    quiet(sh, "node", &["--version"])?;
+    quiet(sh, "npm", &["--version"])?;
+    let headers = Path::new("/usr/include/node/node_api.h");
+    if !headers.is_file() {
+        bail!("{} is missing (libnode-dev)", headers.display());
+    }
+    for tool in ["g++", "make", "cmake", "autoreconf", "libtoolize"] {
+        quiet(sh, tool, &["--version"]).with_context(|| format!("{tool} --version"))?;
+    }
     Ok(())
 }
 

@@ -9,55 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use lamina_e2e::boto3_stream;
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
 const STREAM_FUNCTION: &str = env!("CARGO_BIN_EXE_e2e-stream");
-
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("LAMINA_MOTO_VENV").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .unwrap()
-                .join("target/tools/moto")
-        },
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("LAMINA_SKIP_MOTO").as_deref() == Ok("1") {
-        eprintln!(
-            "SKIPPED: no boto3 at {} and LAMINA_SKIP_MOTO=1",
-            venv.display()
-        );
-        return None;
-    }
-    panic!(
-        "boto3 is not installed at {}: run `cargo xtask ci --prerequisites-only` (or set LAMINA_SKIP_MOTO=1)",
-        venv.display()
-    );
-}
-
-/// boto3 reading the stream: one line per event with the seconds since the call started.
-const BOTO3: &str = r#"
-import json, sys, time, boto3
-from botocore.config import Config
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1",
-    aws_access_key_id="x", aws_secret_access_key="x",
-    config=Config(retries={"max_attempts": 1}, read_timeout=60))
-start = time.monotonic()
-answer = client.invoke_with_response_stream(FunctionName="stream", Payload=sys.argv[2], LogType="Tail")
-print(json.dumps({"content_type": answer["ResponseStreamContentType"], "status": answer["StatusCode"]}))
-for event in answer["EventStream"]:
-    at = round(time.monotonic() - start, 3)
-    if "PayloadChunk" in event:
-        print(json.dumps({"at": at, "chunk": event["PayloadChunk"]["Payload"].decode()}))
-    else:
-        print(json.dumps({"at": at, "complete": event["InvokeComplete"]}))
-"#;
 
 fn emulator() -> Emulator {
     emulator_of(Path::new(STREAM_FUNCTION))
@@ -69,30 +24,14 @@ fn emulator_of(executable: &Path) -> Emulator {
     Emulator::start(EmulatorConfig::new(vec![config])).unwrap()
 }
 
-fn boto3_stream(emulator: &Emulator, payload: &str) -> Option<Vec<serde_json::Value>> {
-    let python = python()?;
-    let output = Command::new(python)
-        .args(["-c", BOTO3, &emulator.endpoint_url(), payload])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect(),
-    )
-}
-
 #[test]
 fn boto3_gets_the_first_chunk_before_the_function_finishes() {
     let emulator = emulator();
-    let Some(events) = boto3_stream(&emulator, r#"{"chunks":4,"gap_ms":400}"#) else {
+    let Some(events) = boto3_stream(
+        &emulator.endpoint_url(),
+        "stream",
+        r#"{"chunks":4,"gap_ms":400}"#,
+    ) else {
         return;
     };
     assert_eq!(events[0]["content_type"], "text/plain");
@@ -120,7 +59,11 @@ fn boto3_gets_the_first_chunk_before_the_function_finishes() {
 #[test]
 fn boto3_gets_a_mid_stream_error_in_invoke_complete_and_the_log_has_it() {
     let emulator = emulator();
-    let Some(events) = boto3_stream(&emulator, r#"{"chunks":4,"gap_ms":10,"fail":true}"#) else {
+    let Some(events) = boto3_stream(
+        &emulator.endpoint_url(),
+        "stream",
+        r#"{"chunks":4,"gap_ms":10,"fail":true}"#,
+    ) else {
         return;
     };
     let chunks: Vec<&str> = events[1..]
@@ -187,7 +130,7 @@ fn lambda_runtime_streaming_function() -> PathBuf {
 #[test]
 fn a_lambda_runtime_stream_response_streams_through_the_emulator() {
     let emulator = emulator_of(&lambda_runtime_streaming_function());
-    let Some(events) = boto3_stream(&emulator, "{}") else {
+    let Some(events) = boto3_stream(&emulator.endpoint_url(), "stream", "{}") else {
         return;
     };
     // lambda_runtime answers every stream as an HTTP integration response (a JSON prelude and
