@@ -392,40 +392,72 @@ fn program_command(
 }
 
 /// Resolves `_HANDLER` and gets it ready to serve: an executable is checked, a worker (or
-/// adapter) is started and has sent `READY`.
+/// adapter) is started and has sent `READY`, a web server listens.
 pub fn load_handler(
     handler: Option<&str>,
     settings: &Settings,
     environment: Arc<ChildEnvironment>,
     log: &Log,
 ) -> Result<Box<dyn Handler>, InitError> {
-    match HandlerSpec::resolve(handler, settings, &environment, log)? {
-        HandlerSpec::Executable { path, stream } => Ok(Box::new(
-            ExecutableHandler::new(
-                path,
-                handler.unwrap_or_default().trim().to_owned(),
+    let mut handlers = load_handlers(handler, settings, environment, log, 1)?;
+    handlers.pop().ok_or(InitError::HandlerUnset)
+}
+
+/// [`load_handler`] for `slots` invocations at once: one handler per slot, each with its own
+/// worker (or adapter), except that an `http:` server is started once and shared by all, as
+/// it owns its port.
+pub fn load_handlers(
+    handler: Option<&str>,
+    settings: &Settings,
+    environment: Arc<ChildEnvironment>,
+    log: &Log,
+    slots: usize,
+) -> Result<Vec<Box<dyn Handler>>, InitError> {
+    let spec = HandlerSpec::resolve(handler, settings, &environment, log)?;
+    let slots = slots.max(1);
+    let mut handlers: Vec<Box<dyn Handler>> = Vec::with_capacity(slots);
+    match spec {
+        HandlerSpec::Executable { path, stream } => {
+            for _ in 0..slots {
+                handlers.push(Box::new(
+                    ExecutableHandler::new(
+                        path.clone(),
+                        handler.unwrap_or_default().trim().to_owned(),
+                        settings.task_root.clone(),
+                        environment.clone(),
+                        log.clone(),
+                        settings.timeout_margin,
+                    )
+                    .streaming(stream.clone()),
+                ));
+            }
+        }
+        HandlerSpec::Worker(command) => {
+            for _ in 0..slots {
+                handlers.push(Box::new(WorkerHandler::start(
+                    command.clone(),
+                    settings.task_root.clone(),
+                    environment.clone(),
+                    log.clone(),
+                    settings.timeout_margin,
+                )?));
+            }
+        }
+        HandlerSpec::Web(web) => {
+            let shared = WebHandler::start(
+                web,
                 settings.task_root.clone(),
                 environment,
                 log.clone(),
                 settings.timeout_margin,
-            )
-            .streaming(stream),
-        )),
-        HandlerSpec::Worker(command) => Ok(Box::new(WorkerHandler::start(
-            command,
-            settings.task_root.clone(),
-            environment,
-            log.clone(),
-            settings.timeout_margin,
-        )?)),
-        HandlerSpec::Web(web) => Ok(Box::new(WebHandler::start(
-            web,
-            settings.task_root.clone(),
-            environment,
-            log.clone(),
-            settings.timeout_margin,
-        )?)),
+                slots,
+            )?;
+            for _ in 0..slots {
+                handlers.push(Box::new(shared.clone()));
+            }
+        }
     }
+    Ok(handlers)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ mod worker;
 
 pub use environment::{ChildEnvironment, Settings};
 pub use executable::ExecutableHandler;
-pub use handler_spec::{HandlerSpec, InitError, Language, load_handler};
+pub use handler_spec::{HandlerSpec, InitError, Language, load_handler, load_handlers};
 pub use invocation::{
     Answer, Collected, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
     error_types, names,

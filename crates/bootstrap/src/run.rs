@@ -14,32 +14,18 @@ use crate::{
 /// runtime must stop; an init failure goes to `/runtime/init/error`. Never returns.
 ///
 /// With `AWS_LAMBDA_MAX_CONCURRENCY=N` it serves up to N invocations at once, each with a
-/// handler of its own: N workers (or adapters) are started at init, one per slot. Each
+/// handler of its own: N workers (or adapters) are started at init, one per slot (an `http:`
+/// server is started once and gets the N slots' requests at once). Each
 /// invocation is answered the way its handler chooses: buffered, or streamed as produced.
 pub fn run() -> ! {
     lamina_runtime::run_streaming_raw_concurrent_with_init(|config: &Config| {
         let log = Log::stdout();
-        let mut slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
-        let web = config
-            .handler
-            .as_deref()
-            .is_some_and(|h| h.trim().starts_with(crate::web::HTTP_PREFIX));
-        if web && slots > 1 {
-            // One server owns the port; this version forwards to it one invocation at a time.
-            log.note(&format!(
-                "AWS_LAMBDA_MAX_CONCURRENCY is {slots}, but an http: handler's server gets one \
-                 invocation at a time; the others wait for it"
-            ));
-            slots = 1;
-        }
-        let mut handlers = Vec::with_capacity(slots);
-        for _ in 0..slots {
-            handlers.push(load(config, &log).map_err(|error| {
-                let error = error.to_invocation_error();
-                log_stack_trace(&log, &error);
-                to_runtime_error(error)
-            })?);
-        }
+        let slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
+        let handlers = load(config, &log, slots).map_err(|error| {
+            let error = error.to_invocation_error();
+            log_stack_trace(&log, &error);
+            to_runtime_error(error)
+        })?;
         let pool = Pool::new(handlers);
         Ok(
             move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
@@ -57,7 +43,7 @@ pub fn run() -> ! {
 }
 
 /// One handler per slot. An invocation takes a free one, waiting for one to come back when
-/// there are fewer handlers than slots (an `http:` server serves one at a time).
+/// there are fewer handlers than invocations.
 pub struct Pool {
     free: Mutex<Vec<Box<dyn Handler>>>,
     returned: Condvar,
@@ -145,18 +131,19 @@ impl ResponseSink for ResponseStream {
     }
 }
 
-fn load(config: &Config, log: &Log) -> Result<Box<dyn Handler>, InitError> {
+fn load(config: &Config, log: &Log, slots: usize) -> Result<Vec<Box<dyn Handler>>, InitError> {
     let mut settings = Settings::from_env()?;
     settings.task_root = config.task_root.clone();
     // The runtime exports the trace id per invocation; children get theirs per invocation too,
     // never a stale one from init.
     let base = std::env::vars_os().filter(|(name, _)| name != "_X_AMZN_TRACE_ID");
     let environment = ChildEnvironment::build(base, &settings.opt_dir)?;
-    crate::load_handler(
+    crate::load_handlers(
         config.handler.as_deref(),
         &settings,
         Arc::new(environment),
         log,
+        slots,
     )
 }
 

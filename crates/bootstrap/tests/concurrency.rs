@@ -75,3 +75,94 @@ fn each_slot_has_its_own_worker_and_no_answer_crosses() {
         "workers used: {per_worker:?}"
     );
 }
+
+/// A threaded web app whose requests each wait until `together` of them are in flight at
+/// once (a barrier): served one at a time, they would fail instead of waiting for ever.
+const WEB_APP: &str = r#"
+import json, os, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+barrier = threading.Barrier(4, timeout=10)
+
+class App(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        event = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        if event.get("together"):
+            barrier.wait()
+        time.sleep(event.get("sleep", 0))
+        body = json.dumps({"pid": os.getpid(), "n": event["n"]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), App).serve_forever()
+"#;
+
+#[test]
+fn an_http_server_is_shared_by_every_slot_and_serves_them_at_once() {
+    let function = Function::new();
+    function.file("app.py", WEB_APP, 0o644);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let handlers = lamina_bootstrap::load_handlers(
+        Some(&format!("http:{port}:python3 app.py")),
+        &function.settings(),
+        std::sync::Arc::new(function.environment()),
+        &function.log,
+        SLOTS,
+    )
+    .unwrap();
+    let pool = Pool::new(handlers);
+    let invoke = |n: usize, event: String, timeout| {
+        pool.invoke(event.as_bytes(), &context(&format!("req-{n}"), timeout))
+    };
+    // Four at once, each held until all four are in the server together.
+    let pids: Vec<u64> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..SLOTS)
+            .map(|n| {
+                let invoke = &invoke;
+                scope.spawn(move || {
+                    let answer = invoke(n, format!(r#"{{"n":{n},"together":true}}"#), SAFETY);
+                    let answer: Value = serde_json::from_slice(&answer.unwrap()).unwrap();
+                    assert_eq!(answer["n"], n, "crossed");
+                    answer["pid"].as_u64().unwrap()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(
+        pids.windows(2).all(|w| w[0] == w[1]),
+        "one server: {pids:?}"
+    );
+    // One request that overruns its deadline is given up; the server, busy with another
+    // slot's request meanwhile, is not killed under it.
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            invoke(
+                100,
+                r#"{"n":100,"sleep":3}"#.into(),
+                std::time::Duration::from_millis(600),
+            )
+        });
+        let other = invoke(101, r#"{"n":101,"sleep":1}"#.into(), SAFETY);
+        let other: Value = serde_json::from_slice(&other.unwrap()).unwrap();
+        assert_eq!(other["pid"], pids[0]);
+        let error = slow.join().unwrap().unwrap_err();
+        assert_eq!(error.error_type, "Runtime.HandlerTimeout", "{error:?}");
+        assert!(error.message.contains("keeps running"), "{error:?}");
+    });
+    let after = invoke(102, r#"{"n":102}"#.into(), SAFETY).unwrap();
+    let after: Value = serde_json::from_slice(&after).unwrap();
+    assert_eq!(after["pid"], pids[0], "the server was restarted");
+}
