@@ -180,6 +180,43 @@ fn the_web_sample_answers(url: &str, sample: &str) {
     assert_eq!(body.len(), 3 * 1024 * 1024, "{sample}");
 }
 
+/// A shell script's output (`samples/sample-stream-shell`, `stream:` and RESPONSE_STREAM)
+/// reaches curl line by line as it is printed, in the AL2023 view.
+#[test]
+fn curl_gets_a_streaming_shell_function_as_it_prints() {
+    let served = serve(&["sample-stream-shell"]);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-N",
+            "--max-time",
+            "60",
+            "-w",
+            "\n%{http_code} %{content_type} %{time_starttransfer} %{time_total}",
+        ])
+        .arg(format!("{}/lambda-url/sample-stream-shell/", served.base))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "curl failed");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (body, timing) = text.rsplit_once('\n').unwrap();
+    // A Function URL's event is the HTTP request, which says no number of steps: 3.
+    assert_eq!(body, "step 1 of 3\nstep 2 of 3\nstep 3 of 3\ndone\n");
+    let timing: Vec<&str> = timing.split(' ').collect();
+    assert_eq!(timing[0], "200", "{timing:?}");
+    assert_eq!(
+        timing[1..timing.len() - 2].join(" "),
+        "text/plain; charset=utf-8"
+    );
+    let first: f64 = timing[timing.len() - 2].parse().unwrap();
+    let total: f64 = timing[timing.len() - 1].parse().unwrap();
+    // Two 0.3 s pauses between the first line and the last.
+    assert!(
+        total - first >= 0.5,
+        "first byte at {first} s, end at {total} s: the stream was buffered"
+    );
+}
+
 #[test]
 fn rest_and_alb_events_reach_the_same_function() {
     for kind in ["rest", "alb"] {

@@ -84,6 +84,18 @@ fn every_sample_answers_on_this_machine() {
     ]);
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert_eq!(answer["body"], "Hello, Jürgen!", "{answer}");
+    // A shell script whose stdout streams (stream:), invoked plainly: the whole stream at the
+    // end, as a plain Invoke of a streaming function gets it on AWS.
+    let output = invoke_output(&["sample-stream-shell", r#"{"steps":2}"#]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        "step 1 of 2\nstep 2 of 2\ndone"
+    );
     // Its handler.sh runs xmlstarlet from the xmlstarlet layer, with libraries from /opt/lib.
     assert_eq!(
         invoke(&["sample-xmlstarlet", r#"{"xpath":"count(//book)"}"#]),

@@ -335,7 +335,11 @@ fn exited(state: &mut State) -> Option<String> {
 }
 
 fn tail_of(state: &State) -> Vec<String> {
-    state.process.as_ref().map(Process::tail).unwrap_or_default()
+    state
+        .process
+        .as_ref()
+        .map(Process::tail)
+        .unwrap_or_default()
 }
 
 /// Kills the server's group and returns its stderr tail.
