@@ -91,6 +91,8 @@ class App(BaseHTTPRequestHandler):
         event = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
         if event.get("together"):
             barrier.wait()
+        if event.get("drop"):
+            raise RuntimeError("this request breaks the handler; the connection is dropped")
         time.sleep(event.get("sleep", 0))
         body = json.dumps({"pid": os.getpid(), "n": event["n"]}).encode()
         self.send_response(200)
@@ -162,6 +164,10 @@ fn an_http_server_is_shared_by_every_slot_and_serves_them_at_once() {
         assert_eq!(error.error_type, "Runtime.HandlerTimeout", "{error:?}");
         assert!(error.message.contains("keeps running"), "{error:?}");
     });
+    // A request whose connection the server drops (an error in its handler thread) fails
+    // alone; the server keeps serving.
+    let error = invoke(103, r#"{"n":103,"drop":true}"#.into(), SAFETY).unwrap_err();
+    assert!(error.message.contains("keeps running"), "{error:?}");
     let after = invoke(102, r#"{"n":102}"#.into(), SAFETY).unwrap();
     let after: Value = serde_json::from_slice(&after).unwrap();
     assert_eq!(after["pid"], pids[0], "the server was restarted");

@@ -255,17 +255,32 @@ impl WebServer {
             std::thread::sleep(Duration::from_millis(5));
             exited = self::exited(&mut state);
         }
-        if exited.is_none() && timed_out && self.slots > 1 {
-            // The others' requests are in flight to the same server: only this one is given up.
-            self.note("did not answer one request in time; it keeps serving the others");
-            let mut error = InvocationError::new(
-                error_types::TIMEOUT,
-                format!(
-                    "the web server did not answer before the deadline (less {} ms); the request was abandoned, and the server, shared by {} slots, keeps running",
-                    self.margin.as_millis(),
-                    self.slots
-                ),
-            );
+        if exited.is_none() && self.slots > 1 {
+            // The others' requests are in flight to the same server, which is still up: only
+            // this one is given up (a threaded server that dropped one connection on an error
+            // in its handler serves the rest).
+            let mut error = if timed_out {
+                self.note("did not answer one request in time; it keeps serving the others");
+                InvocationError::new(
+                    error_types::TIMEOUT,
+                    format!(
+                        "the web server did not answer before the deadline (less {} ms); the request was abandoned, and the server, shared by {} slots, keeps running",
+                        self.margin.as_millis(),
+                        self.slots
+                    ),
+                )
+            } else {
+                self.note(&format!(
+                    "failed one request ({transport}); it keeps serving the others"
+                ));
+                InvocationError::new(
+                    error_types::WORKER_EXITED,
+                    format!(
+                        "the request to the web server failed: {transport}; the server, shared by {} slots, keeps running",
+                        self.slots
+                    ),
+                )
+            };
             error.stack_trace = tail_of(&state);
             return error;
         }
