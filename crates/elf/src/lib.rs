@@ -48,6 +48,7 @@ mod commands;
 mod info;
 mod provided;
 pub mod rpath;
+mod search_path;
 
 pub use arch::{Arch, UnknownArch};
 pub use check::{Problem, check};
