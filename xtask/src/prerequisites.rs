@@ -98,20 +98,22 @@ pub const DEBIAN: &[Prerequisite] = &[
         packages: &["patchelf"],
         smoke: |sh, _| quiet(sh, "patchelf", &["--version"]),
     },
+    // Node.js apart from its build chain: a machine with NodeSource's nodejs (node, npm and
+    // the headers in one package, conflicting with Debian's npm) needs only the tools.
     Prerequisite {
-        name: "Node.js and npm, with its headers and a C++ build chain (npm's aws-lambda-ric builds its native client)",
-        packages: &[
-            "nodejs",
-            "npm",
-            "libnode-dev",
-            "g++",
-            "make",
-            "cmake",
-            "autoconf",
-            "automake",
-            "libtool",
-        ],
-        smoke: node_build_chain,
+        name: "Node.js and npm, with its headers (npm's aws-lambda-ric builds its native client against them)",
+        packages: &["nodejs", "npm", "libnode-dev"],
+        smoke: node_with_headers,
+    },
+    Prerequisite {
+        name: "a C++ build chain (aws-lambda-ric's install scripts build curl and aws-lambda-cpp)",
+        packages: &["g++", "make", "cmake", "autoconf", "automake", "libtool"],
+        smoke: |sh, _| {
+            for tool in ["g++", "make", "cmake", "autoreconf", "libtoolize"] {
+                quiet(sh, tool, &["--version"]).with_context(|| format!("{tool} --version"))?;
+            }
+            Ok(())
+        },
     },
     Prerequisite {
         name: "java (lamina-elf resolves libjli through RPATH $ORIGIN)",
@@ -152,17 +154,13 @@ fn cross_link_and_run_arm64(sh: &Shell, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// node and npm run, Node.js's headers are where node-gyp is pointed, and the tools
-/// aws-lambda-ric's install scripts call answer.
-fn node_build_chain(sh: &Shell, _: &Path) -> anyhow::Result<()> {
+/// node and npm run, and Node.js's headers are where node-gyp is pointed.
+fn node_with_headers(sh: &Shell, _: &Path) -> anyhow::Result<()> {
     quiet(sh, "node", &["--version"])?;
     quiet(sh, "npm", &["--version"])?;
     let headers = Path::new("/usr/include/node/node_api.h");
     if !headers.is_file() {
         bail!("{} is missing (libnode-dev)", headers.display());
-    }
-    for tool in ["g++", "make", "cmake", "autoreconf", "libtoolize"] {
-        quiet(sh, tool, &["--version"]).with_context(|| format!("{tool} --version"))?;
     }
     Ok(())
 }
