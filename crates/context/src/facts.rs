@@ -32,9 +32,14 @@ pub const LAYER_PYTHON_DIR: &str = "/opt/python";
 /// The only writable folder a function has.
 pub const TMP_DIR: &str = "/tmp";
 
-/// The largest synchronous (`RequestResponse`) request payload, and buffered response:
-/// 6 MB, which Lambda counts as 6 MiB plus the 100 bytes of its JSON framing.
-pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+/// The largest synchronous (`RequestResponse`) Invoke request payload: 6 MB, 6 MiB exactly
+/// (AWS refuses more with 413 "Request must be smaller than 6291456 bytes for the
+/// InvokeFunction operation").
+pub const MAX_SYNC_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+/// The largest buffered response a runtime may post: 6 MB, which Lambda counts as 6 MiB plus
+/// the 100 bytes of its JSON framing (AWS's emulator's number, and the one in Lambda's
+/// `Function.ResponseSizeTooLarge` message).
+pub const MAX_SYNC_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// The largest asynchronous (`Event`) payload: 1 MB since October 2025 (256 KB before).
 pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// The largest streamed response (`InvokeWithResponseStream`, a streaming Function URL):
@@ -97,7 +102,7 @@ pub mod error_type {
     pub const UNKNOWN: &str = "Runtime.Unknown";
     /// The bootstrap is missing or cannot be executed.
     pub const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
-    /// The response is over [`MAX_SYNC_PAYLOAD_BYTES`](super::MAX_SYNC_PAYLOAD_BYTES).
+    /// The response is over [`MAX_SYNC_RESPONSE_BYTES`](super::MAX_SYNC_RESPONSE_BYTES).
     pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
     /// The runtime reported an init error and exited, or failed to start its container.
     pub const CONTAINER: &str = "Runtime.ContainerError";

@@ -133,7 +133,7 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     };
     let declared_length =
         http::header_text(headers, "Content-Length").and_then(|length| length.parse::<u64>().ok());
-    let payload = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+    let payload = match http::read_body(request, crate::MAX_REQUEST_BYTES).await {
         Ok(payload)
             if invocation_type == InvocationType::Event
                 && payload.len() > crate::MAX_ASYNC_PAYLOAD_BYTES =>
@@ -209,7 +209,7 @@ pub fn payload_too_large() -> Response<Body> {
         "RequestEntityTooLargeException",
         &format!(
             "Request must be smaller than {} bytes for the InvokeFunction operation",
-            crate::MAX_PAYLOAD_BYTES
+            crate::MAX_REQUEST_BYTES
         ),
     )
 }

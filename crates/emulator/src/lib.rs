@@ -52,9 +52,12 @@ pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
 use function::{Function, Invocation};
 
-/// Largest request or response payload, in bytes, as AWS's emulator accepts it
-/// (6 × 1024 × 1024 + 100). Above it: 413.
-pub const MAX_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_SYNC_PAYLOAD_BYTES;
+/// Largest synchronous request payload, in bytes (6 MiB, as AWS's Invoke API). Above it: 413.
+pub const MAX_REQUEST_BYTES: usize = lamina_context::facts::MAX_SYNC_REQUEST_BYTES;
+
+/// Largest buffered response a runtime may post, in bytes (6 × 1024 × 1024 + 100, as AWS's
+/// emulator). Above it: 413 to the runtime, `Function.ResponseSizeTooLarge` to the caller.
+pub const MAX_RESPONSE_BYTES: usize = lamina_context::facts::MAX_SYNC_RESPONSE_BYTES;
 
 /// Largest asynchronous (`Event`) request payload, in bytes (1 MB). Above it: 413.
 pub const MAX_ASYNC_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_ASYNC_PAYLOAD_BYTES;
@@ -105,8 +108,8 @@ pub enum EmulatorError {
     /// No function has this name.
     #[error("no function named `{0}`")]
     UnknownFunction(String),
-    /// The payload is above [`MAX_PAYLOAD_BYTES`].
-    #[error("payload of {0} bytes is above Lambda's limit of {MAX_PAYLOAD_BYTES} bytes")]
+    /// The payload is above [`MAX_REQUEST_BYTES`].
+    #[error("payload of {0} bytes is above Lambda's limit of {MAX_REQUEST_BYTES} bytes")]
     PayloadTooLarge(usize),
     /// The payload is not JSON.
     #[error("{0}")]
@@ -344,7 +347,7 @@ impl Emulator {
             .find(|f| f.config.name == function)
             .cloned()
             .ok_or_else(|| EmulatorError::UnknownFunction(function.to_string()))?;
-        if payload.len() > MAX_PAYLOAD_BYTES {
+        if payload.len() > MAX_REQUEST_BYTES {
             return Err(EmulatorError::PayloadTooLarge(payload.len()));
         }
         let payload = invoke_api::check_payload(Bytes::copy_from_slice(payload))

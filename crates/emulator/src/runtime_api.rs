@@ -56,7 +56,7 @@ pub async fn handle(
             }
             let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
                 .map(str::to_string);
-            let body = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+            let body = match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
                     return to_http(function.response_too_large(instance_id, &request_id));
@@ -75,7 +75,7 @@ pub async fn handle(
             }
             let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
                 .map(str::to_string);
-            match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+            match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
                 Ok(body) => {
                     to_http(function.post_init_error(instance_id, error_type.as_deref(), &body))
                 }
@@ -84,7 +84,7 @@ pub async fn handle(
                     "RequestEntityTooLarge",
                     &format!(
                         "Exceeded maximum allowed payload size ({} bytes).",
-                        crate::MAX_PAYLOAD_BYTES
+                        crate::MAX_RESPONSE_BYTES
                     ),
                 ),
                 Err(BodyError::Broken) => broken_body(),
@@ -119,7 +119,7 @@ async fn stream_response(
             let _ = target.send(StreamPart::Start { content_type }).await;
             facts::MAX_STREAMED_RESPONSE_BYTES
         }
-        None => crate::MAX_PAYLOAD_BYTES as u64,
+        None => crate::MAX_RESPONSE_BYTES as u64,
     };
     let mut body = request.into_body();
     let mut gathered = Vec::new();
@@ -192,7 +192,7 @@ fn to_http(answer: RuntimeAnswer) -> Response<Body> {
             "RequestEntityTooLarge",
             &format!(
                 "Exceeded maximum allowed payload size ({} bytes).",
-                crate::MAX_PAYLOAD_BYTES
+                crate::MAX_RESPONSE_BYTES
             ),
         ),
     }

@@ -5,7 +5,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{ECHO, agent, post, redact, script, wait_until};
-use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig, MAX_PAYLOAD_BYTES};
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig, MAX_REQUEST_BYTES};
 
 fn start(functions: Vec<FunctionConfig>) -> Emulator {
     Emulator::start(EmulatorConfig::new(functions)).expect("start emulator")
@@ -158,7 +158,7 @@ fn oversize_and_malformed_requests_get_aws_errors() {
     let agent = agent();
     let url = emulator.invoke_url("f");
 
-    let mut too_big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+    let mut too_big = vec![b' '; MAX_REQUEST_BYTES + 1];
     too_big[0] = b'1';
     let answer = post(&agent, &url, &[], &too_big);
     assert_eq!(answer.status, 413);
@@ -168,7 +168,7 @@ fn oversize_and_malformed_requests_get_aws_errors() {
     );
     insta::assert_snapshot!("invoke_too_large", answer.body);
 
-    let mut at_limit = vec![b' '; MAX_PAYLOAD_BYTES];
+    let mut at_limit = vec![b' '; MAX_REQUEST_BYTES];
     at_limit[0] = b'1';
     assert_eq!(post(&agent, &url, &[], &at_limit).status, 200);
 

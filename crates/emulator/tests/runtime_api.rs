@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::{Answer, agent, get, post, redact};
-use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig, MAX_PAYLOAD_BYTES};
+use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig, MAX_RESPONSE_BYTES};
 
 struct Harness {
     emulator: Emulator,
@@ -170,7 +170,7 @@ fn oversize_response_is_413_and_the_caller_gets_a_size_error() {
         .header("Lambda-Runtime-Aws-Request-Id")
         .expect("id")
         .to_string();
-    let too_big = vec![b'x'; MAX_PAYLOAD_BYTES + 1];
+    let too_big = vec![b'x'; MAX_RESPONSE_BYTES + 1];
     let rejected = post(
         &agent,
         &format!("{}/invocation/{request_id}/response", h.api),
@@ -191,7 +191,7 @@ fn oversize_response_is_413_and_the_caller_gets_a_size_error() {
         .header("Lambda-Runtime-Aws-Request-Id")
         .expect("id")
         .to_string();
-    let at_limit = vec![b'y'; MAX_PAYLOAD_BYTES];
+    let at_limit = vec![b'y'; MAX_RESPONSE_BYTES];
     let accepted = post(
         &agent,
         &format!("{}/invocation/{request_id}/response", h.api),
@@ -201,7 +201,7 @@ fn oversize_response_is_413_and_the_caller_gets_a_size_error() {
     assert_eq!(accepted.status, 202);
     let answer = caller.join().expect("caller");
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.body.len(), MAX_PAYLOAD_BYTES);
+    assert_eq!(answer.body.len(), MAX_RESPONSE_BYTES);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::logger::{LambdaLogger, set_request_id};
 /// Largest response the runtime posts, in bytes: what AWS's own emulator accepts
 /// (6 × 1024 × 1024 + 100). A larger response is reported as a
 /// [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE) error instead.
-pub const MAX_RESPONSE_BYTES: usize = lamina_context::facts::MAX_SYNC_PAYLOAD_BYTES;
+pub const MAX_RESPONSE_BYTES: usize = lamina_context::facts::MAX_SYNC_RESPONSE_BYTES;
 
 /// A handler on bytes, the form every public handler is turned into.
 pub(crate) type RawHandler<'a> = dyn FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + 'a;

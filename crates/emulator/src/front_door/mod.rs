@@ -71,14 +71,14 @@ pub async fn serve(
             )
         })
         .collect();
-    let body = match http::read_body(request, crate::MAX_PAYLOAD_BYTES).await {
+    let body = match http::read_body(request, crate::MAX_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "The request is over Lambda's payload limit of {} bytes",
-                    crate::MAX_PAYLOAD_BYTES
+                    crate::MAX_REQUEST_BYTES
                 ),
             );
         }
@@ -109,12 +109,12 @@ pub async fn serve(
         time: &clf_time(now),
     };
     let payload = event(kind, &http_request, &origin);
-    if payload.len() > crate::MAX_PAYLOAD_BYTES {
+    if payload.len() > crate::MAX_REQUEST_BYTES {
         return plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "The request's event is over Lambda's payload limit of {} bytes",
-                crate::MAX_PAYLOAD_BYTES
+                crate::MAX_REQUEST_BYTES
             ),
         );
     }

@@ -210,7 +210,7 @@ impl Function {
             Ending::ResponseTooLarge => {
                 let message = format!(
                     "Response payload size exceeded maximum allowed payload size ({} bytes).",
-                    crate::MAX_PAYLOAD_BYTES
+                    crate::MAX_RESPONSE_BYTES
                 );
                 let error_type = "Function.ResponseSizeTooLarge";
                 lines.push(format!("RequestId: {request_id} Error: {message}"));
