@@ -89,11 +89,27 @@ impl InstanceIo {
     /// Kills everything the instance started: its cgroup (however its processes grouped
     /// themselves) and its process group.
     pub(crate) fn kill_all(&self) {
+        self.sample_before_kill();
         if let Some(cgroup) = &self.cgroup {
             cgroup.kill();
         }
         if let Some(pgid) = self.pgid {
             process::kill_group(pgid);
+        }
+    }
+
+    /// Records the peak memory while the processes still exist: a killed process takes its
+    /// `VmHWM` with it, and an instance whose first invocation timed out reported 0 MB.
+    fn sample_before_kill(&self) {
+        if self.cgroup.is_some() {
+            self.sample_cgroup_peak();
+        } else if let Some(pgid) = self.pgid {
+            let mut pids = lock(&self.group_members).1.clone();
+            if !pids.contains(&pgid) {
+                pids.push(pgid);
+            }
+            let sampled = process::peak_rss_kib(&pids, pgid);
+            self.peak_rss_kib.fetch_max(sampled, Ordering::Relaxed);
         }
     }
 

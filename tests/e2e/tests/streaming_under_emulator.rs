@@ -191,3 +191,43 @@ fn a_response_stream_function_url_streams_to_an_http_client() {
         "first bytes at {first_at:?}, end at {end_at:?}: buffered"
     );
 }
+
+#[test]
+fn a_stream_that_outlives_its_timeout_ends_with_the_timeout_and_the_next_call_is_served() {
+    let mut config = FunctionConfig::new("stream", Path::new(STREAM_FUNCTION));
+    config.timeout = Duration::from_secs(1);
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config])).unwrap();
+    let Some(events) = boto3_stream(
+        &emulator.endpoint_url(),
+        "stream",
+        r#"{"chunks":6,"gap_ms":400}"#,
+    ) else {
+        return;
+    };
+    let chunks: Vec<&str> = events[1..]
+        .iter()
+        .filter_map(|e| e["chunk"].as_str())
+        .collect();
+    // Chunks at 0, 0.4 and 0.8 s leave before the 1 s deadline; the rest never come.
+    assert_eq!(chunks, ["chunk 0;", "chunk 1;", "chunk 2;"], "{events:?}");
+    let complete = &events.last().unwrap()["complete"];
+    assert_eq!(complete["ErrorCode"], "Sandbox.Timedout", "{complete}");
+    let details = complete["ErrorDetails"].as_str().unwrap();
+    assert!(
+        details.ends_with("Error: Task timed out after 1.00 seconds"),
+        "{complete}"
+    );
+    let logs = emulator.logs("stream");
+    assert!(logs.contains("Task timed out after 1.00 seconds"), "{logs}");
+    // Its memory was measured before it was killed, not read from a process already gone.
+    let report = logs
+        .lines()
+        .find(|l| l.contains("Status: timeout"))
+        .unwrap();
+    assert!(!report.contains("Max Memory Used: 0 MB"), "{report}");
+    let next = emulator
+        .invoke("stream", br#"{"chunks":2,"gap_ms":0}"#)
+        .unwrap();
+    assert_eq!(next.function_error, None, "{:?}", next.log_tail);
+    assert_eq!(&next.payload[..], b"chunk 0;chunk 1;");
+}
