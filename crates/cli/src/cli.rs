@@ -186,6 +186,10 @@ pub struct InvokeArgs {
     /// Invoke the function deployed on AWS instead, its log tail on stderr.
     #[arg(long)]
     pub remote: bool,
+    /// Read the response as a stream (InvokeWithResponseStream), each chunk printed as it
+    /// arrives [default: when the spec says invoke-mode = "RESPONSE_STREAM"].
+    #[arg(long)]
+    pub stream: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]

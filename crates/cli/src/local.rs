@@ -118,7 +118,7 @@ pub fn project_function(
     )?;
     config.timeout = Duration::from_secs_f64(function.spec.timeout_s);
     config.memory_mb = function.spec.memory_mb;
-    config.response_streaming = function.spec.invoke_mode == "RESPONSE_STREAM";
+    config.response_streaming = function.spec.streams();
     config.max_concurrency = usize::try_from(function.spec.max_concurrency).unwrap_or(1);
     config.env = function
         .spec

@@ -138,6 +138,7 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         payload,
         data_file,
         remote,
+        stream,
         aws,
         function,
     } = args;
@@ -155,15 +156,21 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         (None, None) => b"{}".to_vec(),
     };
     if remote {
-        let project_function;
-        let name = match &name {
-            Some(name) => name.as_str(),
+        // The project's spec, where it has this function, says whether it streams.
+        let (name, streams) = match name {
+            Some(name) => {
+                let streams = Project::discover(selection)
+                    .ok()
+                    .is_some_and(|p| p.function(&name).is_ok_and(|f| f.spec.streams()));
+                (name, streams)
+            }
             None => {
-                project_function = Project::discover(selection)?.only_function()?.name.clone();
-                &project_function
+                let project = Project::discover(selection)?;
+                let function = project.only_function()?;
+                (function.name.clone(), function.spec.streams())
             }
         };
-        return remote::invoke(&aws, name, payload);
+        return remote::invoke(&aws, &name, payload, stream || streams);
     }
     let overrides = function.overrides();
     warn_host_view(&overrides);
@@ -193,18 +200,37 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         (config, Some(run))
     };
     let name = config.name.clone();
+    let streamed = stream || config.response_streaming;
     let emulator = Emulator::start(EmulatorConfig::new(vec![config]))
         .context("starting the local Lambda emulator")?;
-    let invoked = emulator.invoke(&name, &payload);
+    let invoked = if streamed {
+        emulator.invoke_stream(&name, &payload, &mut print_chunk)
+    } else {
+        emulator.invoke(&name, &payload)
+    };
     eprint!("{}", emulator.logs(&name));
     emulator.shutdown();
     drop(run);
     let invoked = invoked.with_context(|| format!("invoking `{name}`"))?;
-    println!("{}", String::from_utf8_lossy(&invoked.payload));
+    if streamed {
+        // The answer is already out, as it came; the error, if any, goes on a line of its own.
+        println!();
+    }
+    if !streamed || invoked.function_error.is_some() {
+        println!("{}", String::from_utf8_lossy(&invoked.payload));
+    }
     if let Some(kind) = invoked.function_error {
         bail!("the function failed ({kind}); its error is on stdout");
     }
     Ok(())
+}
+
+/// Writes one chunk of a streamed answer to stdout at once. A closed stdout (`| head`) only
+/// stops the printing: the invocation still runs to its end, as on Lambda.
+pub fn print_chunk(chunk: &[u8]) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(chunk).and_then(|()| stdout.flush());
 }
 
 /// `--host-view` trades fidelity for convenience: say so every time.

@@ -139,9 +139,26 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `invoke --remote NAME`: the deployed function, its log tail decoded to stderr.
-pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+/// `invoke --remote NAME`: the deployed function, its log tail decoded to stderr; with
+/// `stream`, its response stream printed as it arrives.
+pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>, stream: bool) -> anyhow::Result<()> {
     let runtime = runtime()?;
+    if stream {
+        let outcome = runtime.block_on(async {
+            let client = lamina_deploy::connect(&client_options(aws)).await?;
+            lamina_deploy::invoke_remote_stream(&client, name, payload, &mut crate::print_chunk)
+                .await
+        })?;
+        println!();
+        if let Some(tail) = &outcome.log_tail {
+            eprint!("{tail}");
+        }
+        if let Some(code) = outcome.error_code {
+            let details = outcome.error_details.unwrap_or_default();
+            bail!("the function failed ({code}): {details}");
+        }
+        return Ok(());
+    }
     let outcome = runtime.block_on(async {
         let client = lamina_deploy::connect(&client_options(aws)).await?;
         lamina_deploy::invoke_remote(&client, name, payload).await

@@ -155,6 +155,11 @@ pub const MAX_TIMEOUT_S: f64 = 900.0;
 pub const MAX_LAYERS: usize = 5;
 
 impl FunctionSpec {
+    /// True when the function streams its response (`invoke-mode = "RESPONSE_STREAM"`).
+    pub fn streams(&self) -> bool {
+        self.invoke_mode == "RESPONSE_STREAM"
+    }
+
     /// Reads `lamina.toml`.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let text = read(path)?;

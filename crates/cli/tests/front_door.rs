@@ -6,65 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{repository, target};
-
-/// A running `cargo lamina serve`: its Invoke API base URL and the first function's own URL.
-struct Served {
-    child: Child,
-    base: String,
-    own: Option<String>,
-}
-
-impl Drop for Served {
-    /// Stops serve as Ctrl-C would, so it stops its functions (a SIGKILL would leave them
-    /// frozen until the next emulator starts).
-    fn drop(&mut self) {
-        let stopped = libc::pid_t::try_from(self.child.id()).is_ok_and(|pid| {
-            // SAFETY: kill(2) takes plain integers; the pid is our own child, not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
-        });
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
-        .args(["lamina", "serve", "--port", "0"])
-        .args(args)
-        .current_dir(repository())
-        .env("CARGO_TARGET_DIR", target())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut own) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("Invoke API: ") {
-            base = Some(url.trim().to_string());
-        }
-        if let Some((_, url)) = line.split_once("at its own URL: curl -s ") {
-            own = Some(url.trim().trim_end_matches('/').to_string());
-        }
-        if line.starts_with("Function logs follow") {
-            break;
-        }
-    }
-    // Keep reading stdout so serve never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Served {
-        child,
-        base: base.expect("serve printed its Invoke API"),
-        own,
-    }
-}
+use common::{serve, target};
 
 /// `curl -s -i` with `args`: the status, the headers (lowercased names) and the body.
 fn curl(args: &[&str]) -> (u16, Vec<(String, String)>, Vec<u8>) {

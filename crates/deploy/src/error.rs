@@ -156,6 +156,14 @@ pub enum DeployError {
         /// What failed.
         detail: String,
     },
+    /// A response stream ended without its `InvokeComplete` event.
+    #[error(
+        "function {function}: the response stream ended before Lambda said how the invocation ended (no InvokeComplete); the output above may be incomplete"
+    )]
+    StreamCut {
+        /// The function.
+        function: String,
+    },
     /// Any other error AWS answered.
     #[error("{operation} {resource}: {code}: {message}")]
     Aws {

@@ -10,7 +10,8 @@
 //!   updates, optionally publishing a version and moving an alias.
 //! - [`state`] compares local and deployed, key by key ([`StateReport`]: text or JSON).
 //! - [`prune_layers`] deletes layer versions nothing uses, keeping the newest N.
-//! - [`invoke_remote`] invokes the deployed function and decodes its log tail.
+//! - [`invoke_remote`] invokes the deployed function and decodes its log tail;
+//!   [`invoke_remote_stream`] reads a streaming function's response as it comes.
 //! - `create_basic_role` (feature `iam`) makes a basic execution role for `--create-role`.
 //!
 //! Every failure is a [`DeployError`] that names the AWS error code and says what to do.
@@ -36,7 +37,7 @@ pub use error::DeployError;
 #[cfg(feature = "iam")]
 pub use iam::{BASIC_EXECUTION_POLICY, BasicRole, basic_role_name, create_basic_role};
 pub use input::{Arch, FunctionPlanInput, LayerRef, LocalLayer, Vpc, code_sha256};
-pub use invoke::{InvokeOutcome, invoke_remote};
+pub use invoke::{InvokeOutcome, StreamOutcome, invoke_remote, invoke_remote_stream};
 pub use plan::{FunctionAction, FunctionPlan, LayerAction, LayerPlan, Plan, plan, plan_layers};
 pub use prune::{PruneReport, prune_layers};
 pub use state::{FunctionState, LayerBehind, StateReport, state};

@@ -340,6 +340,75 @@ impl Emulator {
     /// Invokes `function` synchronously (`RequestResponse`) without going through HTTP.
     /// Blocks until it is answered; call it from synchronous code, not from async code.
     pub fn invoke(&self, function: &str, payload: &[u8]) -> Result<Invoked, EmulatorError> {
+        let (target, invocation, answer) = self.prepare(function, payload)?;
+        let request_id = invocation.request_id.clone();
+        target.enqueue(invocation);
+        let completion = self
+            .handle
+            .block_on(answer)
+            .map_err(|_| EmulatorError::Stopped)?;
+        Ok(Invoked {
+            request_id,
+            payload: completion.body.to_vec(),
+            function_error: completion.function_error.then(|| "Unhandled".to_string()),
+            log_tail: completion.log_tail,
+        })
+    }
+
+    /// Invokes `function` as `InvokeWithResponseStream` does, without going through HTTP:
+    /// each chunk the function streams goes to `on_chunk` as it arrives (a function that
+    /// answers buffered gives one chunk of the whole). The returned payload holds only the
+    /// error JSON when the function failed, before or after its first byte. Blocks like
+    /// [`Emulator::invoke`].
+    pub fn invoke_stream(
+        &self,
+        function: &str,
+        payload: &[u8],
+        on_chunk: &mut dyn FnMut(&[u8]),
+    ) -> Result<Invoked, EmulatorError> {
+        let (target, mut invocation, answer) = self.prepare(function, payload)?;
+        let request_id = invocation.request_id.clone();
+        let (parts_in, mut parts) = tokio::sync::mpsc::channel(16);
+        invocation.stream = Some(parts_in);
+        target.enqueue(invocation);
+        let completion = self.handle.block_on(async {
+            // The channel closes when the invocation ends and its runtime stops posting.
+            while let Some(part) = parts.recv().await {
+                if let function::StreamPart::Chunk(chunk) = part {
+                    on_chunk(&chunk);
+                }
+            }
+            answer.await.map_err(|_| EmulatorError::Stopped)
+        })?;
+        if !completion.function_error && !completion.body.is_empty() {
+            on_chunk(&completion.body);
+        }
+        Ok(Invoked {
+            request_id,
+            payload: if completion.function_error {
+                completion.body.to_vec()
+            } else {
+                Vec::new()
+            },
+            function_error: completion.function_error.then(|| "Unhandled".to_string()),
+            log_tail: completion.log_tail,
+        })
+    }
+
+    /// The function named `function` and an invocation of it with `payload`, checked as the
+    /// Invoke API checks them, with the receiver of its completion.
+    fn prepare(
+        &self,
+        function: &str,
+        payload: &[u8],
+    ) -> Result<
+        (
+            Arc<Function>,
+            Invocation,
+            oneshot::Receiver<function::Completion>,
+        ),
+        EmulatorError,
+    > {
         let target = self
             .shared
             .functions
@@ -352,20 +421,8 @@ impl Emulator {
         }
         let payload = invoke_api::check_payload(Bytes::copy_from_slice(payload))
             .map_err(EmulatorError::InvalidPayload)?;
-        let (tx, rx) = oneshot::channel();
-        let invocation = Invocation::new(payload, Some(tx));
-        let request_id = invocation.request_id.clone();
-        target.enqueue(invocation);
-        let completion = self
-            .handle
-            .block_on(rx)
-            .map_err(|_| EmulatorError::Stopped)?;
-        Ok(Invoked {
-            request_id,
-            payload: completion.body.to_vec(),
-            function_error: completion.function_error.then(|| "Unhandled".to_string()),
-            log_tail: completion.log_tail,
-        })
+        let (tx, answer) = oneshot::channel();
+        Ok((target, Invocation::new(payload, Some(tx)), answer))
     }
 
     /// Blocks until the process receives SIGINT (Ctrl-C) or SIGTERM.

@@ -231,3 +231,38 @@ fn a_stream_that_outlives_its_timeout_ends_with_the_timeout_and_the_next_call_is
     assert_eq!(next.function_error, None, "{:?}", next.log_tail);
     assert_eq!(&next.payload[..], b"chunk 0;chunk 1;");
 }
+
+#[test]
+fn the_emulator_library_hands_each_chunk_over_as_it_arrives() {
+    let emulator = emulator();
+    let started = std::time::Instant::now();
+    let mut chunks = Vec::new();
+    let whole = emulator
+        .invoke_stream(
+            "stream",
+            br#"{"chunks":3,"gap_ms":300}"#,
+            &mut |chunk: &[u8]| chunks.push((started.elapsed(), chunk.to_vec())),
+        )
+        .unwrap();
+    assert_eq!(whole.function_error, None, "{:?}", whole.log_tail);
+    assert!(whole.payload.is_empty());
+    let texts: Vec<&[u8]> = chunks.iter().map(|(_, c)| c.as_slice()).collect();
+    assert_eq!(texts, [&b"chunk 0;"[..], b"chunk 1;", b"chunk 2;"]);
+    assert!(
+        chunks[2].0 - chunks[0].0 >= Duration::from_millis(500),
+        "{chunks:?}: handed over at the end"
+    );
+
+    let mut chunks = Vec::new();
+    let failed = emulator
+        .invoke_stream(
+            "stream",
+            br#"{"chunks":4,"gap_ms":10,"fail":true}"#,
+            &mut |chunk: &[u8]| chunks.push(chunk.to_vec()),
+        )
+        .unwrap();
+    assert_eq!(chunks, [b"chunk 0;".to_vec(), b"chunk 1;".to_vec()]);
+    assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
+    let error: serde_json::Value = serde_json::from_slice(&failed.payload).unwrap();
+    assert_eq!(error["errorType"], "Stream.Broke", "{error}");
+}

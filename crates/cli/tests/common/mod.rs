@@ -1,7 +1,9 @@
 //! Shared by the tests that run `cargo lamina` on this repository's own samples.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 /// The repository's root.
 pub fn repository() -> PathBuf {
@@ -17,4 +19,63 @@ pub fn target() -> PathBuf {
     let dir = repository().join("target/scratch-projects/repository-runtime");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A running `cargo lamina serve`: its Invoke API base URL and the first function's own URL.
+pub struct Served {
+    child: Child,
+    /// The Invoke API's base URL.
+    pub base: String,
+    /// The first function's own URL (`--http-port`), when asked for.
+    pub own: Option<String>,
+}
+
+impl Drop for Served {
+    /// Stops serve as Ctrl-C would, so it stops its functions (a SIGKILL would leave them
+    /// frozen until the next emulator starts).
+    fn drop(&mut self) {
+        let stopped = libc::pid_t::try_from(self.child.id()).is_ok_and(|pid| {
+            // SAFETY: kill(2) takes plain integers; the pid is our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
+        });
+        if !stopped {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cargo lamina serve --port 0` with `args` on this repository and waits until it
+/// serves.
+pub fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
+        .args(["lamina", "serve", "--port", "0"])
+        .args(args)
+        .current_dir(repository())
+        .env("CARGO_TARGET_DIR", target())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut own) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("Invoke API: ") {
+            base = Some(url.trim().to_string());
+        }
+        if let Some((_, url)) = line.split_once("at its own URL: curl -s ") {
+            own = Some(url.trim().trim_end_matches('/').to_string());
+        }
+        if line.starts_with("Function logs follow") {
+            break;
+        }
+    }
+    // Keep reading stdout so serve never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served {
+        child,
+        base: base.expect("serve printed its Invoke API"),
+        own,
+    }
 }
