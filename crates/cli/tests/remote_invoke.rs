@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::io::BufRead as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{repository, serve, target};
+use common::{assert_steps_stream, repository, serve, target};
 
 /// `cargo lamina invoke --remote` with `args`, its AWS endpoint the emulator at `endpoint`.
 fn remote_invoke(endpoint: &str, args: &[&str]) -> Command {
@@ -47,31 +45,10 @@ fn invoke_remote_reads_a_buffered_answer_and_a_stream_as_it_arrives() {
     );
 
     // The spec says RESPONSE_STREAM: InvokeWithResponseStream, each line printed as it comes.
-    let mut child = remote_invoke(&served.base, &["sample-stream-shell", r#"{"steps":4}"#])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let first_at = Instant::now();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let end_at = Instant::now();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert_eq!(first, "step 1 of 4\n");
-    assert_eq!(
-        rest.trim_end(),
-        "step 2 of 4\nstep 3 of 4\nstep 4 of 4\ndone"
-    );
-    assert!(
-        end_at - first_at >= Duration::from_millis(600),
-        "first line {:?} before the end: buffered",
-        end_at - first_at
-    );
+    let stderr = assert_steps_stream(&mut remote_invoke(
+        &served.base,
+        &["sample-stream-shell", r#"{"steps":4}"#],
+    ));
     assert!(
         stderr.contains("progress.sh: step 4 done"),
         "the log tail: {stderr}"

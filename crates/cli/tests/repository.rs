@@ -104,40 +104,11 @@ fn every_sample_answers_on_this_machine() {
 
 #[test]
 fn invoking_a_streaming_function_prints_each_chunk_as_it_arrives() {
-    use std::io::BufRead as _;
-    use std::time::{Duration, Instant};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
-        .args(["lamina", "invoke", "sample-stream-shell", r#"{"steps":4}"#])
-        .current_dir(repository())
-        .env("CARGO_TARGET_DIR", target())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let first_at = Instant::now();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let end_at = Instant::now();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(first, "step 1 of 4\n");
-    assert_eq!(
-        rest.trim_end(),
-        "step 2 of 4\nstep 3 of 4\nstep 4 of 4\ndone"
-    );
-    // The script sleeps 3 × 0.3 s after its first line: printed at the end, they would come
-    // together.
-    assert!(
-        end_at - first_at >= Duration::from_millis(600),
-        "first line {:?} before the end: buffered",
-        end_at - first_at
+    common::assert_steps_stream(
+        Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
+            .args(["lamina", "invoke", "sample-stream-shell", r#"{"steps":4}"#])
+            .current_dir(repository())
+            .env("CARGO_TARGET_DIR", target()),
     );
 }
 

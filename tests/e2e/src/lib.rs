@@ -80,6 +80,15 @@ pub fn boto3_stream(
     boto3_lines(BOTO3_STREAM, &[endpoint, function, payload])
 }
 
+/// The `PayloadChunk` texts of what [`boto3_stream`] read, in order.
+pub fn chunks_of(events: &[serde_json::Value]) -> Vec<&str> {
+    events
+        .iter()
+        .skip(1)
+        .filter_map(|e| e["chunk"].as_str())
+        .collect()
+}
+
 /// Runs the Python `script` with boto3 at hand and `args` as `sys.argv[1..]`, and returns
 /// each line it printed as JSON. `None` when boto3 is skipped.
 pub fn boto3_lines(script: &str, args: &[&str]) -> Option<Vec<serde_json::Value>> {

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lamina_e2e::{boto3_stream, workspace};
+use lamina_e2e::{boto3_stream, chunks_of, workspace};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
 /// The handler: chunks with pauses between them, failing at `fail_at` if asked; as an HTTP
@@ -101,10 +101,7 @@ fn boto3_reads_a_streamify_response_stream_as_it_is_written() {
         return;
     };
     assert_eq!(events[0]["content_type"], "text/plain", "{events:?}");
-    let chunks: String = events[1..]
-        .iter()
-        .filter_map(|e| e["chunk"].as_str())
-        .collect();
+    let chunks = chunks_of(&events).concat();
     assert_eq!(chunks, "chunk 0;chunk 1;chunk 2;chunk 3;");
     let first = events[1]["at"].as_f64().unwrap();
     let complete = events.last().unwrap();
@@ -125,10 +122,7 @@ fn a_streamify_response_error_mid_stream_reaches_boto3_and_a_plain_invoke() {
     let (_root, emulator) = emulator(&ric, false);
     let payload = r#"{"chunks":4,"gap_ms":10,"fail_at":2}"#;
     if let Some(events) = boto3_stream(&emulator.endpoint_url(), "node", payload) {
-        let chunks: String = events[1..]
-            .iter()
-            .filter_map(|e| e["chunk"].as_str())
-            .collect();
+        let chunks = chunks_of(&events).concat();
         assert_eq!(chunks, "chunk 0;chunk 1;");
         let complete = &events.last().unwrap()["complete"];
         assert_eq!(complete["ErrorCode"], "Error", "{complete}");

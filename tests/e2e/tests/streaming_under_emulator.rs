@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use lamina_e2e::boto3_stream;
+use lamina_e2e::{boto3_stream, chunks_of};
 use lamina_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
 const STREAM_FUNCTION: &str = env!("CARGO_BIN_EXE_e2e-stream");
@@ -36,10 +36,7 @@ fn boto3_gets_the_first_chunk_before_the_function_finishes() {
     };
     assert_eq!(events[0]["content_type"], "text/plain");
     assert_eq!(events[0]["status"], 200);
-    let chunks: Vec<&str> = events[1..]
-        .iter()
-        .filter_map(|e| e["chunk"].as_str())
-        .collect();
+    let chunks = chunks_of(&events);
     assert_eq!(chunks, ["chunk 0;", "chunk 1;", "chunk 2;", "chunk 3;"]);
     let first = events[1]["at"].as_f64().unwrap();
     let complete = events.last().unwrap();
@@ -66,10 +63,7 @@ fn boto3_gets_a_mid_stream_error_in_invoke_complete_and_the_log_has_it() {
     ) else {
         return;
     };
-    let chunks: Vec<&str> = events[1..]
-        .iter()
-        .filter_map(|e| e["chunk"].as_str())
-        .collect();
+    let chunks = chunks_of(&events);
     assert_eq!(chunks, ["chunk 0;", "chunk 1;"]);
     let complete = &events.last().unwrap()["complete"];
     assert_eq!(complete["ErrorCode"], "Stream.Broke", "{complete}");
@@ -140,10 +134,7 @@ fn a_lambda_runtime_stream_response_streams_through_the_emulator() {
         events[0]["content_type"],
         "application/vnd.awslambda.http-integration-response"
     );
-    let chunks: String = events[1..]
-        .iter()
-        .filter_map(|e| e["chunk"].as_str())
-        .collect();
+    let chunks = chunks_of(&events).concat();
     let (prelude, body) = chunks.split_once("\0\0\0\0\0\0\0\0").unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(prelude).unwrap()["statusCode"],
@@ -204,10 +195,7 @@ fn a_stream_that_outlives_its_timeout_ends_with_the_timeout_and_the_next_call_is
     ) else {
         return;
     };
-    let chunks: Vec<&str> = events[1..]
-        .iter()
-        .filter_map(|e| e["chunk"].as_str())
-        .collect();
+    let chunks = chunks_of(&events);
     // Chunks at 0, 0.4 and 0.8 s leave before the 1 s deadline; the rest never come.
     assert_eq!(chunks, ["chunk 0;", "chunk 1;", "chunk 2;"], "{events:?}");
     let complete = &events.last().unwrap()["complete"];

@@ -79,3 +79,37 @@ pub fn serve(args: &[&str]) -> Served {
         own,
     }
 }
+
+/// Runs `command` (`cargo lamina invoke ...` of `sample-stream-shell` with `{"steps":4}`),
+/// asserts that it succeeds and that its four steps reach stdout as they are printed (the
+/// first line at least 0.6 s before the end, as the script sleeps 0.3 s between lines), and
+/// returns its stderr.
+pub fn assert_steps_stream(command: &mut Command) -> String {
+    use std::time::{Duration, Instant};
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let first_at = Instant::now();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let end_at = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(first, "step 1 of 4\n");
+    assert_eq!(
+        rest.trim_end(),
+        "step 2 of 4\nstep 3 of 4\nstep 4 of 4\ndone"
+    );
+    assert!(
+        end_at - first_at >= Duration::from_millis(600),
+        "first line {:?} before the end: buffered",
+        end_at - first_at
+    );
+    stderr
+}
