@@ -40,6 +40,8 @@ pub const MAX_SYNC_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// the 100 bytes of its JSON framing (AWS's emulator's number, and the one in Lambda's
 /// `Function.ResponseSizeTooLarge` message).
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
+/// The largest `X-Amz-Client-Context` (`ClientContext`): 3,583 bytes of base64-encoded data.
+pub const MAX_CLIENT_CONTEXT_BYTES: usize = 3583;
 /// The largest asynchronous (`Event`) payload: 1 MB since October 2025 (256 KB before).
 pub const MAX_ASYNC_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// The largest streamed response (`InvokeWithResponseStream`, a streaming Function URL):

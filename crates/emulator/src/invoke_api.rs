@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
+use lamina_context::facts;
 use tokio::sync::oneshot;
 
 use crate::Shared;
@@ -107,6 +108,18 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     };
     let client_context = match headers.get("X-Amz-Client-Context") {
         None => None,
+        // AWS documents the limit, not the words of its refusal: the nearest error AWS gives.
+        Some(value) if value.len() > facts::MAX_CLIENT_CONTEXT_BYTES => {
+            return http::service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                &format!(
+                    "Client context must be at most {} bytes of base64-encoded data, not {}.",
+                    facts::MAX_CLIENT_CONTEXT_BYTES,
+                    value.len()
+                ),
+            );
+        }
         Some(value) => match decode_json_header(value, true) {
             Some(json) => Some(json),
             None => {

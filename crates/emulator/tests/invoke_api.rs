@@ -174,7 +174,8 @@ fn oversize_and_malformed_requests_get_aws_errors() {
 
     let mut report = String::new();
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8]);
-    let cases: [Case; 5] = [
+    let too_long_context = "e30=".repeat(896);
+    let cases: [Case; 6] = [
         ("bad json", &[], b"{not json"),
         ("non-utf-8", &[], b"\"\xff\xfe\""),
         (
@@ -186,6 +187,11 @@ fn oversize_and_malformed_requests_get_aws_errors() {
         (
             "bad client context",
             &[("X-Amz-Client-Context", "not base64!")],
+            b"{}",
+        ),
+        (
+            "client context over 3583 bytes",
+            &[("X-Amz-Client-Context", &too_long_context)],
             b"{}",
         ),
     ];
