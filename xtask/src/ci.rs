@@ -20,6 +20,10 @@ const MOTO: &str = "moto[server]==5.2.5";
 /// called by AWS's own command line as the README shows it. Version 2 is not on PyPI.
 const AWS_CLI: &str = "awscli==1.46.3";
 
+/// AWS's Python runtime interface client, pinned (a binary wheel, no build): the emulator's
+/// Runtime API must serve it as Lambda does, one process or several at once.
+const PYTHON_RIC: &str = "awslambdaric==4.2.2";
+
 /// AWS's Node.js runtime interface client, pinned: a Node.js function streaming with its
 /// `awslambda.streamifyResponse` must stream through lamina's emulator as on AWS.
 const NODE_RIC: &str = "aws-lambda-ric@3.3.0";
@@ -171,18 +175,21 @@ fn install_perl_sysroot(sh: &Shell) -> anyhow::Result<()> {
 /// The perl layer's sysroot (`[elf-options] sysroot` in `layers/perl/layer.toml`).
 const PERL_SYSROOT: &str = "/srv/lamina/debian11-perl-x86_64";
 
-/// Installs moto and the AWS CLI into `target/tools/moto` (where the tests look) and proves
-/// that they import and run.
+/// Installs moto, the AWS CLI and awslambdaric into `target/tools/moto` (where the tests
+/// look) and proves that they import and run.
 fn install_moto(sh: &Shell) -> anyhow::Result<()> {
     let venv = target_dir().join("tools/moto");
     let python = venv.join("bin/python");
     let aws = venv.join("bin/aws");
     let works = |sh: &Shell| {
-        cmd!(sh, "{python} -c 'import moto, boto3'")
-            .quiet()
-            .ignore_stderr()
-            .run()
-            .is_ok()
+        cmd!(
+            sh,
+            "{python} -c 'import moto, boto3, awslambdaric, runtime_client'"
+        )
+        .quiet()
+        .ignore_stderr()
+        .run()
+        .is_ok()
             && venv.join("bin/moto_server").is_file()
             && cmd!(sh, "{aws} --version")
                 .quiet()
@@ -199,13 +206,13 @@ fn install_moto(sh: &Shell) -> anyhow::Result<()> {
     let pip = venv.join("bin/pip");
     cmd!(
         sh,
-        "{pip} install --quiet --disable-pip-version-check {MOTO} {AWS_CLI}"
+        "{pip} install --quiet --disable-pip-version-check {MOTO} {AWS_CLI} {PYTHON_RIC}"
     )
     .run()
-    .context("installing moto and the AWS CLI from PyPI")?;
+    .context("installing moto, the AWS CLI and awslambdaric from PyPI")?;
     if !works(sh) {
         bail!(
-            "moto and the AWS CLI were installed into {} but do not both run",
+            "moto, the AWS CLI and awslambdaric were installed into {} but do not all run",
             venv.display()
         );
     }
