@@ -33,6 +33,11 @@ def handler(event, context):
 /// An emulator serving `app.handler` through awslambdaric, with `max_concurrency` slots;
 /// `None` when the Python clients are skipped.
 fn emulator(task: &Path, max_concurrency: usize) -> Option<Emulator> {
+    emulator_of(task, max_concurrency, "app.handler")
+}
+
+/// The same, with `handler` as `_HANDLER`.
+fn emulator_of(task: &Path, max_concurrency: usize, handler: &str) -> Option<Emulator> {
     let python = boto3_python()?;
     std::fs::write(task.join("app.py"), APP).unwrap();
     let bootstrap = task.join("bootstrap");
@@ -50,7 +55,7 @@ fn emulator(task: &Path, max_concurrency: usize) -> Option<Emulator> {
     config.timeout = Duration::from_secs(5);
     config.max_concurrency = max_concurrency;
     config.task_root = task.to_path_buf();
-    config.handler = "app.handler".to_string();
+    config.handler = handler.to_string();
     config.env = vec![
         ("RIC_PYTHON".to_string(), python.display().to_string()),
         ("PYTHONPATH".to_string(), task.display().to_string()),
@@ -168,4 +173,24 @@ fn awslambdaric_multi_concurrent_workers_serve_four_at_once_and_never_more() {
         .map(|(_, b)| b["pid"].as_i64().unwrap())
         .collect();
     assert!(pids.len() <= 4, "more workers than slots: {pids:?}");
+}
+
+#[test]
+fn an_awslambdaric_handler_that_does_not_import_fails_init_as_on_lambda() {
+    let task = tempfile::tempdir().unwrap();
+    let Some(emulator) = emulator_of(task.path(), 1, "missing.handler") else {
+        return;
+    };
+    let (_, error, failed) = invoke(&emulator, "{}", &[]);
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(failed["errorType"], "Runtime.ImportModuleError", "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("No module named 'missing'"),
+        "{failed}"
+    );
+    let logs = emulator.logs("ric");
+    assert!(logs.contains("INIT_REPORT"), "{logs}");
 }
