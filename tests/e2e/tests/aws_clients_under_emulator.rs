@@ -62,7 +62,6 @@ fn the_aws_cli_invokes_as_the_readme_shows() {
     let endpoint = emulator.endpoint_url();
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
-    std::fs::write(dir.join("event.json"), br#"{"name":"Ada"}"#).unwrap();
     let invoke = |event: &str, extra: &[&str]| {
         std::fs::write(dir.join("event.json"), event).unwrap();
         let mut args = vec![
