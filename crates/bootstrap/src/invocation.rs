@@ -124,6 +124,17 @@ pub struct Collected {
     pub body: Vec<u8>,
 }
 
+impl Collected {
+    /// The whole response of `answer`, given with this as its sink: the buffered body, or
+    /// what was streamed here.
+    pub fn into_response(self, answer: Answer) -> Vec<u8> {
+        match answer {
+            Answer::Buffered(body) => body,
+            Answer::Streamed => self.body,
+        }
+    }
+}
+
 impl ResponseSink for Collected {
     fn start(&mut self, content_type: &str) -> std::io::Result<()> {
         self.content_type = Some(content_type.to_owned());
@@ -156,10 +167,8 @@ pub trait Handler: Send + std::fmt::Debug {
     /// Handles one event and returns the whole response, streamed or not.
     fn invoke(&mut self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
         let mut collected = Collected::default();
-        match self.respond(event, context, &mut collected)? {
-            Answer::Buffered(body) => Ok(body),
-            Answer::Streamed => Ok(collected.body),
-        }
+        let answer = self.respond(event, context, &mut collected)?;
+        Ok(collected.into_response(answer))
     }
 }
 

@@ -62,10 +62,8 @@ impl Pool {
     /// (see [`Pool::respond`]).
     pub fn invoke(&self, event: &[u8], context: &Context) -> Result<Vec<u8>, InvocationError> {
         let mut collected = crate::Collected::default();
-        match self.respond(event, context, &mut collected)? {
-            Answer::Buffered(body) => Ok(body),
-            Answer::Streamed => Ok(collected.body),
-        }
+        let answer = self.respond(event, context, &mut collected)?;
+        Ok(collected.into_response(answer))
     }
 
     /// Runs one invocation on a free handler, which goes back to the pool afterwards, even

@@ -368,7 +368,7 @@ impl Emulator {
     ) -> Result<Invoked, EmulatorError> {
         let (target, mut invocation, answer) = self.prepare(function, payload)?;
         let request_id = invocation.request_id.clone();
-        let (parts_in, mut parts) = tokio::sync::mpsc::channel(16);
+        let (parts_in, mut parts) = tokio::sync::mpsc::channel(stream_api::IN_FLIGHT);
         invocation.stream = Some(parts_in);
         target.enqueue(invocation);
         let completion = self.handle.block_on(async {

@@ -20,7 +20,7 @@ use crate::http::{self, Body};
 
 /// Chunks in flight between the function and a slow caller before the function waits: the
 /// caller's pace holds the function back rather than the emulator's memory growing.
-const IN_FLIGHT: usize = 16;
+pub(crate) const IN_FLIGHT: usize = 16;
 
 /// Runs `invocation` for a caller reading a stream; `answer` receives its completion.
 pub async fn answer(
