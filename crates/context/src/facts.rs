@@ -81,6 +81,18 @@ pub const ASYNC_RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 /// The kernel's limit on one argument or environment string (`MAX_ARG_STRLEN`, 32 pages):
 /// a longer value makes every `execve` fail with `E2BIG`.
 pub const MAX_ENV_STRING_BYTES: usize = 128 * 1024;
+/// Lambda's limit on a function's environment variables: "the total size of all environment
+/// variables doesn't exceed 4 KB" (Lambda quotas, "Function configuration, deployment, and
+/// execution"), counted as AWS counts it: each key and value, in bytes.
+pub const MAX_ENVIRONMENT_BYTES: usize = 4 * 1024;
+/// Lambda's limit on processes and threads in one execution environment ("Number of processes
+/// or threads: 1,024", Lambda quotas): a sandbox's cgroup gets it as `pids.max`.
+pub const MAX_PROCESSES: u32 = 1024;
+/// The most invocations one execution environment may run at once
+/// (`PerExecutionEnvironmentMaxConcurrency` of Lambda Managed Instances, valid range 1 to 1,600:
+/// AWS::Lambda::Function LambdaManagedInstancesCapacityProviderConfig); the runtime sees it as
+/// `AWS_LAMBDA_MAX_CONCURRENCY`.
+pub const MAX_CONCURRENCY_RANGE: std::ops::RangeInclusive<u32> = 1..=1600;
 /// The memory sizes Lambda accepts, in MB.
 pub const MEMORY_MB_RANGE: std::ops::RangeInclusive<u32> = 128..=10_240;
 /// The timeouts Lambda accepts, in seconds.
