@@ -10,6 +10,26 @@ use lamina_context::facts::MAX_ENV_STRING_BYTES;
 
 use crate::handler_spec::InitError;
 
+/// The most bytes one `env.d` file may hold. Each file is read through a reader bounded to
+/// this (plus one byte, to tell "exactly at" from "over"), so a file of any size costs the
+/// bootstrap at most this much memory, and the error names it instead of the kernel's OOM
+/// killer ending init. An env file holds a few variables; 1 MiB is far more than they need
+/// and cannot hold more than [`MAX_CHILD_ENVIRONMENT_BYTES`] would let through anyway.
+pub const MAX_ENV_FILE_BYTES: usize = 1024 * 1024;
+
+/// The most bytes the handlers' environment may take, counted as `execve` counts it: each
+/// `NAME=VALUE`, its NUL, and the 8-byte pointer to it. The kernel refuses (`E2BIG`, "Argument
+/// list too long") a program whose arguments and environment together pass a quarter of the
+/// stack limit: 2 MiB under Lambda's 8 MiB stack (`ARG_MAX`). The environment gets half of
+/// that; the other half is left for arguments and the variables added per invocation (the
+/// event of an executable handler, `_X_AMZN_TRACE_ID`), so a handler that passed init starts.
+pub const MAX_CHILD_ENVIRONMENT_BYTES: usize = 1024 * 1024;
+
+/// What one variable costs `execve`: `NAME=VALUE`, its NUL and its pointer.
+fn exec_cost(name: &OsStr, value: &OsStr) -> usize {
+    name.len() + 1 + value.len() + 1 + std::mem::size_of::<usize>()
+}
+
 /// Default margin between the bootstrap's own timeout and the invocation deadline.
 pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_millis(100);
 
@@ -173,7 +193,15 @@ impl ChildEnvironment {
             line,
             reason,
         };
-        let text = std::fs::read(file).map_err(|e| error(0, format!("cannot read it: {e}")))?;
+        let text = read_bounded(file).map_err(|e| match e {
+            Bounded::Io(e) => error(0, format!("cannot read it: {e}")),
+            Bounded::TooLarge => InitError::EnvFileTooLarge {
+                path: file.to_path_buf(),
+                limit: MAX_ENV_FILE_BYTES,
+            },
+        })?;
+        // What the environment costs `execve` so far; each line below keeps it under the bound.
+        let mut cost: usize = self.vars.iter().map(|(k, v)| exec_cost(k, v)).sum();
         let text = String::from_utf8(text).map_err(|_| error(0, "it is not UTF-8".into()))?;
         for (index, raw) in text.lines().enumerate() {
             let number = index + 1;
@@ -230,6 +258,21 @@ impl ChildEnvironment {
                     )));
                 }
             };
+            let added = exec_cost(OsStr::new(name), &value);
+            let replaced = self
+                .vars
+                .get(OsStr::new(name))
+                .map_or(0, |old| exec_cost(OsStr::new(name), old));
+            cost = cost - replaced + added;
+            if cost > MAX_CHILD_ENVIRONMENT_BYTES {
+                return Err(InitError::EnvironmentTooLarge {
+                    path: file.to_path_buf(),
+                    line: number,
+                    name: name.to_owned(),
+                    variables: self.vars.len() + usize::from(replaced == 0),
+                    limit: MAX_CHILD_ENVIRONMENT_BYTES,
+                });
+            }
             self.vars.insert(name.into(), value);
         }
         Ok(())
@@ -270,6 +313,30 @@ impl ChildEnvironment {
         append(&mut out, rest.as_bytes())?;
         Ok(OsString::from_vec(out))
     }
+}
+
+/// Why a file could not be read within its bound.
+enum Bounded {
+    /// Opening or reading it failed.
+    Io(std::io::Error),
+    /// It holds more than [`MAX_ENV_FILE_BYTES`].
+    TooLarge,
+}
+
+/// Reads `file` through a reader that stops one byte past [`MAX_ENV_FILE_BYTES`]: its size on
+/// disk (or a size that changes while it is read) never decides how much memory this takes.
+fn read_bounded(file: &Path) -> Result<Vec<u8>, Bounded> {
+    use std::io::Read;
+    let opened = std::fs::File::open(file).map_err(Bounded::Io)?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_ENV_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Bounded::Io)?;
+    if bytes.len() > MAX_ENV_FILE_BYTES {
+        return Err(Bounded::TooLarge);
+    }
+    Ok(bytes)
 }
 
 /// Why a value could not be expanded.

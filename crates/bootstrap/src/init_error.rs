@@ -158,6 +158,33 @@ pub enum InitError {
         /// What is wrong.
         reason: String,
     },
+    /// An `env.d` file larger than the bootstrap reads (it stopped reading there).
+    #[error(
+        "{}: it is larger than {limit} bytes, the most lamina reads of one env.d file. An env file holds a few NAME=VALUE lines; put data in a file of the layer and point a variable at it.", path.display()
+    )]
+    EnvFileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound (`MAX_ENV_FILE_BYTES`).
+        limit: usize,
+    },
+    /// `env.d` variables that would leave no handler able to start: the handlers'
+    /// environment past the bound that keeps `execve` working.
+    #[error(
+        "{}, line {line}: with `{name}` the handlers' environment would be {variables} variables taking more than {limit} bytes (each NAME=VALUE, its NUL and an 8-byte pointer, as execve counts them). lamina keeps it to half of the kernel's 2 MiB for a program's arguments and environment (ARG_MAX under Lambda's 8 MiB stack), so that handlers do not fail to start with `Argument list too long`; set fewer or shorter variables.", path.display()
+    )]
+    EnvironmentTooLarge {
+        /// The file whose line passed the bound.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The variable that line sets.
+        name: String,
+        /// How many variables the environment would hold with it.
+        variables: usize,
+        /// The bound (`MAX_CHILD_ENVIRONMENT_BYTES`).
+        limit: usize,
+    },
     /// A malformed `LAMINA_*` setting.
     #[error("{name}=`{value}` is invalid: {reason}.")]
     Setting {
@@ -243,7 +270,10 @@ impl InitError {
                 lamina_context::facts::error_type::INTERPRETER_NOT_FOUND
             }
             InitError::AdapterMissing { .. } => "Runtime.AdapterNotFound",
-            InitError::EnvFile { .. } | InitError::EnvValue { .. } => "Runtime.InvalidEnvFile",
+            InitError::EnvFile { .. }
+            | InitError::EnvValue { .. }
+            | InitError::EnvFileTooLarge { .. }
+            | InitError::EnvironmentTooLarge { .. } => "Runtime.InvalidEnvFile",
             InitError::Setting { .. } => "Runtime.InvalidSetting",
             InitError::WorkerFailed { .. } => "Runtime.WorkerStartError",
             InitError::WorkerInit(error) => &error.error_type,

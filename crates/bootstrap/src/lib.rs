@@ -28,7 +28,9 @@ mod run;
 mod web;
 mod worker;
 
-pub use environment::{ChildEnvironment, Settings};
+pub use environment::{
+    ChildEnvironment, MAX_CHILD_ENVIRONMENT_BYTES, MAX_ENV_FILE_BYTES, Settings,
+};
 pub use executable::ExecutableHandler;
 pub use handler_spec::{HandlerSpec, InitError, Language, load_handler, load_handlers};
 pub use invocation::{

@@ -165,6 +165,87 @@ fn env_values_over_the_kernel_limit_or_holding_nul() {
     );
 }
 
+/// An `env.d` file far past what any layer needs (200 MB, which killed a 128 MB function's init
+/// with `Runtime.OutOfMemory`) is read only up to the bound and fails init naming the file and
+/// the bound. The file is sparse: a reader that is not bounded reads 200 MB of NULs.
+#[test]
+fn an_env_file_over_the_bound_is_named_not_read_whole() {
+    let f = function();
+    let path = f.opt.path().join("lamina/env.d/huge.env");
+    common::write_file(&path, "A=1\n", 0o644);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(200 * 1024 * 1024)
+        .unwrap();
+    let error = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap_err();
+    insta::assert_snapshot!(describe(&f, &error));
+    // Exactly at the bound is read (a long comment fills it).
+    let at_bound = format!(
+        "A=1\n#{}\n",
+        "c".repeat(lamina_bootstrap::MAX_ENV_FILE_BYTES - 6)
+    );
+    assert_eq!(at_bound.len(), lamina_bootstrap::MAX_ENV_FILE_BYTES);
+    common::write_file(&path, &at_bound, 0o644);
+    let environment = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap();
+    assert_eq!(environment.get("A").unwrap(), "1");
+}
+
+/// `count` variables `V_00001=some_value_00001` (33 bytes each for execve), in files of
+/// 10,000 lines (250 KB each, under the per-file bound).
+fn many_variables(f: &Function, count: usize) {
+    let env_d = f.opt.path().join("lamina/env.d");
+    let _ = std::fs::remove_dir_all(&env_d);
+    for (file, first) in (1..=count).step_by(10_000).enumerate() {
+        let text: String = (first..(first + 10_000).min(count + 1))
+            .map(|i| format!("V_{i:05}=some_value_{i:05}\n"))
+            .collect();
+        common::write_file(&env_d.join(format!("{file:02}-many.env")), &text, 0o644);
+    }
+}
+
+/// 40,000 small variables passed init and then failed every invocation with
+/// `Runtime.StartError: Argument list too long`, naming nothing. Now init fails at the line
+/// that passes the bound, naming the file; an environment under the bound really starts
+/// a program (with room left for arguments).
+#[test]
+fn env_files_whose_variables_together_pass_the_exec_bound() {
+    let f = function();
+    many_variables(&f, 40_000);
+    let error = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap_err();
+    // The line, the name and the count depend on the length of the temporary folder's path, set as
+    // LAMINA_OPT_DIR: checked here, replaced in the snapshot.
+    let InitError::EnvironmentTooLarge {
+        line,
+        name,
+        variables,
+        ..
+    } = &error
+    else {
+        panic!("expected EnvironmentTooLarge, got {error:?}");
+    };
+    assert!((1..=10_000).contains(line), "line {line}");
+    let total = lamina_bootstrap::MAX_CHILD_ENVIRONMENT_BYTES / 33;
+    assert!(variables.abs_diff(total) < 5, "{variables} variables");
+    let message = describe(&f, &error)
+        .replace(&format!("line {line}:"), "line <N>:")
+        .replace(&format!("`{name}`"), "`V_<N>`")
+        .replace(&format!("{variables} variables"), "<V> variables");
+    insta::assert_snapshot!(message);
+
+    many_variables(&f, 30_000);
+    let environment = ChildEnvironment::build(Vec::new(), f.opt.path()).unwrap();
+    let output = std::process::Command::new("/bin/sh")
+        .args(["-c", "echo $V_30000", "sh", &"x".repeat(100_000)])
+        .env_clear()
+        .envs(environment.iter())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"some_value_30000\n");
+}
+
 /// `_HANDLER` picks the function's own code or a layer's tool, never the image's programs:
 /// an absolute path, `..`, or a symlink out of the task root is an init error naming it.
 #[test]
