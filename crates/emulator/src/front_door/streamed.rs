@@ -48,7 +48,14 @@ pub async fn response(
             return super::answer::HttpAnswer::bad_gateway().into_response();
         };
         let rest = prelude.split_off(at + DELIMITER.len());
-        let (parsed_status, parsed_headers) = parse_prelude(&prelude[..at]);
+        let (parsed_status, parsed_headers) = match parse_prelude(&prelude[..at]) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                // Nothing has been sent yet: the client gets the 502, and the rest of the
+                // function's stream is drained by dropping it.
+                return super::answer::HttpAnswer::malformed(&reason).into_response();
+            }
+        };
         status = parsed_status;
         headers = parsed_headers;
         first = rest.freeze();
@@ -73,7 +80,7 @@ pub async fn response(
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
+            HeaderValue::from_bytes(value.as_bytes()),
         ) {
             response.headers_mut().append(name, value);
         }
@@ -82,14 +89,15 @@ pub async fn response(
 }
 
 /// Status and headers (cookies as `set-cookie`) of an HTTP prelude; a prelude that is not
-/// JSON gives a bare 200.
-fn parse_prelude(prelude: &[u8]) -> (u16, Vec<(String, String)>) {
+/// JSON gives a bare 200. As for a buffered answer, the function's hop-by-hop and framing
+/// headers are dropped (the front door streams with its own framing), and a status that is not
+/// final or a header HTTP cannot carry is an error saying which.
+fn parse_prelude(prelude: &[u8]) -> Result<(u16, Vec<(String, String)>), String> {
     let value: serde_json::Value = serde_json::from_slice(prelude).unwrap_or_default();
-    let status = value
-        .get("statusCode")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
+    let status = match value.get("statusCode").and_then(serde_json::Value::as_u64) {
+        Some(status) => super::answer::final_status(status)?,
+        None => 200,
+    };
     let mut headers = Vec::new();
     if let Some(map) = value.get("headers").and_then(serde_json::Value::as_object) {
         for (name, value) in map {
@@ -103,7 +111,7 @@ fn parse_prelude(prelude: &[u8]) -> (u16, Vec<(String, String)>) {
             headers.push(("set-cookie".into(), cookie.to_owned()));
         }
     }
-    (status, headers)
+    Ok((status, super::answer::response_headers(headers)?))
 }
 
 #[cfg(test)]
@@ -114,13 +122,33 @@ mod tests {
     fn a_prelude_gives_status_headers_and_cookies() {
         let (status, headers) = parse_prelude(
             br#"{"statusCode":201,"headers":{"Content-Type":"text/csv"},"cookies":["a=1"]}"#,
-        );
+        )
+        .unwrap_or_default();
         assert_eq!(status, 201);
         assert_eq!(
             headers,
             [("content-type", "text/csv"), ("set-cookie", "a=1")]
                 .map(|(n, v)| (n.to_string(), v.to_string()))
         );
-        assert_eq!(parse_prelude(b"not json"), (200, Vec::new()));
+        assert_eq!(parse_prelude(b"not json"), Ok((200, Vec::new())));
+    }
+
+    #[test]
+    fn a_prelude_cannot_set_the_framing_or_a_status_that_is_not_final() {
+        let (status, headers) = parse_prelude(
+            br#"{"statusCode":200,"headers":{"Content-Length":"2","Transfer-Encoding":"chunked","Connection":"close","x-a":"1"}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(status, 200);
+        assert_eq!(headers, [("x-a".to_string(), "1".to_string())]);
+        for status in [100, 101, 103, 600] {
+            let prelude = format!(r#"{{"statusCode":{status}}}"#);
+            let err = parse_prelude(prelude.as_bytes()).err().unwrap_or_default();
+            assert!(err.contains(&format!("statusCode {status} ")), "{err}");
+        }
+        let err = parse_prelude(br#"{"statusCode":200,"headers":{"x-a":"1\r\nx-b: 2"}}"#)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("\"x-a\""), "{err}");
     }
 }
