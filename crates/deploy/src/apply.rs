@@ -4,16 +4,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{
-    Environment, EphemeralStorage, LastUpdateStatus, Runtime, State, VpcConfig,
-};
+use aws_sdk_lambda::types::{Environment, EphemeralStorage, Runtime, VpcConfig};
 use serde::Serialize;
 
-use crate::diff::{Field, PlannedLayer};
+use crate::DeployError;
+use crate::calls::{self, Call, Settle, settle};
+use crate::diff::Field;
 use crate::error::aws_error;
-use crate::plan::{FunctionAction, LayerAction, Plan};
-use crate::upload;
-use crate::{DeployError, FunctionPlanInput};
+use crate::input::{FunctionPlanInput, LocalLayer};
+use crate::plan::Plan;
+use crate::upload::{self, S3Upload};
 
 /// How to apply.
 #[derive(Clone, Debug)]
@@ -32,7 +32,17 @@ pub struct ApplyOptions {
     pub new_role_grace: Duration,
     /// Upload every zip through this bucket (`--s3-bucket`) instead of in the request.
     #[cfg(feature = "s3")]
-    pub s3: Option<crate::upload::S3Upload>,
+    pub s3: Option<S3Upload>,
+}
+
+impl ApplyOptions {
+    /// The bucket uploads go through, if any (always none without the `s3` feature).
+    fn s3(&self) -> Option<&S3Upload> {
+        #[cfg(feature = "s3")]
+        return self.s3.as_ref();
+        #[cfg(not(feature = "s3"))]
+        None
+    }
 }
 
 impl Default for ApplyOptions {
@@ -82,7 +92,8 @@ impl std::fmt::Display for ApplyReport {
 
 /// Carries out `plan`: publishes layers, then creates or updates each function, waiting for
 /// it to settle (State=Active, LastUpdateStatus=Successful) before and after each update,
-/// because Lambda refuses an update while another is in progress.
+/// because Lambda refuses an update while another is in progress. Which calls, in which
+/// order, is decided by [`calls::function_calls`]; this sends them.
 pub async fn apply(
     client: &Client,
     plan: &Plan,
@@ -90,75 +101,22 @@ pub async fn apply(
 ) -> Result<ApplyReport, DeployError> {
     let mut report = ApplyReport::default();
     let mut published: BTreeMap<String, String> = BTreeMap::new();
-    for layer in &plan.layers {
-        if !matches!(layer.action, LayerAction::Publish { .. }) {
-            continue;
-        }
-        let l = &layer.layer;
-        let zip = upload::code(&l.zip_path, &l.name, &l.code_sha256, options).await?;
-        let out = client
-            .publish_layer_version()
-            .layer_name(&l.name)
-            .description(&l.description)
-            .content(zip.layer_content())
-            .set_compatible_runtimes(Some(
-                l.compatible_runtimes
-                    .iter()
-                    .map(|r| Runtime::from(r.as_str()))
-                    .collect(),
-            ))
-            .set_compatible_architectures(Some(
-                l.compatible_architectures
-                    .iter()
-                    .map(|a| a.to_sdk())
-                    .collect(),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("PublishLayerVersion", &l.name, e))?;
-        let arn = out.layer_version_arn().unwrap_or_default().to_string();
+    for l in calls::layers_to_publish(plan) {
+        let arn = publish_layer(client, l, options).await?;
         report.published_layers.push(arn.clone());
         published.insert(l.name.clone(), arn);
     }
     for func in &plan.functions {
-        let layers: Vec<String> = func
-            .layers
-            .iter()
-            .map(|l| match l {
-                PlannedLayer::Arn(arn) => arn.clone(),
-                PlannedLayer::Published(name) => published.get(name).cloned().unwrap_or_default(),
-            })
-            .collect();
+        let layers = calls::layer_arns(&func.layers, &published);
         let input = &func.input;
         let mut steps = Vec::new();
-        match &func.action {
-            FunctionAction::Create => {
-                let zip = function_zip(input, options).await?;
-                let start = Instant::now();
-                loop {
-                    match create(client, input, zip.clone(), layers.clone()).await {
-                        Err(DeployError::RoleCannotBeAssumed { .. })
-                            if start.elapsed() < options.new_role_grace =>
-                        {
-                            tokio::time::sleep(options.poll_interval).await;
-                        }
-                        result => break result?,
-                    }
-                }
-                steps.push("created".to_string());
-                wait_settled(client, &input.name, options).await?;
-            }
-            FunctionAction::Update {
-                arn,
-                code,
-                config,
-                tags,
-                ..
-            } => {
-                if code.is_some() || !config.is_empty() {
-                    wait_idle(client, &input.name, options).await?;
-                }
-                if code.is_some() {
+        let mut version = String::new();
+        for call in calls::function_calls(&func.action, options.publish, options.alias.as_deref()) {
+            match &call {
+                Call::Create => create_when_role_ready(client, input, &layers, options).await?,
+                Call::WaitIdle => wait_idle(client, &input.name, options).await?,
+                Call::WaitSettled => wait_settled(client, &input.name, options).await?,
+                Call::UpdateCode => {
                     let zip = function_zip(input, options).await?;
                     zip.update(client.update_function_code().function_name(&input.name))
                         .set_architectures(Some(
@@ -167,40 +125,25 @@ pub async fn apply(
                         .send()
                         .await
                         .map_err(|e| aws_error("UpdateFunctionCode", &input.name, e))?;
-                    steps.push("code updated".to_string());
-                    wait_settled(client, &input.name, options).await?;
                 }
-                if !config.is_empty() {
-                    let fields: Vec<Field> = config.iter().map(|c| c.field).collect();
-                    update_configuration(client, input, &fields, layers).await?;
-                    steps.push("configuration updated".to_string());
-                    wait_settled(client, &input.name, options).await?;
+                Call::UpdateConfiguration(fields) => {
+                    update_configuration(client, input, fields, layers.clone()).await?
                 }
-                if !tags.set.is_empty() {
-                    client
-                        .tag_resource()
-                        .resource(arn)
-                        .set_tags(Some(tags.set.clone().into_iter().collect()))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("TagResource", &input.name, e))?;
+                Call::UpdateTags { arn, set, remove } => {
+                    update_tags(client, &input.name, arn, set, remove).await?
                 }
-                if !tags.remove.is_empty() {
-                    client
-                        .untag_resource()
-                        .resource(arn)
-                        .set_tag_keys(Some(tags.remove.clone()))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("UntagResource", &input.name, e))?;
+                Call::PublishVersion => {
+                    version = publish_version(client, &input.name).await?;
+                    steps.push(format!("published version {version}"));
                 }
-                if !tags.is_empty() {
-                    steps.push("tags updated".to_string());
+                Call::MoveAlias(alias) => {
+                    move_alias(client, &input.name, alias, &version).await?;
+                    steps.push(format!("alias {alias} -> {version}"));
                 }
             }
-        }
-        if options.publish {
-            publish(client, &input.name, options, &mut steps).await?;
+            if let Some(step) = call.report() {
+                steps.push(step.to_string());
+            }
         }
         if steps.is_empty() {
             steps.push("unchanged".to_string());
@@ -213,13 +156,95 @@ pub async fn apply(
     Ok(report)
 }
 
+/// Uploads and publishes one layer version; its ARN.
+async fn publish_layer(
+    client: &Client,
+    l: &LocalLayer,
+    options: &ApplyOptions,
+) -> Result<String, DeployError> {
+    let zip = upload::code(&l.zip_path, &l.name, &l.code_sha256, options.s3()).await?;
+    let out = client
+        .publish_layer_version()
+        .layer_name(&l.name)
+        .description(&l.description)
+        .content(zip.layer_content())
+        .set_compatible_runtimes(Some(
+            l.compatible_runtimes
+                .iter()
+                .map(|r| Runtime::from(r.as_str()))
+                .collect(),
+        ))
+        .set_compatible_architectures(Some(
+            l.compatible_architectures
+                .iter()
+                .map(|a| a.to_sdk())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| aws_error("PublishLayerVersion", &l.name, e))?;
+    Ok(out.layer_version_arn().unwrap_or_default().to_string())
+}
+
+/// Uploads the zip and creates the function, retrying for `options.new_role_grace` while
+/// Lambda cannot assume a role created seconds ago.
+async fn create_when_role_ready(
+    client: &Client,
+    input: &FunctionPlanInput,
+    layers: &[String],
+    options: &ApplyOptions,
+) -> Result<(), DeployError> {
+    let zip = function_zip(input, options).await?;
+    let start = Instant::now();
+    loop {
+        match create(client, input, zip.clone(), layers.to_vec()).await {
+            Err(DeployError::RoleCannotBeAssumed { .. })
+                if start.elapsed() < options.new_role_grace =>
+            {
+                tokio::time::sleep(options.poll_interval).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// `TagResource` for the tags to set, `UntagResource` for the keys to remove (each only
+/// when there is something to send).
+async fn update_tags(
+    client: &Client,
+    name: &str,
+    arn: &str,
+    set: &BTreeMap<String, String>,
+    remove: &[String],
+) -> Result<(), DeployError> {
+    if !set.is_empty() {
+        client
+            .tag_resource()
+            .resource(arn)
+            .set_tags(Some(set.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("TagResource", name, e))?;
+    }
+    if !remove.is_empty() {
+        client
+            .untag_resource()
+            .resource(arn)
+            .set_tag_keys(Some(remove.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("UntagResource", name, e))?;
+    }
+    Ok(())
+}
+
 async fn function_zip(
     input: &FunctionPlanInput,
     options: &ApplyOptions,
 ) -> Result<upload::Code, DeployError> {
     // plan refused an unbuilt zip; a zip removed since is read (and refused) below.
     let sha = input.code_sha256.as_deref().unwrap_or_default();
-    upload::code(&input.zip_path, &input.name, sha, options).await
+    upload::code(&input.zip_path, &input.name, sha, options.s3()).await
 }
 
 fn vpc_config(input: &FunctionPlanInput) -> VpcConfig {
@@ -321,24 +346,24 @@ async fn update_configuration(
     Ok(())
 }
 
-async fn publish(
-    client: &Client,
-    name: &str,
-    options: &ApplyOptions,
-    steps: &mut Vec<String>,
-) -> Result<(), DeployError> {
+/// `PublishVersion`; the version number Lambda gave it.
+async fn publish_version(client: &Client, name: &str) -> Result<String, DeployError> {
     let out = client
         .publish_version()
         .function_name(name)
         .send()
         .await
         .map_err(|e| aws_error("PublishVersion", name, e))?;
-    let version = out.version().unwrap_or_default().to_string();
-    steps.push(format!("published version {version}"));
-    wait_settled(client, name, options).await?;
-    let Some(alias) = &options.alias else {
-        return Ok(());
-    };
+    Ok(out.version().unwrap_or_default().to_string())
+}
+
+/// Points `alias` at `version`: `UpdateAlias` when it exists, `CreateAlias` otherwise.
+async fn move_alias(
+    client: &Client,
+    name: &str,
+    alias: &str,
+    version: &str,
+) -> Result<(), DeployError> {
     let exists = match client
         .get_alias()
         .function_name(name)
@@ -360,7 +385,7 @@ async fn publish(
             .update_alias()
             .function_name(name)
             .name(alias)
-            .function_version(&version)
+            .function_version(version)
             .send()
             .await
             .map_err(|e| aws_error("UpdateAlias", name, e))?;
@@ -369,12 +394,11 @@ async fn publish(
             .create_alias()
             .function_name(name)
             .name(alias)
-            .function_version(&version)
+            .function_version(version)
             .send()
             .await
             .map_err(|e| aws_error("CreateAlias", name, e))?;
     }
-    steps.push(format!("alias {alias} -> {version}"));
     Ok(())
 }
 
@@ -412,40 +436,34 @@ async fn wait(
             .map_err(|e| aws_error("GetFunctionConfiguration", name, e))?;
         let state = config.state().cloned();
         let status = config.last_update_status().cloned();
-        let busy = state == Some(State::Pending) || status == Some(LastUpdateStatus::InProgress);
-        if !after_change && !busy {
-            return Ok(());
-        }
-        if state == Some(State::Failed) {
-            return Err(DeployError::FunctionFailed {
-                function: name.to_string(),
-                what: "State=Failed".into(),
-                reason_code: config
-                    .state_reason_code()
-                    .map_or("(none)", |c| c.as_str())
-                    .to_string(),
-                reason: config.state_reason().unwrap_or("(none)").to_string(),
-            });
-        }
-        if status == Some(LastUpdateStatus::Failed) {
-            return Err(DeployError::FunctionFailed {
-                function: name.to_string(),
-                what: "LastUpdateStatus=Failed".into(),
-                reason_code: config
-                    .last_update_status_reason_code()
-                    .map_or("(none)", |c| c.as_str())
-                    .to_string(),
-                reason: config
-                    .last_update_status_reason()
-                    .unwrap_or("(none)")
-                    .to_string(),
-            });
-        }
-        // A just-created function may not report LastUpdateStatus yet.
-        let active = matches!(state, None | Some(State::Active));
-        let settled = matches!(status, None | Some(LastUpdateStatus::Successful));
-        if active && settled {
-            return Ok(());
+        match settle(state.as_ref(), status.as_ref(), after_change) {
+            Settle::Done => return Ok(()),
+            Settle::StateFailed => {
+                return Err(DeployError::FunctionFailed {
+                    function: name.to_string(),
+                    what: "State=Failed".into(),
+                    reason_code: config
+                        .state_reason_code()
+                        .map_or("(none)", |c| c.as_str())
+                        .to_string(),
+                    reason: config.state_reason().unwrap_or("(none)").to_string(),
+                });
+            }
+            Settle::UpdateFailed => {
+                return Err(DeployError::FunctionFailed {
+                    function: name.to_string(),
+                    what: "LastUpdateStatus=Failed".into(),
+                    reason_code: config
+                        .last_update_status_reason_code()
+                        .map_or("(none)", |c| c.as_str())
+                        .to_string(),
+                    reason: config
+                        .last_update_status_reason()
+                        .unwrap_or("(none)")
+                        .to_string(),
+                });
+            }
+            Settle::Wait => {}
         }
         if start.elapsed() >= options.wait_timeout {
             return Err(DeployError::WaitTimeout {

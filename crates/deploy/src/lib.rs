@@ -17,6 +17,7 @@
 //! Every failure is a [`DeployError`] that names the AWS error code and says what to do.
 
 mod apply;
+mod calls;
 mod client;
 mod diff;
 mod error;

@@ -7,7 +7,6 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, LayerVersionContentInput};
 
 use crate::DeployError;
-use crate::apply::ApplyOptions;
 
 /// The largest zip sent inside the request; larger goes through S3.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
@@ -33,6 +32,12 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
+
+/// Without the `s3` feature there is no bucket to upload through: an uninhabited stand-in
+/// keeps [`code`]'s one signature.
+#[cfg(not(feature = "s3"))]
+#[derive(Clone, Debug)]
+pub(crate) enum S3Upload {}
 
 /// A zip as the Lambda API takes it.
 #[derive(Clone, Debug)]
@@ -80,20 +85,20 @@ impl Code {
     }
 }
 
-/// Reads the zip at `path` (`code_sha256` is its hash) and, when an S3 bucket is
-/// configured, uploads it as `PREFIX<name>/<sha256, URL-safe>.zip`.
+/// Reads the zip at `path` (`code_sha256` is its hash) and, given an S3 bucket (`s3`),
+/// uploads it as `PREFIX<name>/<sha256, URL-safe>.zip`.
 pub(crate) async fn code(
     path: &Path,
     name: &str,
     code_sha256: &str,
-    options: &ApplyOptions,
+    s3: Option<&S3Upload>,
 ) -> Result<Code, DeployError> {
     let io = |source| DeployError::Io {
         path: path.to_path_buf(),
         source,
     };
     #[cfg(feature = "s3")]
-    if let Some(s3) = &options.s3 {
+    if let Some(s3) = s3 {
         let key = format!(
             "{}{name}/{}.zip",
             s3.prefix,
@@ -120,7 +125,7 @@ pub(crate) async fn code(
             key,
         });
     }
-    let _ = (name, code_sha256, options);
+    let _ = (name, code_sha256, s3);
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > DIRECT_UPLOAD_LIMIT {
         return Err(DeployError::ZipTooLarge {
