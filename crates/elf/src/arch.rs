@@ -5,7 +5,14 @@ use std::str::FromStr;
 
 use object::elf;
 
-use crate::info::ElfClass;
+/// ELF class: 32- or 64-bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElfClass {
+    /// `ELFCLASS32`.
+    Elf32,
+    /// `ELFCLASS64`.
+    Elf64,
+}
 
 /// A Lambda architecture: `x86_64` or `arm64` (AArch64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

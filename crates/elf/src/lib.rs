@@ -46,17 +46,16 @@ mod check;
 mod closure;
 mod commands;
 mod info;
+mod parse;
 mod provided;
 pub mod rpath;
 mod search_path;
 
-pub use arch::{Arch, UnknownArch};
+pub use arch::{Arch, ElfClass, UnknownArch};
 pub use check::{Problem, check};
 pub use closure::{Closure, FoundVia, Library, Resolution, ResolveError, ResolveOptions, RootFile};
 pub use commands::{al2023_commands, al2023_has_command};
-pub use info::{
-    ElfClass, ElfError, ElfInfo, FileKind, GlibcVersion, MAX_SYMBOLS_PER_VERSION, VersionNeed,
-};
+pub use info::{ElfError, ElfInfo, FileKind, GlibcVersion, MAX_SYMBOLS_PER_VERSION, VersionNeed};
 pub use provided::{ProvidedKind, ProvidedLibraries, ProvidedListError};
 pub use rpath::{RpathEdit, RpathError, set_rpath};
 

@@ -23,7 +23,8 @@
 
 use object::elf;
 
-use crate::info::{ElfError, parse_layout};
+use crate::info::ElfError;
+use crate::parse::{DynamicLayout, parse_layout};
 
 /// What [`set_rpath`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +207,7 @@ fn slot_capacity(strtab: &[u8], offset: usize) -> Option<usize> {
 /// string at `offset`: linkers merge string tails, so `"lib"` may live inside `"/opt/lib"`,
 /// and our string may itself be the tail of a longer one.
 fn shares_string(
-    layout: &crate::info::DynamicLayout,
+    layout: &DynamicLayout,
     strtab: &[u8],
     own_entry: usize,
     offset: usize,
