@@ -4,42 +4,48 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use std::io::{self, Write as _};
 
-use lamina_runtime::{Config, Context, Error, ResponseStream};
+use lamina_runtime::{Config, Context, Error, ResponseStream, Runtime};
 
 use crate::{
     Answer, ChildEnvironment, Handler, InitError, InvocationError, Log, ResponseSink, Settings,
 };
 
 /// Serves invocations from the Runtime API with the handler `_HANDLER` names, until the
-/// runtime must stop; an init failure goes to `/runtime/init/error`. Never returns.
+/// runtime must stop; an init failure goes to `/runtime/init/error` and ends the process with
+/// `lamina-runtime: fatal: ...`. Never returns.
 ///
 /// With `AWS_LAMBDA_MAX_CONCURRENCY=N` it serves up to N invocations at once, each with a
 /// handler of its own: N workers (or adapters) are started at init, one per slot (an `http:`
 /// server is started once and gets the N slots' requests at once). Each
 /// invocation is answered the way its handler chooses: buffered, or streamed as produced.
 pub fn run() -> ! {
-    lamina_runtime::run_streaming_raw_concurrent_with_init(|config: &Config| {
-        let log = Log::stdout();
-        let slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
-        let handlers = load(config, &log, slots).map_err(|error| {
-            let error = error.to_invocation_error();
-            log_stack_trace(&log, &error);
-            to_runtime_error(error)
-        })?;
-        let pool = Pool::new(handlers);
-        Ok(
-            move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
-                let answer = pool.respond(&event, context, out).map_err(|error| {
-                    log_stack_trace(&log, &error);
-                    to_runtime_error(error)
-                })?;
-                if let Answer::Buffered(body) = answer {
-                    out.respond_buffered(body)?;
-                }
-                Ok(())
-            },
-        )
-    })
+    let runtime = Runtime::from_env()
+        .unwrap_or_else(|error| error.exit())
+        .concurrent();
+    let log = Log::stdout();
+    let slots = runtime.slots();
+    let pool = runtime
+        .init(|config: &Config| {
+            let handlers = load(config, &log, slots).map_err(|error| {
+                let error = error.to_invocation_error();
+                log_stack_trace(&log, &error);
+                to_runtime_error(error)
+            })?;
+            Ok(Pool::new(handlers))
+        })
+        .unwrap_or_else(|error| error.exit());
+    runtime.serve_streaming_raw(
+        move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
+            let answer = pool.respond(&event, context, out).map_err(|error| {
+                log_stack_trace(&log, &error);
+                to_runtime_error(error)
+            })?;
+            if let Answer::Buffered(body) = answer {
+                out.respond_buffered(body)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// One handler per slot. An invocation takes a free one, waiting for one to come back when

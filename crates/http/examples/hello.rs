@@ -1,9 +1,9 @@
 //! lambda_http's hello example (23 lines), written with lamina-http.
 use lamina_http::http::{Request, Response};
-use lamina_http::{Body, Context, Error, RequestExt, run_http};
+use lamina_http::{Body, Context, Error, RequestExt};
 
 fn main() {
-    run_http(
+    lamina_http::run(
         |event: Request<Body>, _: &Context| -> Result<Response<Body>, Error> {
             let who = event.query_parameter("name").unwrap_or("world");
             let message = format!("Hello {who}, this is an AWS Lambda HTTP request");

@@ -3,10 +3,10 @@
 //! Function URLs (payload 2.0) and Application Load Balancers (single- and multi-value headers).
 //!
 //! ```no_run
-//! use lamina_http::{Body, Context, Error, RequestExt, run_http};
+//! use lamina_http::{Body, Context, Error, RequestExt};
 //!
 //! fn main() {
-//!     run_http(|request: http::Request<Body>, _: &Context| {
+//!     lamina_http::run(|request: http::Request<Body>, _: &Context| {
 //!         let name = request.query_parameter("name").unwrap_or("world").to_owned();
 //!         Ok(http::Response::new(Body::from(format!("hello {name}"))))
 //!     })
@@ -26,7 +26,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use body::{Body, is_text_content_type};
 pub use http;
-pub use lamina_runtime::{Config, Context, Error};
+pub use lamina_runtime::{Config, Context, Error, Runtime, Sequential, StartError};
 pub use request::{EventKind, RequestContext, detect, from_event};
 pub use response::to_json;
 
@@ -146,9 +146,26 @@ pub fn handle_event<F>(event: &[u8], context: &Context, handler: F) -> Result<Ve
 where
     F: FnOnce(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>,
 {
-    let (request, kind) = from_event(event)
-        .map_err(|error| Error::new(lamina_runtime::error_type::DESERIALIZATION, error))?;
-    let response = match catch_unwind(AssertUnwindSafe(|| handler(request, context))) {
+    let (request, kind) = request_of(event)?;
+    answer(
+        catch_unwind(AssertUnwindSafe(|| handler(request, context))),
+        kind,
+    )
+}
+
+/// The request an event carries, or the `Runtime.DeserializationError` it is not one.
+fn request_of(event: &[u8]) -> Result<(http::Request<Body>, EventKind), Error> {
+    from_event(event)
+        .map_err(|error| Error::new(lamina_runtime::error_type::DESERIALIZATION, error))
+}
+
+/// What the handler's response, error or panic becomes: the event kind's JSON, a logged 500
+/// for an error or a panic.
+fn answer(
+    outcome: std::thread::Result<Result<http::Response<Body>, Error>>,
+    kind: EventKind,
+) -> Result<Vec<u8>, Error> {
+    let response = match outcome {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             log::error!("handler error, answered 500: {error}");
@@ -173,30 +190,62 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Serves HTTP events with `handler` until the runtime must stop.
-pub fn run_http<F>(mut handler: F) -> !
+/// Serves HTTP events with `handler`, one at a time, until the runtime must stop, then exits
+/// non-zero: the one-line form of `Runtime::from_env()?.serve_http(handler)` ([`ServeHttp`]).
+pub fn run<F>(handler: F) -> !
 where
     F: FnMut(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>,
 {
-    lamina_runtime::run_raw(move |event: Vec<u8>, context: &Context| {
-        handle_event(&event, context, &mut handler)
-    })
+    match Runtime::from_env() {
+        Ok(runtime) => runtime.serve_http(handler),
+        Err(error) => error.exit(),
+    }
 }
 
-/// Builds an HTTP handler once with `init`, then serves HTTP events with it. An `Err` from
-/// `init` is an init error, as in [`lamina_runtime::run_with_init`].
-pub fn run_http_with_init<H, I>(init: I) -> !
-where
-    H: FnMut(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    lamina_runtime::run_raw_with_init(move |config: &Config| {
-        let mut handler = init(config)?;
-        Ok(move |event: Vec<u8>, context: &Context| handle_event(&event, context, &mut handler))
-    })
+/// HTTP handlers on a [`Runtime`]: `use lamina_http::ServeHttp` and
+/// `Runtime::from_env()?.serve_http(handler)`, after [`Runtime::init`] (or `init_async`) as
+/// for any handler.
+pub trait ServeHttp: sealed::Sealed {
+    /// Serves HTTP events with `handler` until the runtime must stop, then exits non-zero.
+    fn serve_http<F>(self, handler: F) -> !
+    where
+        F: FnMut(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>;
+
+    /// Serves HTTP events with an async `handler` (feature `tokio`) on the runtime's
+    /// current-thread tokio runtime; the handler gets its own copy of the context. An error or
+    /// a panic, while the future is made or polled, is a logged 500 as for [`serve_http`](Self::serve_http).
+    #[cfg(feature = "tokio")]
+    fn serve_http_async<F, Fut>(self, handler: F) -> !
+    where
+        F: FnMut(http::Request<Body>, Context) -> Fut,
+        Fut: std::future::Future<Output = Result<http::Response<Body>, Error>>;
+}
+
+impl ServeHttp for Runtime<Sequential> {
+    fn serve_http<F>(self, mut handler: F) -> !
+    where
+        F: FnMut(http::Request<Body>, &Context) -> Result<http::Response<Body>, Error>,
+    {
+        self.serve_raw(move |event: Vec<u8>, context: &Context| {
+            handle_event(&event, context, &mut handler)
+        })
+    }
+
+    #[cfg(feature = "tokio")]
+    fn serve_http_async<F, Fut>(self, handler: F) -> !
+    where
+        F: FnMut(http::Request<Body>, Context) -> Fut,
+        Fut: std::future::Future<Output = Result<http::Response<Body>, Error>>,
+    {
+        asynchronous::serve(self, handler)
+    }
+}
+
+mod sealed {
+    /// Only lamina's runtime serves HTTP handlers.
+    pub trait Sealed {}
+    impl Sealed for lamina_runtime::Runtime<lamina_runtime::Sequential> {}
 }
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
-#[cfg(feature = "tokio")]
-pub use asynchronous::{run_http_async, run_http_async_with_init};

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::serve::decode_event;
 use crate::stream::HttpPrelude;
-use crate::{Config, Context, Error, ResponseStream, run_streaming_raw_with_init};
+use crate::{Context, Error, ResponseStream};
 
 /// The invocation's stream, lent to the handler's future and taken back when it ends.
 type Lent = Rc<RefCell<Option<ResponseStream>>>;
@@ -94,37 +94,8 @@ impl Drop for GiveBack<'_> {
     }
 }
 
-/// Serves JSON events with an async streaming handler until the runtime must stop, then exits
-/// non-zero. The handler gets its own copy of the [`Context`] and the invocation's
-/// [`AsyncResponseStream`], so its future borrows nothing.
-pub fn run_streaming_async<E, F, Fut>(handler: F) -> !
-where
-    E: DeserializeOwned,
-    F: FnMut(E, Context, AsyncResponseStream) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
-{
-    run_streaming_async_with_init(move |_: Config| async move { Ok(handler) })
-}
-
-/// Builds an async streaming handler once with the async `init`, then serves JSON events with
-/// it. An `Err` from `init` is posted to `/runtime/init/error` and the process exits non-zero.
-pub fn run_streaming_async_with_init<E, H, Fut, I, InitFut>(init: I) -> !
-where
-    E: DeserializeOwned,
-    H: FnMut(E, Context, AsyncResponseStream) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
-    I: FnOnce(Config) -> InitFut,
-    InitFut: Future<Output = Result<H, Error>>,
-{
-    run_streaming_raw_with_init(move |config: &Config| {
-        let tokio = crate::asynchronous::current_thread_runtime()?;
-        let handler = tokio.block_on(init(config.clone()))?;
-        Ok(on_runtime(tokio, handler))
-    })
-}
-
 /// The async handler as the loop's synchronous streaming handler: each event's future runs
-/// to its end on `tokio`, holding the invocation's stream meanwhile.
+/// to its end on `tokio`, holding the invocation's stream meanwhile (one invocation at a time).
 pub(crate) fn on_runtime<E, H, Fut>(
     tokio: tokio::runtime::Runtime,
     mut handler: H,
@@ -136,13 +107,40 @@ where
 {
     move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
         let event: E = decode_event(&event)?;
-        let placeholder = out.placeholder();
-        let lent: Lent = Rc::new(RefCell::new(Some(std::mem::replace(out, placeholder))));
-        let _give_back = GiveBack {
-            out,
-            lent: lent.clone(),
-        };
-        let stream = AsyncResponseStream { lent };
-        tokio.block_on(handler(event, context.clone(), stream))
+        lend(out, |stream| {
+            tokio.block_on(handler(event, context.clone(), stream))
+        })
     }
+}
+
+/// The shared async handler as the slots' synchronous streaming handler: each slot's thread
+/// runs its event's future to its end through `handle` (another thread drives the runtime's
+/// I/O and timers), holding the invocation's stream meanwhile.
+pub(crate) fn on_handle<E, H, Fut>(
+    handle: tokio::runtime::Handle,
+    handler: H,
+) -> impl Fn(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + Send + Sync + 'static
+where
+    E: DeserializeOwned,
+    H: Fn(E, Context, AsyncResponseStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
+        let event: E = decode_event(&event)?;
+        lend(out, |stream| {
+            handle.block_on(handler(event, context.clone(), stream))
+        })
+    }
+}
+
+/// Lends the invocation's stream to `run` as an [`AsyncResponseStream`] and takes it back
+/// when `run` ends, even by a panic, so the loop can finish the request.
+fn lend<T>(out: &mut ResponseStream, run: impl FnOnce(AsyncResponseStream) -> T) -> T {
+    let placeholder = out.placeholder();
+    let lent: Lent = Rc::new(RefCell::new(Some(std::mem::replace(out, placeholder))));
+    let _give_back = GiveBack {
+        out,
+        lent: lent.clone(),
+    };
+    run(AsyncResponseStream { lent })
 }

@@ -10,26 +10,22 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::serve::{FatalError, Runtime, decode_event, encode_response, exit};
-
-use crate::{Config, Context, Error, ResponseStream, start_with};
+use crate::serve::{Connection, FatalError};
+use crate::{Context, Error};
 
 /// A handler on bytes that may run on several threads at once.
 pub(crate) type SharedHandler = dyn Fn(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + Send + Sync;
 
-/// One slot's invocation loop, run on each slot's own [`Runtime`].
-pub(crate) type SlotLoop = dyn Fn(&Runtime) -> FatalError + Send + Sync;
+/// One slot's invocation loop, run on each slot's own [`Connection`].
+pub(crate) type SlotLoop = dyn Fn(&Connection) -> FatalError + Send + Sync;
 
-impl Runtime {
+impl Connection {
     /// Serves with `slots` threads, each with its own connection, until one of them must stop;
     /// returns why. One slot is the sequential loop itself.
     pub(crate) fn serve_concurrent(&self, slots: usize, handler: Arc<SharedHandler>) -> FatalError {
         self.serve_slots(
             slots,
-            Arc::new(move |runtime: &Runtime| {
+            Arc::new(move |runtime: &Connection| {
                 runtime.serve(&mut |event, context: &Context| handler(event, context))
             }),
         )
@@ -44,7 +40,7 @@ impl Runtime {
         crate::logger::set_concurrent();
         let (stopped, why) = mpsc::channel();
         for slot in 0..slots {
-            let mut runtime = Runtime::new(self.client.base().to_string(), self.retry);
+            let mut runtime = Connection::new(self.client.base().to_string(), self.retry);
             runtime.export_trace = false;
             let slot_loop = slot_loop.clone();
             let stopped = stopped.clone();
@@ -68,78 +64,4 @@ impl Runtime {
             message: "every slot ended without saying why".into(),
         })
     }
-}
-
-/// Serves JSON events with `handler`, up to `AWS_LAMBDA_MAX_CONCURRENCY` at once (one at a time
-/// when it is unset, as on every Lambda but Managed Instances), until the runtime must stop,
-/// then exits non-zero.
-///
-/// The handler is shared by every slot, so it is `Fn + Sync`: state it changes needs a lock or
-/// an atomic. A panic or an error fails only its own invocation.
-pub fn run_concurrent<E, R, F>(handler: F) -> !
-where
-    E: DeserializeOwned,
-    R: Serialize,
-    F: Fn(E, &Context) -> Result<R, Error> + Send + Sync + 'static,
-{
-    run_concurrent_with_init(move |_: &Config| Ok(handler))
-}
-
-/// Builds a shared handler once with `init`, then serves JSON events with it as
-/// [`run_concurrent`] does. An `Err` from `init` is posted to `/runtime/init/error` and the
-/// process exits non-zero.
-pub fn run_concurrent_with_init<E, R, H, I>(init: I) -> !
-where
-    E: DeserializeOwned,
-    R: Serialize,
-    H: Fn(E, &Context) -> Result<R, Error> + Send + Sync + 'static,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    run_raw_concurrent_with_init(move |config: &Config| {
-        let handler = init(config)?;
-        Ok(move |event: Vec<u8>, context: &Context| {
-            encode_response(&handler(decode_event(&event)?, context)?)
-        })
-    })
-}
-
-/// Builds a shared raw-bytes handler once with `init` (which can read
-/// [`Config::max_concurrency`] to prepare one resource per slot), then serves events with it,
-/// up to `AWS_LAMBDA_MAX_CONCURRENCY` at once: the most general concurrent form.
-pub fn run_raw_concurrent_with_init<H, I>(init: I) -> !
-where
-    H: Fn(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + Send + Sync + 'static,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    let mut slots = 1;
-    let (runtime, handler) = start_with(|config: &Config| {
-        slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
-        init(config)
-    });
-    exit(runtime.serve_concurrent(slots, Arc::new(handler)))
-}
-
-/// Builds a shared raw-bytes streaming handler once with `init`, then serves events with it,
-/// up to `AWS_LAMBDA_MAX_CONCURRENCY` at once, each with its own [`ResponseStream`]. The
-/// handler chooses per invocation whether to stream (write to the stream) or to answer
-/// buffered ([`ResponseStream::respond_buffered`]): the most general form of all, on which
-/// lamina's universal bootstrap is built.
-pub fn run_streaming_raw_concurrent_with_init<H, I>(init: I) -> !
-where
-    H: Fn(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + Send + Sync + 'static,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    let mut slots = 1;
-    let (runtime, handler) = start_with(|config: &Config| {
-        slots = usize::try_from(config.max_concurrency.get()).unwrap_or(1);
-        init(config)
-    });
-    exit(runtime.serve_slots(
-        slots,
-        Arc::new(move |runtime: &Runtime| {
-            runtime.serve_streaming(&mut |event, context: &Context, out: &mut ResponseStream| {
-                handler(event, context, out)
-            })
-        }),
-    ))
 }

@@ -1,11 +1,21 @@
-//! Errors a handler returns, and the JSON body they become on the Runtime API.
+//! The runtime's error types, all in this one module: the `errorType` names the runtime itself
+//! chooses ([`error_type`]; Lambda's own are [`lamina_context::facts::error_type`]), the
+//! [`Error`] a handler returns, the JSON body it becomes on the Runtime API, why the runtime
+//! could not start ([`StartError`]) and why it stops serving ([`FatalError`]).
 
 use std::borrow::Cow;
 use std::fmt;
 
+use lamina_context::ConfigError;
 use serde::Serialize;
 
+pub use crate::endpoint::EndpointError;
+
 /// The `errorType` values the runtime itself chooses. Stable: callers may match on them.
+///
+/// Lambda's own types (what Lambda reports when a runtime exits, times out, or posts a
+/// response over its limit) are [`lamina_context::facts::error_type`]; no name here is also a
+/// name there, so a `use` of either never reads as the other.
 ///
 /// A handler's own errors carry the type it chose with [`Error::new`]; errors converted with
 /// `?` from any [`std::error::Error`] get [`HANDLER`](error_type::HANDLER) (or [`INIT`](error_type::INIT) during init). The runtime
@@ -28,9 +38,13 @@ pub mod error_type {
     pub const HANDLER_PANIC: &str = "Runtime.HandlerPanic";
     /// The init function panicked; posted to `/runtime/init/error`.
     pub const INIT_PANIC: &str = "Runtime.InitPanic";
-    /// The response is larger than [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES); it is
-    /// reported instead of posted.
-    pub const RESPONSE_TOO_LARGE: &str = "Runtime.ResponseTooLarge";
+    /// The response is larger than [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES) (or a
+    /// stream than [`MAX_STREAMED_RESPONSE_BYTES`](crate::stream::MAX_STREAMED_RESPONSE_BYTES)):
+    /// the runtime reports this instead of posting it. Not Lambda's
+    /// [`RESPONSE_TOO_LARGE`](lamina_context::facts::error_type::RESPONSE_TOO_LARGE)
+    /// (`Function.ResponseSizeTooLarge`), which is what Lambda answers when a runtime posts such
+    /// a response anyway.
+    pub const RESPONSE_OVER_LIMIT: &str = "Runtime.ResponseTooLarge";
     /// The `/next` answer's headers are malformed (e.g. a bad deadline); the message names the
     /// header.
     pub const INVALID_CONTEXT: &str = "Runtime.InvalidContext";
@@ -130,6 +144,67 @@ impl fmt::Debug for Error {
             .field("stack_trace", &self.stack_trace)
             .finish()
     }
+}
+
+/// Why the runtime could not start: its configuration, the Runtime API's address, or the init
+/// phase. Whenever the Runtime API's address is usable the failure has already been posted to
+/// `/runtime/init/error` (with [`error_type::CONFIG`], the init's chosen type,
+/// [`error_type::INIT`] or [`error_type::INIT_PANIC`]); all that is left is to exit, which
+/// [`StartError::exit`] does in lamina's words, or returning it from `main` does in Rust's.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An `AWS_LAMBDA_*` variable is missing or malformed.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// `AWS_LAMBDA_RUNTIME_API` is not an address this client can use.
+    #[error("{0}")]
+    RuntimeApi(#[from] EndpointError),
+    /// The init phase returned an error or panicked.
+    #[error("init failed with {error_type}: {message}")]
+    Init {
+        /// The `errorType` posted.
+        error_type: String,
+        /// The `errorMessage` posted.
+        message: String,
+    },
+}
+
+impl StartError {
+    /// Prints `lamina-runtime: fatal: <why>` on stderr and exits 1: what [`run`](crate::run)
+    /// and every serving method do when the runtime must stop.
+    pub fn exit(self) -> ! {
+        exit(FatalError::Start(self))
+    }
+}
+
+/// Why the runtime stops. Every variant says what failed; the process then exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FatalError {
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("GET {url} failed {attempts} times, giving up; last failure: {last}")]
+    NextUnavailable {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("GET {url} answered {status}: {body}")]
+    NextRejected {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{url} answered 500 (container error, the runtime must exit): {body}")]
+    ContainerError { url: String, body: String },
+    #[error("cannot run {slots} invocations at once (AWS_LAMBDA_MAX_CONCURRENCY): {message}")]
+    Slots { slots: usize, message: String },
+}
+
+/// Prints why the runtime stops and exits non-zero. Stderr reaches the function's logs
+/// whatever logger is installed.
+pub(crate) fn exit(fatal: FatalError) -> ! {
+    eprintln!("lamina-runtime: fatal: {fatal}");
+    std::process::exit(1)
 }
 
 /// The JSON body of `POST /invocation/{id}/error` and `POST /init/error`.

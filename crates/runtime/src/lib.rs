@@ -16,26 +16,45 @@
 //! }
 //! ```
 //!
-//! # Handler forms, simplest first
+//! # Starting: `run`, or a [`Runtime`]
 //!
-//! | function | handler | for |
-//! |---|---|---|
-//! | [`run`] | `FnMut(E, &Context) -> Result<R, Error>` | JSON in, JSON out |
-//! | [`run_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | state built once (clients, caches); fallible init |
-//! | [`run_raw`] | `FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>` | non-JSON payloads |
-//! | [`run_raw_with_init`] | `FnOnce(&Config) -> Result<H, Error>`, `H` as above | both |
-//! | [`run_streaming`], [`run_streaming_with_init`] | `FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed responses (see below) |
-//! | [`run_streaming_raw`], [`run_streaming_raw_with_init`] | `FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>` | streamed, non-JSON events |
-//! | [`run_concurrent`], [`run_concurrent_with_init`], [`run_raw_concurrent_with_init`] | as above, but `Fn + Send + Sync` | up to `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once (see Concurrency) |
-//! | [`run_streaming_raw_concurrent_with_init`] | `Fn(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + Send + Sync` | concurrent, and streamed or buffered per invocation ([`ResponseStream::respond_buffered`]) |
-//! | `run_async`, `run_async_with_init` (feature `tokio`) | `FnMut(E, Context) -> impl Future<Output = Result<R, Error>>` | async code; one current-thread tokio runtime, built once |
+//! [`run`] is the one-line form: JSON in, JSON out, one invocation at a time. Everything else
+//! is a [`Runtime`], one call per choice:
 //!
-//! Each `run*` function serves events until the runtime must stop, then exits the process
-//! non-zero after printing why on stderr. It never returns.
+//! ```no_run
+//! use lamina_runtime::{Context, Error, Runtime, StartError};
 //!
-//! An init failure (an `Err` or a panic from the init function, or a malformed
-//! `AWS_LAMBDA_*` variable) is posted to `/runtime/init/error` and the process exits non-zero.
-//! When `AWS_LAMBDA_RUNTIME_API` itself is missing or unusable, there is nobody to post to: the
+//! fn main() -> Result<(), StartError> {
+//!     let runtime = Runtime::from_env()?;            // the configuration, read once
+//!     let table = runtime.init(|config| {            // optional: the init phase
+//!         Ok(format!("{}-orders", config.function_name.as_deref().unwrap_or("local")))
+//!     })?;
+//!     runtime
+//!         .concurrent()                              // optional: AWS_LAMBDA_MAX_CONCURRENCY slots
+//!         .serve(move |id: u64, _: &Context| -> Result<String, Error> {
+//!             Ok(format!("order {id} in {table}"))
+//!         })
+//! }
+//! ```
+//!
+//! | choice | how |
+//! |---|---|
+//! | state built once (clients, caches); fallible init | [`Runtime::init`] (`init_async` with the `tokio` feature) returns what it built, or the init error it posted |
+//! | several invocations at once | [`Runtime::concurrent`]: the handler becomes `Fn + Send + Sync + 'static` (see Concurrency) |
+//! | JSON in and out | [`serve`](Runtime::serve): `FnMut(E, &Context) -> Result<R, Error>` |
+//! | bytes in and out (non-JSON payloads) | [`serve_raw`](Runtime::serve_raw): `FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>` |
+//! | streamed responses (see below) | [`serve_streaming`](Runtime::serve_streaming): `FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>` |
+//! | streamed, bytes in, or buffered per invocation | [`serve_streaming_raw`](Runtime::serve_streaming_raw): `FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>`, and [`ResponseStream::respond_buffered`] |
+//! | async code (feature `tokio`) | `serve_async`, `serve_async_raw`, `serve_streaming_async`: `FnMut(E, Context) -> impl Future<...>`; one current-thread tokio runtime, built once |
+//!
+//! Each `serve*` method (and [`run`]) serves events until the runtime must stop, then exits the
+//! process non-zero after printing why on stderr. It never returns.
+//!
+//! An init failure (an `Err` or a panic from [`Runtime::init`], or a malformed
+//! `AWS_LAMBDA_*` variable in [`Runtime::from_env`]) is posted to `/runtime/init/error` and
+//! returned as a [`StartError`]: return it from `main`, or end with [`StartError::exit`] (what
+//! [`run`] does), which prints `lamina-runtime: fatal: ...` and exits 1. When
+//! `AWS_LAMBDA_RUNTIME_API` itself is missing or unusable, there is nobody to post to: the
 //! error goes to stderr only.
 //!
 //! # Errors reported to Lambda
@@ -77,7 +96,7 @@
 //!
 //! # Response streaming
 //!
-//! The `run_streaming*` forms give the handler a [`ResponseStream`] (an [`std::io::Write`]):
+//! The `serve_streaming*` methods give the handler a [`ResponseStream`] (an [`std::io::Write`]):
 //! each write is POSTed to `/runtime/invocation/{id}/response` as one chunk at once
 //! (`Lambda-Runtime-Function-Response-Mode: streaming`, `Transfer-Encoding: chunked`), so the
 //! caller gets the first byte before the handler returns. An error (or panic) before the
@@ -89,17 +108,17 @@
 //! A stream is limited to [`stream::MAX_STREAMED_RESPONSE_BYTES`] (AWS's 200 MB); the write
 //! that would pass it fails and the invocation ends as `Runtime.ResponseTooLarge` in the
 //! trailers. That one request is written by hand over a `TcpStream`: `ureq` cannot send
-//! request trailers. With the `tokio` feature, [`run_streaming_async`] gives an async handler
-//! an [`AsyncResponseStream`] (a `tokio::io::AsyncWrite`) with the same promises.
+//! request trailers. With the `tokio` feature, `serve_streaming_async` gives an async handler
+//! an `AsyncResponseStream` (a `tokio::io::AsyncWrite`) with the same promises.
 //!
 //! # Concurrency
 //!
-//! [`run`] and the other `run*` forms take an `FnMut` handler and serve one invocation at a
-//! time; with `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances) they say once
-//! in the log that they do. [`run_concurrent`] (and [`run_async_concurrent`] with the `tokio`
-//! feature) take an `Fn + Sync` handler and serve up to `AWS_LAMBDA_MAX_CONCURRENCY`
-//! invocations at once from one process: one thread per slot, each with its own connection
-//! polling `/next`. A panic or error fails only its own invocation.
+//! [`run`] and a [`Runtime`] take an `FnMut` handler and serve one invocation at a time; with
+//! `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances) they say once in the log
+//! that they do. After [`Runtime::concurrent`] every `serve*` method takes an
+//! `Fn + Send + Sync` handler and serves up to `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once
+//! from one process: one thread per slot, each with its own connection polling `/next`. A
+//! panic or error fails only its own invocation.
 //!
 //! Serving one at a time, the trace id is exported as `_X_AMZN_TRACE_ID` for the duration of
 //! each invocation (and removed after), as AWS's sequential runtimes do. Serving several at
@@ -124,6 +143,7 @@
 //! `tracing` users: enable `tracing`'s `log` feature, and with no `tracing` subscriber set,
 //! events are forwarded as `log` records and land in these lines.
 
+mod builder;
 mod chunked;
 mod client;
 mod concurrent;
@@ -137,111 +157,15 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
-pub use concurrent::{
-    run_concurrent, run_concurrent_with_init, run_raw_concurrent_with_init,
-    run_streaming_raw_concurrent_with_init,
-};
-pub use error::{Error, error_type};
-pub use lamina_context::{Config, Context};
-pub use serve::MAX_RESPONSE_BYTES;
-pub use streaming::{
-    ResponseStream, run_streaming, run_streaming_raw, run_streaming_raw_with_init,
-    run_streaming_with_init,
-};
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serve::{Runtime, decode_event, encode_response, exit};
-
-/// Serves JSON events with `handler` until the runtime must stop, then exits non-zero.
-///
-/// The event is deserialized as `E` (a mismatch is a `Runtime.DeserializationError` naming
-/// the JSON path) and the result serialized as JSON.
-pub fn run<E, R, F>(mut handler: F) -> !
-where
-    E: DeserializeOwned,
-    R: Serialize,
-    F: FnMut(E, &Context) -> Result<R, Error>,
-{
-    run_raw(move |event: Vec<u8>, context: &Context| {
-        encode_response(&handler(decode_event(&event)?, context)?)
-    })
-}
-
-/// Builds a handler once with `init` (clients, caches, ...), then serves JSON events with it.
-///
-/// An `Err` from `init` is posted to `/runtime/init/error` with its chosen type, else
-/// `Runtime.InitError`, and the process exits non-zero.
-pub fn run_with_init<E, R, H, I>(init: I) -> !
-where
-    E: DeserializeOwned,
-    R: Serialize,
-    H: FnMut(E, &Context) -> Result<R, Error>,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    run_raw_with_init(move |config: &Config| {
-        let mut handler = init(config)?;
-        Ok(move |event: Vec<u8>, context: &Context| {
-            encode_response(&handler(decode_event(&event)?, context)?)
-        })
-    })
-}
-
-/// Serves events as raw bytes (bytes in, bytes out), for payloads that are not JSON.
-pub fn run_raw<F>(handler: F) -> !
-where
-    F: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
-{
-    run_raw_with_init(move |_: &Config| Ok(handler))
-}
-
-/// Builds a raw-bytes handler once with `init`, then serves events with it; the handler
-/// chooses its own error types with [`Error::new`]. This is the most general form: every
-/// other `run*` function is built on it.
-pub fn run_raw_with_init<H, I>(init: I) -> !
-where
-    H: FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error>,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    let (runtime, mut handler) = start_with(|config: &Config| {
-        if config.max_concurrency.get() > 1 {
-            log::warn!(
-                "AWS_LAMBDA_MAX_CONCURRENCY is {}, but this handler (FnMut, given to `run`) serves \
-                 one invocation at a time; use `run_concurrent` with an `Fn + Sync` handler to \
-                 serve them at once",
-                config.max_concurrency
-            );
-        }
-        init(config)
-    });
-    exit(runtime.serve(&mut handler))
-}
-
-/// Starts the runtime and builds the handler with `init`; a failure of either is reported
-/// and ends the process. Shared by every `*_with_init` form, buffered and streaming.
-pub(crate) fn start_with<H, I>(init: I) -> (Runtime, H)
-where
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    let (runtime, config) = match Runtime::start() {
-        Ok(started) => started,
-        Err(fatal) => exit(fatal),
-    };
-    match runtime.init(|| init(&config)) {
-        Ok(handler) => (runtime, handler),
-        Err(fatal) => exit(fatal),
-    }
-}
-
 #[cfg(feature = "tokio")]
 mod asynchronous;
 #[cfg(feature = "tokio")]
 mod asynchronous_streaming;
+
 #[cfg(feature = "tokio")]
-pub use asynchronous::{
-    run_async, run_async_concurrent, run_async_concurrent_with_init, run_async_with_init,
-};
-#[cfg(feature = "tokio")]
-pub use asynchronous_streaming::{
-    AsyncResponseStream, run_streaming_async, run_streaming_async_with_init,
-};
+pub use asynchronous_streaming::AsyncResponseStream;
+pub use builder::{Concurrent, Runtime, Sequential, run};
+pub use error::{EndpointError, Error, StartError, error_type};
+pub use lamina_context::{Config, ConfigError, Context};
+pub use serve::MAX_RESPONSE_BYTES;
+pub use streaming::ResponseStream;

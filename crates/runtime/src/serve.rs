@@ -4,49 +4,23 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use lamina_context::{Config, ConfigError, Context, env, header};
+use lamina_context::{Config, Context, env, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::{Answer, Client};
-use crate::endpoint::{EndpointError, base_url};
-use crate::error::{Error, ErrorBody, error_type};
+use crate::endpoint::base_url;
+use crate::error::{Error, ErrorBody, StartError, error_type};
+pub(crate) use crate::error::{FatalError, exit};
 use crate::logger::{LambdaLogger, set_request_id};
 
 /// Largest response the runtime posts, in bytes: what AWS's own emulator accepts
 /// (6 × 1024 × 1024 + 100). A larger response is reported as a
-/// [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE) error instead.
+/// [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_OVER_LIMIT) error instead.
 pub const MAX_RESPONSE_BYTES: usize = lamina_context::facts::MAX_SYNC_RESPONSE_BYTES;
 
 /// A handler on bytes, the form every public handler is turned into.
 pub(crate) type RawHandler<'a> = dyn FnMut(Vec<u8>, &Context) -> Result<Vec<u8>, Error> + 'a;
-
-/// Why the runtime stops. Every variant says what failed; the process then exits non-zero.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FatalError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Endpoint(#[from] EndpointError),
-    #[error("init failed with {error_type}: {message}")]
-    Init { error_type: String, message: String },
-    #[error("GET {url} failed {attempts} times, giving up; last failure: {last}")]
-    NextUnavailable {
-        url: String,
-        attempts: u32,
-        last: String,
-    },
-    #[error("GET {url} answered {status}: {body}")]
-    NextRejected {
-        url: String,
-        status: u16,
-        body: String,
-    },
-    #[error("{url} answered 500 (container error, the runtime must exit): {body}")]
-    ContainerError { url: String, body: String },
-    #[error("cannot run {slots} invocations at once (AWS_LAMBDA_MAX_CONCURRENCY): {message}")]
-    Slots { slots: usize, message: String },
-}
 
 /// How often and how patiently `/next` is retried when it cannot be reached or answers a
 /// 5xx other than 500.
@@ -64,7 +38,7 @@ pub(crate) const NEXT_RETRY: RetryPolicy = RetryPolicy {
 };
 
 /// A connected runtime: the client and how to retry.
-pub(crate) struct Runtime {
+pub(crate) struct Connection {
     pub(crate) client: Client,
     pub(crate) retry: RetryPolicy,
     /// Whether each invocation's trace id is exported as `_X_AMZN_TRACE_ID`: only when one
@@ -72,7 +46,7 @@ pub(crate) struct Runtime {
     pub(crate) export_trace: bool,
 }
 
-impl Runtime {
+impl Connection {
     pub(crate) fn new(base_url: String, retry: RetryPolicy) -> Self {
         Self {
             client: Client::new(base_url),
@@ -83,7 +57,7 @@ impl Runtime {
 
     /// Reads the configuration, installs the logger and connects. A bad configuration is
     /// posted to `/runtime/init/error` whenever the Runtime API address itself is usable.
-    pub(crate) fn start() -> Result<(Self, Config), FatalError> {
+    pub(crate) fn start() -> Result<(Self, Config), StartError> {
         let config = match Config::from_env() {
             Ok(config) => config,
             Err(error) => {
@@ -103,14 +77,14 @@ impl Runtime {
     }
 
     /// Runs `init`; a failure or panic is posted to `/runtime/init/error` and returned.
-    pub(crate) fn init<H>(&self, init: impl FnOnce() -> Result<H, Error>) -> Result<H, FatalError> {
+    pub(crate) fn init<H>(&self, init: impl FnOnce() -> Result<H, Error>) -> Result<H, StartError> {
         let body = match catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(handler)) => return Ok(handler),
             Ok(Err(error)) => error.into_body(error_type::INIT),
             Err(panic) => ErrorBody::new(error_type::INIT_PANIC, panic_message(panic.as_ref())),
         };
         self.report_init_error(&body);
-        Err(FatalError::Init {
+        Err(StartError::Init {
             error_type: body.error_type,
             message: body.error_message,
         })
@@ -285,7 +259,7 @@ impl Runtime {
 pub(crate) fn within_limit(response: Vec<u8>) -> Result<Vec<u8>, ErrorBody> {
     if response.len() > MAX_RESPONSE_BYTES {
         return Err(ErrorBody::new(
-            error_type::RESPONSE_TOO_LARGE,
+            error_type::RESPONSE_OVER_LIMIT,
             format!(
                 "the response is {} bytes, over Lambda's limit of {MAX_RESPONSE_BYTES} bytes",
                 response.len()
@@ -368,11 +342,4 @@ pub(crate) fn encode_response<R: Serialize>(response: &R) -> Result<Vec<u8>, Err
             format!("the handler's response cannot be written as JSON: {error}"),
         )
     })
-}
-
-/// Prints why the runtime stops and exits non-zero. Stderr reaches the function's logs
-/// whatever logger is installed.
-pub(crate) fn exit(fatal: FatalError) -> ! {
-    eprintln!("lamina-runtime: fatal: {fatal}");
-    std::process::exit(1)
 }

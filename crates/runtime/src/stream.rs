@@ -34,7 +34,7 @@ pub const PRELUDE_DELIMITER: [u8; 8] = lamina_context::facts::PRELUDE_DELIMITER;
 /// read as MiB as AWS's buffered "6 MB" is 6 MiB. The first 6 MB stream uncapped; the rest is
 /// bandwidth-capped by AWS (a rate, not a size: nothing for the runtime to enforce).
 /// [`ResponseStream`](crate::ResponseStream) refuses the write that would pass it and the
-/// invocation ends as [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_TOO_LARGE).
+/// invocation ends as [`Runtime.ResponseTooLarge`](crate::error_type::RESPONSE_OVER_LIMIT).
 pub const MAX_STREAMED_RESPONSE_BYTES: u64 = lamina_context::facts::MAX_STREAMED_RESPONSE_BYTES;
 
 /// The JSON that opens a streamed HTTP-integration response (Function URLs): the status,

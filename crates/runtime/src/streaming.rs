@@ -4,15 +4,12 @@
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use lamina_context::{Config, Context};
-use serde::de::DeserializeOwned;
+use lamina_context::Context;
 
 use crate::chunked::ChunkedPost;
 use crate::error::{Error, ErrorBody, error_type};
 use crate::logger::set_request_id;
-use crate::serve::{
-    FatalError, Runtime, decode_event, exit, export_trace_id, panic_message, within_limit,
-};
+use crate::serve::{Connection, FatalError, export_trace_id, panic_message, within_limit};
 use crate::stream::{HTTP_INTEGRATION_CONTENT_TYPE, HttpPrelude, MAX_STREAMED_RESPONSE_BYTES};
 
 /// Content type of a streamed response unless the handler chooses one.
@@ -165,7 +162,7 @@ impl Write for ResponseStream {
 pub(crate) type StreamingHandler<'a> =
     dyn FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error> + 'a;
 
-impl Runtime {
+impl Connection {
     /// The invocation loop for a streaming handler. Returns only when the runtime must stop.
     pub(crate) fn serve_streaming(&self, handler: &mut StreamingHandler<'_>) -> FatalError {
         loop {
@@ -203,7 +200,7 @@ impl Runtime {
         let returned = catch_unwind(AssertUnwindSafe(|| handler(event, context, &mut out)));
         let error = match returned {
             _ if out.too_large => Some(ErrorBody::new(
-                error_type::RESPONSE_TOO_LARGE,
+                error_type::RESPONSE_OVER_LIMIT,
                 format!(
                     "the streamed response went past Lambda's limit of \
                      {MAX_STREAMED_RESPONSE_BYTES} bytes"
@@ -246,54 +243,4 @@ impl Runtime {
             }
         }
     }
-}
-
-/// Serves JSON events with a streaming handler that writes its response to a
-/// [`ResponseStream`], until the runtime must stop, then exits non-zero.
-pub fn run_streaming<E, F>(mut handler: F) -> !
-where
-    E: DeserializeOwned,
-    F: FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>,
-{
-    run_streaming_raw(
-        move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
-            handler(decode_event(&event)?, context, out)
-        },
-    )
-}
-
-/// Builds a streaming handler once with `init`, then serves JSON events with it.
-pub fn run_streaming_with_init<E, H, I>(init: I) -> !
-where
-    E: DeserializeOwned,
-    H: FnMut(E, &Context, &mut ResponseStream) -> Result<(), Error>,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    run_streaming_raw_with_init(move |config: &Config| {
-        let mut handler = init(config)?;
-        Ok(
-            move |event: Vec<u8>, context: &Context, out: &mut ResponseStream| {
-                handler(decode_event(&event)?, context, out)
-            },
-        )
-    })
-}
-
-/// Serves raw-bytes events with a streaming handler.
-pub fn run_streaming_raw<F>(handler: F) -> !
-where
-    F: FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>,
-{
-    run_streaming_raw_with_init(move |_: &Config| Ok(handler))
-}
-
-/// Builds a raw-bytes streaming handler once with `init`, then serves events with it: the
-/// most general streaming form.
-pub fn run_streaming_raw_with_init<H, I>(init: I) -> !
-where
-    H: FnMut(Vec<u8>, &Context, &mut ResponseStream) -> Result<(), Error>,
-    I: FnOnce(&Config) -> Result<H, Error>,
-{
-    let (runtime, mut handler) = crate::start_with(init);
-    exit(runtime.serve_streaming(&mut handler))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::serve::{FatalError, RetryPolicy, Runtime, decode_event, encode_response};
+use crate::serve::{Connection, FatalError, RetryPolicy, decode_event, encode_response};
 use crate::{Context, Error, MAX_RESPONSE_BYTES};
 
 /// One request as the fake server saw it.
@@ -135,8 +135,8 @@ impl FakeApi {
         chunks.clone()
     }
 
-    fn runtime(&self, prefix: &str) -> Runtime {
-        Runtime::new(
+    fn runtime(&self, prefix: &str) -> Connection {
+        Connection::new(
             format!("http://{}{prefix}/2018-06-01", self.address),
             FAST_RETRY,
         )
@@ -295,7 +295,7 @@ fn handler(event: Vec<u8>, context: &Context) -> Result<Vec<u8>, Error> {
 /// variable that the trace test checks.
 static ENVIRONMENT: Mutex<()> = Mutex::new(());
 
-fn serve_with(runtime: &Runtime) -> FatalError {
+fn serve_with(runtime: &Connection) -> FatalError {
     let _environment = ENVIRONMENT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -452,7 +452,7 @@ fn next_unreachable_gives_up_naming_the_url() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
-    let runtime = Runtime::new(format!("http://{address}/2018-06-01"), FAST_RETRY);
+    let runtime = Connection::new(format!("http://{address}/2018-06-01"), FAST_RETRY);
     let fatal = runtime.serve(&mut handler);
     assert!(
         matches!(fatal, FatalError::NextUnavailable { attempts: 4, .. }),

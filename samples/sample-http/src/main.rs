@@ -1,5 +1,5 @@
 use lamina_http::http::{Request, Response, StatusCode, header};
-use lamina_http::{Body, Context, Error, RequestExt, run_http};
+use lamina_http::{Body, Context, Error, RequestExt};
 
 fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Error> {
     let response = Response::builder();
@@ -38,5 +38,5 @@ fn handler(request: Request<Body>, _ctx: &Context) -> Result<Response<Body>, Err
 }
 
 fn main() {
-    run_http(handler)
+    lamina_http::run(handler)
 }

@@ -1,6 +1,6 @@
 //! An async function (feature `tokio`) for the end-to-end tests: greets after a tokio sleep.
 
-use lamina_runtime::{Context, Error};
+use lamina_runtime::{Context, Error, Runtime, StartError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -14,8 +14,8 @@ struct Response {
     request_id: String,
 }
 
-fn main() {
-    lamina_runtime::run_async(|event: Request, context: Context| async move {
+fn main() -> Result<(), StartError> {
+    Runtime::from_env()?.serve_async(|event: Request, context: Context| async move {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         Ok::<_, Error>(Response {
             message: format!("Hello, {}!", event.name),

@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use std::time::Duration;
 
-use lamina_runtime::{Context, Error, ResponseStream};
+use lamina_runtime::{Context, Error, ResponseStream, Runtime, StartError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -16,8 +16,8 @@ struct Request {
     fail: bool,
 }
 
-fn main() {
-    lamina_runtime::run_streaming(
+fn main() -> Result<(), StartError> {
+    Runtime::from_env()?.serve_streaming(
         |event: Request, _: &Context, out: &mut ResponseStream| -> Result<(), Error> {
             out.set_content_type("text/plain")?;
             for n in 0..event.chunks {
