@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{FoundVia, Library, Resolution, ResolveOptions, RootFile};
+use super::types::{FoundVia, Library, Resolution, ResolveOptions, RootFile};
 use crate::check::{Problem, check};
 use crate::info::{ElfInfo, FileKind};
 use crate::provided::ProvidedKind;
