@@ -261,7 +261,7 @@ pub struct ServeArgs {
     pub concurrency: usize,
     /// Invocations one instance serves at once, as Lambda Managed Instances do
     /// (AWS_LAMBDA_MAX_CONCURRENCY) [default: the spec's `max-concurrency`, else 1].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_max_concurrency)]
     pub max_concurrency: Option<u32>,
     /// Rebuild and restart a function when its sources change.
     #[arg(long, conflicts_with = "runtime_api_only")]
@@ -311,6 +311,14 @@ fn parse_http_event(value: &str) -> Result<HttpEventKind, String> {
         "alb" => Ok(HttpEventKind::Alb),
         other => Err(format!("`{other}` is not url, rest or alb")),
     }
+}
+
+/// `--max-concurrency`: checked as the spec's `max-concurrency` is, with the same words.
+fn parse_max_concurrency(text: &str) -> Result<u32, String> {
+    let slots: u64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    lamina_cli::spec::check_max_concurrency(slots)
 }
 
 fn parse_arch(value: &str) -> Result<Architecture, String> {

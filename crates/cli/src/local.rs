@@ -230,6 +230,28 @@ pub fn apply(config: &mut FunctionConfig, overrides: &Overrides) -> anyhow::Resu
         }
         config.memory_mb = memory;
     }
+    if !overrides.env.is_empty() {
+        // Lambda counts the whole environment it is given: the spec's and the flags'. The
+        // layout's PATH and LD_LIBRARY_PATH (only without namespaces) are the local Lambda's
+        // stand-in for its own, not the function's.
+        let layout_set =
+            |key: &str| config.mounts.is_none() && matches!(key, "PATH" | "LD_LIBRARY_PATH");
+        let bytes = crate::spec::environment_bytes(
+            config
+                .env
+                .iter()
+                .filter(|(key, _)| !layout_set(key))
+                .chain(&overrides.env)
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if bytes > lamina_context::facts::MAX_ENVIRONMENT_BYTES {
+            // The spec's [environment] is counted too: name both.
+            bail!(
+                "--env (with the spec's [environment]): {}",
+                crate::spec::environment_too_large(bytes)
+            );
+        }
+    }
     config.env.extend(overrides.env.iter().cloned());
     if let Some(handler) = &overrides.handler {
         config.handler = handler.clone();

@@ -181,6 +181,9 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         let (config, run) = zip_function(zip, &function.layers, &overrides)?;
         (config, run)
     } else if let Some(bootstrap) = &function.bootstrap {
+        if name.is_some() {
+            bail!("give either a function name or --bootstrap, not both");
+        }
         (bootstrap_function(bootstrap, &overrides)?, None)
     } else {
         let project = Project::discover(selection)?;
@@ -251,6 +254,23 @@ pub fn bootstrap_function(
     let path = std::path::absolute(bootstrap)?;
     if !path.is_file() {
         bail!("--bootstrap {}: no such file", path.display());
+    }
+    // The executable runs as it is, on this machine, from where it lies: there is no zip to
+    // lay out with layers, no other architecture to pick and no /tmp of its own to size.
+    let as_it_is = "--bootstrap runs the executable as it is, on this machine, outside \
+                    /var/task and /opt";
+    if overrides.layers.is_some() {
+        bail!("--layer: {as_it_is}; to run with layers, give a function of the project or --zip");
+    }
+    if let Some(arch) = overrides.arch {
+        bail!(
+            "--arch {arch}: {as_it_is}; to run another architecture, give a function of the project or --zip"
+        );
+    }
+    if overrides.ephemeral_storage_mb.is_some() {
+        bail!(
+            "--ephemeral-storage: {as_it_is}, with this machine's /tmp; to size /tmp, give a function of the project or --zip"
+        );
     }
     let mut config = lamina_emulator::FunctionConfig::new(local::function_name_from(&path), path);
     local::apply(&mut config, overrides)?;

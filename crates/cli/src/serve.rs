@@ -18,7 +18,7 @@ use crate::compiler_for;
 
 /// What wakes the serving loop.
 enum Wake {
-    /// Ctrl-C or SIGTERM.
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP.
     Stop,
     /// A file under a watched folder changed.
     Changed(PathBuf),
@@ -30,27 +30,43 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
     let (wake_tx, wake_rx) = mpsc::channel();
     spawn_signal_listener(wake_tx.clone())?;
 
-    if let Some(zip) = &args.function.zip {
+    let named = if args.function.zip.is_some() {
+        Some("--zip")
+    } else if args.function.bootstrap.is_some() {
+        Some("--bootstrap")
+    } else {
+        None
+    };
+    if let Some(flag) = named {
+        // Each of these flags means a function of the project: refused rather than dropped.
         if args.watch {
-            bail!("--watch rebuilds the project's functions; a --zip has no sources to watch");
+            bail!("--watch rebuilds the project's functions; {flag} is run as it is");
         }
-        let (config, run) = crate::zip_function(zip, &args.function.layers, &overrides)?;
+        if args.runtime_api_only {
+            bail!(
+                "--runtime-api-only starts no process; {flag} names the process to start \
+                 (start it yourself with the printed AWS_LAMBDA_RUNTIME_API instead)"
+            );
+        }
+        if let Some(name) = args.names.first() {
+            bail!("give either function names (`{name}`) or {flag}, not both");
+        }
+    }
+    if let Some(zip) = &args.function.zip {
+        let (mut config, run) = crate::zip_function(zip, &args.function.layers, &overrides)?;
+        instances(&mut config, &args);
         let emulator = start(vec![config], &args)?;
         let _ = wake_rx.recv();
-        emulator.shutdown();
+        stop(&emulator);
         drop(run);
         return Ok(());
     }
     if let Some(bootstrap) = &args.function.bootstrap {
-        if args.watch {
-            bail!("--watch rebuilds the project's functions; a --bootstrap is run as it is");
-        }
-        let emulator = start(
-            vec![crate::bootstrap_function(bootstrap, &overrides)?],
-            &args,
-        )?;
+        let mut config = crate::bootstrap_function(bootstrap, &overrides)?;
+        instances(&mut config, &args);
+        let emulator = start(vec![config], &args)?;
         let _ = wake_rx.recv();
-        emulator.shutdown();
+        stop(&emulator);
         return Ok(());
     }
 
@@ -131,10 +147,29 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         configs = rebuilt;
         emulator = start(configs.clone(), &args)?;
     }
-    eprintln!("stopping: killing the functions' processes");
-    emulator.shutdown();
+    stop(&emulator);
     drop(run);
     Ok(())
+}
+
+/// Ends every instance (its processes and cgroup). Says so on stderr only if it still can:
+/// after a closed terminal (SIGHUP) stderr fails, and `eprintln!` would panic there.
+fn stop(emulator: &Emulator) {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "stopping: killing the functions' processes"
+    );
+    emulator.shutdown();
+}
+
+/// `--concurrency` and `--max-concurrency`, for every way of naming a function.
+fn instances(config: &mut FunctionConfig, args: &ServeArgs) {
+    config.concurrency = args.concurrency;
+    if let Some(slots) = args.max_concurrency {
+        // Checked against Lambda's 1..=1600 when parsed: it fits.
+        config.max_concurrency = usize::try_from(slots).unwrap_or(1);
+    }
 }
 
 /// `--runtime-api-only`: the Runtime API of each function (the project's, or one named
@@ -161,12 +196,15 @@ fn runtime_api_only(
         config.timeout = Duration::from_secs(900);
         if let Some(spec) = spec {
             config.memory_mb = spec.memory_mb;
+            config.response_streaming = spec.streams();
+            config.max_concurrency = usize::try_from(spec.max_concurrency).unwrap_or(1);
             config.env = spec.environment.into_iter().collect();
             if let Some(handler) = spec.handler {
                 config.handler = handler;
             }
         }
         local::apply(&mut config, overrides)?;
+        instances(&mut config, args);
         configs.push(config);
     }
     let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
@@ -186,7 +224,7 @@ fn runtime_api_only(
     }
     println!("No process is started; /next waits until an invocation arrives. Ctrl-C stops.");
     let _ = wake.recv();
-    emulator.shutdown();
+    stop(&emulator);
     Ok(())
 }
 
@@ -205,10 +243,7 @@ fn configure(
         overrides,
         run,
     )?;
-    config.concurrency = args.concurrency;
-    if let Some(slots) = args.max_concurrency {
-        config.max_concurrency = usize::try_from(slots).unwrap_or(1);
-    }
+    instances(&mut config, args);
     Ok(config)
 }
 
@@ -260,22 +295,35 @@ fn async_invokes(args: &ServeArgs) -> AsyncConfig {
     config
 }
 
-/// Ctrl-C and SIGTERM become [`Wake::Stop`], on a thread of their own.
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed) become [`Wake::Stop`], on a
+/// thread of their own: each ends the functions' processes, cgroups and run folder, where the
+/// default action would leave them frozen until the next emulator starts.
 fn spawn_signal_listener(wake: mpsc::Sender<Wake>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .context("starting the signal listener")?;
-    let mut terminate = runtime
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        })
-        .context("listening for SIGTERM")?;
+    let mut signals = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        let listener = runtime
+            .block_on(async { signal(kind) })
+            .with_context(|| format!("listening for {name}"))?;
+        signals.push(listener);
+    }
     std::thread::spawn(move || {
         runtime.block_on(async {
+            let [interrupt, terminate, hangup] = &mut signals[..] else {
+                return;
+            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
+                _ = interrupt.recv() => {},
                 _ = terminate.recv() => {},
+                _ = hangup.recv() => {},
             }
         });
         let _ = wake.send(Wake::Stop);

@@ -77,8 +77,7 @@ struct RawSpec {
     memory: Option<Spanned<u32>>,
     timeout: Option<Spanned<f64>>,
     ephemeral_storage: Option<Spanned<u32>>,
-    #[serde(default)]
-    environment: BTreeMap<String, String>,
+    environment: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     layers: Option<Spanned<Vec<String>>>,
     role: Option<Spanned<String>>,
     vpc: Option<VpcSpec>,
@@ -153,6 +152,61 @@ pub const EPHEMERAL_STORAGE_MB: Range<u32> = 512..10_241;
 pub const MAX_TIMEOUT_S: f64 = 900.0;
 /// Lambda's most layers per function.
 pub const MAX_LAYERS: usize = 5;
+
+/// The variables Lambda sets itself and refuses in a function's configuration ("Defined
+/// runtime environment variables", Lambda developer guide: the reserved keys). `_HANDLER` and
+/// `_X_AMZN_TRACE_ID` are refused already as names: they start with `_`.
+pub const RESERVED_ENV_NAMES: &[&str] = &[
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+    "TZ",
+];
+
+/// Checks an instance's concurrency (`max-concurrency`, `--max-concurrency`) against Lambda
+/// Managed Instances' range; the message is the same for the spec and the flag.
+pub fn check_max_concurrency(slots: u64) -> Result<u32, String> {
+    let range = lamina_context::facts::MAX_CONCURRENCY_RANGE;
+    match u32::try_from(slots) {
+        Ok(slots) if range.contains(&slots) => Ok(slots),
+        _ => Err(format!(
+            "{slots}: Lambda Managed Instances run {} to {} invocations at once in one \
+             execution environment (PerExecutionEnvironmentMaxConcurrency)",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// The size of an environment as Lambda counts it against its 4 KB: every key's and value's
+/// bytes; a key set twice counts once, with its last value.
+pub fn environment_bytes<'a>(variables: impl IntoIterator<Item = (&'a str, &'a str)>) -> usize {
+    let last: BTreeMap<&str, &str> = variables.into_iter().collect();
+    last.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// What Lambda says of an environment over its limit, `bytes` counted by
+/// [`environment_bytes`].
+pub fn environment_too_large(bytes: usize) -> String {
+    format!(
+        "the variables take {bytes} bytes (keys and values): Lambda allows {} bytes (4 KB) in \
+         all; put larger settings in a file of the function or layer",
+        lamina_context::facts::MAX_ENVIRONMENT_BYTES
+    )
+}
 
 impl FunctionSpec {
     /// True when the function streams its response (`invoke-mode = "RESPONSE_STREAM"`).
@@ -250,14 +304,17 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
             ),
         ));
     }
-    if let Some(handler) = &raw.handler
-        && (handler.get_ref().is_empty() || handler.get_ref().len() > 128)
-    {
-        return Err(refuse(
-            handler.span(),
-            "handler",
-            "Lambda's handler is 1 to 128 characters".into(),
-        ));
+    if let Some(handler) = &raw.handler {
+        if handler.get_ref().is_empty() || handler.get_ref().len() > 128 {
+            return Err(refuse(
+                handler.span(),
+                "handler",
+                "Lambda's handler is 1 to 128 characters".into(),
+            ));
+        }
+        if handler.get_ref().contains('\0') {
+            return Err(refuse(handler.span(), "handler", nul_refused()));
+        }
     }
     let runtime = match raw.runtime {
         Some(runtime) if runtime.get_ref() != DEFAULT_RUNTIME => {
@@ -341,17 +398,49 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
             format!("`{empty}`: give a layer folder, zip, name or ARN"),
         ));
     }
-    for key in raw.environment.keys() {
+    let (environment_span, environment) = match raw.environment {
+        Some(table) => (table.span(), table.into_inner()),
+        None => (0..0, BTreeMap::new()),
+    };
+    for (key, value) in &environment {
+        let refuse_key = |message: String| {
+            // The table's keys carry no span: the value's line is the key's.
+            refuse(value.span(), &format!("environment.{key}"), message)
+        };
         if !valid_env_name(key) {
-            // The table's keys carry no span: the first place the key is written is its line.
-            let at = text.find(key.as_str()).unwrap_or(0);
-            return Err(refuse(
-                at..at,
-                &format!("environment.{key}"),
-                "not an environment variable name: a letter, then letters, digits or `_`".into(),
+            return Err(refuse_key(
+                "not an environment variable name: a letter, then at least one more letter, \
+                 digit or `_`"
+                    .into(),
             ));
         }
+        if RESERVED_ENV_NAMES.contains(&key.as_str()) {
+            return Err(refuse_key(
+                "reserved: Lambda sets this variable itself and refuses it in a function's \
+                 configuration"
+                    .into(),
+            ));
+        }
+        if value.get_ref().contains('\0') {
+            return Err(refuse_key(nul_refused()));
+        }
     }
+    let bytes = environment_bytes(
+        environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get_ref().as_str())),
+    );
+    if bytes > lamina_context::facts::MAX_ENVIRONMENT_BYTES {
+        return Err(refuse(
+            environment_span,
+            "environment",
+            environment_too_large(bytes),
+        ));
+    }
+    let environment: BTreeMap<String, String> = environment
+        .into_iter()
+        .map(|(k, v)| (k, v.into_inner()))
+        .collect();
     if let Some(role) = &raw.role
         && !role.get_ref().starts_with("arn:")
     {
@@ -376,14 +465,10 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         None => "BUFFERED".into(),
     };
     let max_concurrency = match raw.max_concurrency {
-        Some(slots) if *slots.get_ref() == 0 => {
-            return Err(refuse(
-                slots.span(),
-                "max-concurrency",
-                "0: an instance serves at least 1 invocation at a time".to_string(),
-            ));
-        }
-        Some(slots) => slots.into_inner(),
+        Some(slots) => match check_max_concurrency(u64::from(*slots.get_ref())) {
+            Ok(slots) => slots,
+            Err(message) => return Err(refuse(slots.span(), "max-concurrency", message)),
+        },
         None => 1,
     };
     let tree = Spec {
@@ -406,7 +491,7 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         memory_mb,
         timeout_s,
         ephemeral_storage_mb,
-        environment: raw.environment,
+        environment,
         layers,
         role: raw.role.map(Spanned::into_inner),
         vpc: raw.vpc,
@@ -417,6 +502,14 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         bin: raw.bin,
         tree,
     })
+}
+
+/// Lambda hands the environment and the handler to the runtime as C strings, which end at the
+/// first NUL: refused here rather than failing at every start.
+fn nul_refused() -> String {
+    "contains a NUL byte (\\0): Lambda passes it to the runtime as a C string, which ends \
+     there"
+        .into()
 }
 
 /// 1-based line of byte `offset` in `text`.
@@ -433,9 +526,11 @@ pub fn valid_function_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Lambda's key pattern, `[a-zA-Z]([a-zA-Z0-9_])+`: at least two characters.
 fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+    name.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -525,6 +620,35 @@ to = "handler.py"
             ]
             .join("\n")
         );
+    }
+
+    /// Values that pass the spec today and fail on Lambda (or only at run time): refused with
+    /// file, line and key (#19).
+    #[test]
+    fn environment_handler_and_concurrency_are_lambdas() {
+        let many: String = (0..500).map(|i| format!("VAR_{i:04} = \"x\"\n")).collect();
+        let errors = [
+            error_of("max-concurrency = 4294967295\n"),
+            error_of("max-concurrency = 1601\n"),
+            error_of("max-concurrency = 0\n"),
+            error_of("name = \"f\"\n[environment]\nOK = \"yes\"\nBAD = \"a\\u0000b\"\n"),
+            error_of("handler = \"handler.handle\\u0000x\"\n"),
+            error_of("[environment]\nAWS_REGION = \"eu-west-1\"\n"),
+            error_of("[environment]\nAWS_LAMBDA_RUNTIME_API = \"127.0.0.1:1\"\n"),
+            error_of("[environment]\nX = \"1\"\n"),
+            error_of(&format!("name = \"f\"\n\n[environment]\n{many}")),
+        ];
+        insta::assert_snapshot!(errors.join("\n"));
+        // Just under the limit passes: 4096 bytes of keys and values.
+        let value = "v".repeat(lamina_context::facts::MAX_ENVIRONMENT_BYTES - 3);
+        let spec = FunctionSpec::parse(
+            &format!("[environment]\nBIG = \"{value}\"\n"),
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(spec.environment["BIG"].len(), 4093);
+        let spec = FunctionSpec::parse("max-concurrency = 1600\n", Path::new("f")).unwrap();
+        assert_eq!(spec.max_concurrency, 1600);
     }
 
     #[test]

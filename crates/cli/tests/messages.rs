@@ -111,3 +111,64 @@ fn errors_say_what_to_do() {
         lamina(&cargo, &["build", "-p", "crate-fun"])
     );
 }
+
+/// Lambda's limits are checked where a value is given, in the same words: `max-concurrency`
+/// (1 to 1600) in the spec and as a flag, the 4 KB environment with `--env`; and a flag that a
+/// way of naming the function cannot honour is refused with the reason, never dropped (#19).
+#[test]
+fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let executable = root.join("exe.sh");
+    std::fs::write(&executable, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&executable, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let big = format!(
+        "BIG={}",
+        "x".repeat(lamina_context::facts::MAX_ENVIRONMENT_BYTES)
+    );
+    let runs: [&[&str]; 10] = [
+        &["serve", "--max-concurrency", "4294967295"],
+        &["serve", "--max-concurrency", "0"],
+        &["invoke", "--bootstrap", "exe.sh", "--env", &big],
+        &["invoke", "--bootstrap", "exe.sh", "--layer", "runtime"],
+        &["invoke", "--bootstrap", "exe.sh", "--arch", "arm64"],
+        &[
+            "invoke",
+            "--bootstrap",
+            "exe.sh",
+            "--ephemeral-storage",
+            "1024",
+        ],
+        &["invoke", "alpha", "--bootstrap", "exe.sh"],
+        &["serve", "alpha", "--bootstrap", "exe.sh"],
+        &["serve", "--bootstrap", "exe.sh", "--runtime-api-only"],
+        &["serve", "--zip", "f.zip", "--watch"],
+    ];
+    let mut said = String::new();
+    for args in runs {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.len() > 40 {
+                    format!("{}...", &a[..10])
+                } else {
+                    (*a).to_string()
+                }
+            })
+            .collect();
+        said.push_str(&format!("$ cargo lamina {}\n", shown.join(" ")));
+        said.push_str(&lamina(root, args));
+    }
+    insta::assert_snapshot!("flags_refused", said);
+
+    let function = root.join("fn");
+    std::fs::create_dir_all(&function).unwrap();
+    std::fs::write(function.join("bootstrap"), "#!/bin/sh\n").unwrap();
+    std::fs::write(
+        function.join("lamina.toml"),
+        "name = \"slots\"\nmax-concurrency = 4294967295\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!("spec_max_concurrency", lamina(&function, &["build"]));
+}
