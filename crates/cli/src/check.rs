@@ -308,6 +308,56 @@ mod tests {
         );
     }
 
+    /// A zip whose local header of `notes.txt` claims a 2-byte extra field the central
+    /// directory does not have: its data starts 2 bytes late and runs into the next entry.
+    /// `check` called it ok (it looks only at ELF heads) while the emulator's unpacking
+    /// refused it; now both refuse it with the same error.
+    #[test]
+    fn check_and_the_emulators_unpacking_reach_one_verdict_on_lying_headers() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("function.zip");
+        let mut writer = zip::ZipWriter::new(fs::File::create(&zip).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        writer.start_file("notes.txt", options).unwrap();
+        writer
+            .write_all("a note that deflates well; ".repeat(100).as_bytes())
+            .unwrap();
+        writer
+            .start_file("bootstrap", options.unix_permissions(0o755))
+            .unwrap();
+        writer.write_all(b"#!/bin/sh\ncat notes.txt\n").unwrap();
+        writer.finish().unwrap();
+        let mut bytes = fs::read(&zip).unwrap();
+        // The first local header is notes.txt's; its extra field length is at offset 28.
+        assert_eq!(&bytes[30..39], b"notes.txt");
+        bytes[28..30].copy_from_slice(&2u16.to_le_bytes());
+        fs::write(&zip, &bytes).unwrap();
+
+        // What the emulator does with a function zip (layout.rs): list, then unpack all.
+        let into = tempfile::tempdir().unwrap();
+        let emulator = lamina_unzip::Listing::read(&zip).and_then(|_| {
+            lamina_unzip::unpack(
+                &zip,
+                into.path(),
+                lamina_unzip::Keep::All,
+                lamina_unzip::MAX_UNZIPPED_BYTES,
+            )
+        });
+        let emulator = emulator.expect_err("the emulator refuses it").to_string();
+        let checked = match check(&zip, None, None, &[]) {
+            Ok(report) => panic!("check called it {}:\n{}", report.ok, report.text),
+            Err(err) => format!("{err:#}"),
+        };
+        assert_eq!(checked, emulator);
+        assert!(
+            checked.contains(
+                "the data of entry `notes.txt` runs into the local header of entry `bootstrap`"
+            ),
+            "{checked}"
+        );
+    }
+
     #[test]
     fn a_file_that_is_not_a_zip_is_named() {
         let dir = tempfile::tempdir().unwrap();

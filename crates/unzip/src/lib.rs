@@ -4,6 +4,11 @@
 //! - [`Listing::read`] reads the central directory only: names, kinds, modes and declared
 //!   sizes, and with [`Listing::read_with_heads`] the first bytes of each file, streamed
 //!   (enough for an ELF header) without inflating the rest;
+//! - every zip opened, for a listing or an unpacking, has each local header checked against
+//!   its central record (name, method, CRC, sizes) and no entry's data running into another
+//!   header or the directory ([`UnzipError::InconsistentHeaders`]); and an unpacking that
+//!   keeps only some files still reads every file to its end: one zip, one verdict, whoever
+//!   reads it;
 //! - [`check_unzipped_size`] refuses a function and its layers above Lambda's
 //!   262,144,000 bytes with Lambda's wording, before a byte is written;
 //! - [`unpack`] writes a zip into a folder without ever following a symbolic link: every
@@ -15,6 +20,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // Tests fail loudly on purpose.
 
+mod headers;
 mod unpack;
 
 use std::fs;
@@ -77,6 +83,20 @@ pub enum UnzipError {
         other: String,
         /// What is there: `file` or `folder`.
         found: &'static str,
+    },
+    /// A local header says something else than the central directory (another name, size,
+    /// checksum or method), or an entry's data runs into another's header: tools that read
+    /// the local headers would see other files than the ones listed and checked.
+    #[error(
+        "{zip}: its local headers do not match its central directory ({reason}): tools reading \
+         one or the other would see different files; refusing it. Rebuild the zip with a \
+         standard tool (e.g. `zip -r` or `cargo lamina build`)"
+    )]
+    InconsistentHeaders {
+        /// The zip at fault.
+        zip: PathBuf,
+        /// What the zip reader found.
+        reason: String,
     },
     /// An entry inflates to more bytes than its header declares.
     #[error(
@@ -206,9 +226,14 @@ pub fn check_unzipped_size(listings: &[&Listing], limit: u64) -> Result<u64, Unz
     Ok(size)
 }
 
+/// Opens `zip` and checks every local header against the central directory, so that the
+/// listing (what `check` reports on) and the unpacking (what runs) read the same entries and
+/// refuse the same zips with the same error.
 pub(crate) fn open(zip: &Path) -> Result<zip::ZipArchive<fs::File>, UnzipError> {
     let file = fs::File::open(zip).map_err(io_error(format!("opening {}", zip.display())))?;
-    zip::ZipArchive::new(file).map_err(bad_zip(zip))
+    let mut archive = zip::ZipArchive::new(file).map_err(bad_zip(zip))?;
+    headers::verify(zip, &mut archive)?;
+    Ok(archive)
 }
 
 pub(crate) fn bad_zip(zip: &Path) -> impl Fn(zip::result::ZipError) -> UnzipError + '_ {
