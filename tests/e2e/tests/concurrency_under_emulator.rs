@@ -1,4 +1,4 @@
-//! `run_concurrent` under the emulator with `max_concurrency = 8` (Lambda Managed Instances):
+//! `Runtime::concurrent` under the emulator with `max_concurrency = 8` (Lambda Managed Instances):
 //! 1,000 invocations from 16 callers into one process, none lost or crossed, several at once,
 //! one process throughout, and a panic in one slot failing only its own invocation.
 

@@ -1,4 +1,4 @@
-//! Lambda Managed Instances: `run_concurrent` serving 8 invocations at once from one process,
+//! Lambda Managed Instances: `Runtime::concurrent` serving 8 invocations at once from one process,
 //! against the same function in 8 processes of one slot each (Lambda's usual model), both
 //! under lamina's emulator, 8 callers. The function (`tests/e2e`'s `e2e-concurrent`) waits
 //! 2 ms per invocation, like a call to a database.
@@ -44,7 +44,7 @@ pub fn section(runs: usize, invocations: usize) -> anyhow::Result<Section> {
     }
     Ok(Section {
         title: "Concurrency (`AWS_LAMBDA_MAX_CONCURRENCY`)".into(),
-        lamina: format!("`run_concurrent`, one process with {SLOTS} slots"),
+        lamina: format!("`Runtime::concurrent`, one process with {SLOTS} slots"),
         peer: format!("the same function in {SLOTS} processes of one slot each"),
         rows: vec![
             Row::higher(

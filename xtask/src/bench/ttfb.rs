@@ -63,7 +63,7 @@ pub fn section(runs: usize) -> anyhow::Result<Section> {
     emulator.shutdown();
     Ok(Section {
         title: "Streaming: time to first byte".into(),
-        lamina: "`InvokeWithResponseStream` of a `run_streaming` function".into(),
+        lamina: "`InvokeWithResponseStream` of a `serve_streaming` function".into(),
         peer: "the same function through `Invoke` (buffered)".into(),
         rows: vec![
             Row::lower("time to the first byte, median", "ms", first),
