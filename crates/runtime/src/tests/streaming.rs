@@ -225,7 +225,7 @@ mod asynchronous {
     use tokio::io::AsyncWriteExt as _;
 
     use super::{FakeApi, event, reply, serve, trailer, trailer_body};
-    use crate::asynchronous_streaming::on_runtime;
+    use crate::asynchronous_streaming::{on_handle, on_runtime};
     use crate::{AsyncResponseStream, Context, Error};
 
     fn tokio() -> tokio::runtime::Runtime {
@@ -298,5 +298,51 @@ mod asynchronous {
         assert_eq!(trailer_body(&posts[1])["errorMessage"], "async slot broke");
         assert!(posts[2].path.ends_with("/req-3/response"));
         assert!(posts[2].trailers.is_empty());
+    }
+
+    /// The concurrent async streaming form: each slot runs its future through a `Handle` while
+    /// another thread drives the runtime (with a tokio timer, which only that thread drives);
+    /// an error and a panic after the first byte still go in the trailers.
+    #[test]
+    fn a_shared_async_handler_streams_through_a_driven_handle() {
+        let api = FakeApi::start(
+            vec![
+                event("req-1", "\"ok\""),
+                event("req-2", "\"error\""),
+                event("req-3", "\"panic\""),
+            ],
+            reply(202, ""),
+        );
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let handle = tokio.handle().clone();
+        std::thread::spawn(move || tokio.block_on(std::future::pending::<()>()));
+        let handler = on_handle(
+            handle,
+            |event: String, context: Context, out: AsyncResponseStream| async move {
+                out.send(format!("{} ", context.request_id).as_bytes())?;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                match event.as_str() {
+                    "error" => Err(Error::new("Stream.Broke", "the source went away")),
+                    "panic" => panic!("shared slot broke"),
+                    _ => out.send(b"done").map_err(Error::from),
+                }
+            },
+        );
+        let posts = serve(&api, |event, context, out| handler(event, context, out));
+        assert_eq!(posts.len(), 3, "{posts:?}");
+        assert_eq!(posts[0].chunks, vec![b"req-1 ".to_vec(), b"done".to_vec()]);
+        assert!(posts[0].trailers.is_empty(), "{:?}", posts[0].trailers);
+        assert_eq!(
+            trailer(&posts[1], "Lambda-Runtime-Function-Error-Type"),
+            "Stream.Broke"
+        );
+        assert_eq!(
+            trailer(&posts[2], "Lambda-Runtime-Function-Error-Type"),
+            "Runtime.HandlerPanic"
+        );
+        assert_eq!(trailer_body(&posts[2])["errorMessage"], "shared slot broke");
     }
 }
