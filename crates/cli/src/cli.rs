@@ -300,6 +300,15 @@ pub struct ServeArgs {
     /// `rest` (API Gateway REST API, payload 1.0) or `alb` (Application Load Balancer).
     #[arg(long, value_name = "KIND", default_value = "url", value_parser = parse_http_event)]
     pub http_event: HttpEventKind,
+    /// Also answer requests whose Host is HOST (any port); by default only localhost,
+    /// 127.0.0.1 and [::1], so that a web page cannot reach local functions through DNS
+    /// rebinding. Repeatable; `*` allows any.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Also let web pages of ORIGIN (e.g. http://localhost:3000) call the Invoke API; by
+    /// default only the emulator's own front door. Repeatable; `*` allows any.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
     #[command(flatten)]
     pub function: FunctionArgs,
 }

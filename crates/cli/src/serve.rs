@@ -215,6 +215,8 @@ fn runtime_api_only(
     config.runtime_api_only = true;
     config.runtime_api_port = args.runtime_api_port;
     config.async_invokes = async_invokes(args);
+    config.allowed_hosts = args.allow_host.clone();
+    config.allowed_origins = args.allow_origin.clone();
     let emulator = Emulator::start(config).context("starting the local Lambda")?;
     println!("Invoke API: {}", emulator.endpoint_url());
     for name in names {
@@ -254,6 +256,8 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     config.log_to_stderr = true;
     config.strict_names = true;
     config.async_invokes = async_invokes(args);
+    config.allowed_hosts = args.allow_host.clone();
+    config.allowed_origins = args.allow_origin.clone();
     config.http_event = args.http_event;
     config.http_port = args.http_port;
     let emulator = Emulator::start(config).with_context(|| {

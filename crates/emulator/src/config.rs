@@ -141,6 +141,16 @@ pub struct EmulatorConfig {
     /// Also serve the first function's front door at `/` on this port of 127.0.0.1 (0 picks a
     /// free one): the function as its Function URL would answer. Default: none.
     pub http_port: Option<u16>,
+    /// `Host`s answered besides `localhost`, `127.0.0.1`, `[::1]` and the address listened
+    /// on (any port): a request naming another host is refused (403), so that a web page
+    /// cannot reach local functions through DNS rebinding. `*` allows any. Default: none.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s (e.g. `http://localhost:3000`) whose pages may call the Invoke API,
+    /// besides the emulator's own front door; a request from another is refused (403), so that
+    /// a web page cannot invoke local functions. Requests without `Origin` (AWS's CLIs and
+    /// SDKs) are always answered, and the front door answers any origin, as a Function URL
+    /// does. `*` allows any. Default: none.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Asynchronous (`Event`) invocations: Lambda's retries, and bounds on what waits in memory.
@@ -217,6 +227,8 @@ impl EmulatorConfig {
             connections: ConnectionLimits::default(),
             http_event: crate::HttpEventKind::default(),
             http_port: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

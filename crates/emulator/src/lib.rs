@@ -141,6 +141,8 @@ pub(crate) struct Shared {
     pub(crate) http_event: HttpEventKind,
     /// Where `Event` invocations wait, run and are retried.
     pub(crate) asynchronous: Arc<asynchronous::AsyncQueue>,
+    /// Which `Host`s and `Origin`s are answered.
+    pub(crate) access: invoke_api::Access,
 }
 
 impl Shared {
@@ -178,7 +180,7 @@ pub struct Emulator {
 fn front_door_listener(
     port: u16,
     function: Arc<Function>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     limits: http::Limits,
 ) -> Result<SocketAddr, EmulatorError> {
     let bind_error = |source| EmulatorError::Bind {
@@ -191,9 +193,16 @@ fn front_door_listener(
     let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
     let kind = shared.http_event;
     let host = addr.to_string();
+    shared.access.listening_on(addr);
+    let shared = Arc::clone(shared);
     tokio::spawn(http::serve_with(listener, limits, move |request, _peer| {
         let (function, host) = (Arc::clone(&function), host.clone());
+        // A function's URL answers pages of any origin, as on AWS; the host is checked.
+        let refusal = shared.access.refusal(request.headers(), false);
         async move {
+            if let Some(refusal) = refusal {
+                return refusal;
+            }
             let path = request.uri().path().to_string();
             front_door::serve(&function, request, &path, kind, &host).await
         }
@@ -253,6 +262,7 @@ impl Emulator {
             strict_names: config.strict_names,
             http_event: config.http_event,
             asynchronous: asynchronous::AsyncQueue::new(config.async_invokes, handle.clone()),
+            access: invoke_api::Access::new(&config.allowed_hosts, &config.allowed_origins),
         });
 
         let bind_error = |source| EmulatorError::Bind {
@@ -264,6 +274,7 @@ impl Emulator {
         listener.set_nonblocking(true).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+        shared.access.listening_on(addr);
         let serving = Arc::clone(&shared);
         let limits = http::Limits {
             header_read_timeout: Some(config.connections.header_read_timeout),

@@ -309,7 +309,7 @@ fn raw_garbage_and_non_text_headers_get_400s_and_the_server_serves_on() {
 
     let non_text = raw_exchange(
         addr,
-        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Amz-Invocation-Type: \xffEvent\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Amz-Invocation-Type: \xffEvent\r\nContent-Length: 2\r\n\r\n{}",
     );
     assert!(non_text.starts_with("HTTP/1.1 400"), "{non_text}");
     assert!(
@@ -324,12 +324,12 @@ fn raw_garbage_and_non_text_headers_get_400s_and_the_server_serves_on() {
     );
     let bad_path = raw_exchange(
         addr,
-        b"POST /2015-03-31/functions/%ZZ/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /2015-03-31/functions/%ZZ/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
     );
     assert!(bad_path.starts_with("HTTP/1.1 400"), "{bad_path}");
     let lying_length = raw_exchange(
         addr,
-        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+        b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
     );
     assert!(
         lying_length.is_empty() || lying_length.starts_with("HTTP/1.1 4"),
