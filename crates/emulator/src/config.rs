@@ -198,9 +198,11 @@ pub struct ConnectionLimits {
     /// it started one, or after its last answer (an idle keep-alive connection), is closed.
     /// Default 10 s.
     pub header_read_timeout: Duration,
-    /// Most connections open at once; a connection beyond is closed as soon as it is
-    /// accepted. Default 1,000, Lambda's default concurrency quota. (Where the limit of open
-    /// files is the common 1,024, connections past it wait in the listen queue instead.)
+    /// Most connections open at once. At the cap a new connection closes an idle one (first
+    /// one that never sent a request, else the one idle longest), never one whose request is
+    /// being answered; only when all are being answered is the newcomer closed at once.
+    /// Default 1,000, Lambda's default concurrency quota. (Where the limit of open files is
+    /// the common 1,024, connections past it wait in the listen queue instead.)
     pub max_connections: usize,
 }
 
