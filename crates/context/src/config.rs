@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::env;
+use crate::{env, facts};
 
 /// A variable of the environment that is missing or cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -226,18 +226,24 @@ impl Config {
                 }
             },
         };
+        // Bounded by what Lambda Managed Instances accept, so that a runtime never tries to
+        // start billions of slots (which aborted the bootstrap).
         let max_concurrency = match get(env::MAX_CONCURRENCY) {
             None => NonZeroU32::MIN,
-            Some(value) => {
-                value
-                    .trim()
-                    .parse::<NonZeroU32>()
-                    .map_err(|_| ConfigError::Invalid {
+            Some(value) => match value.trim().parse::<NonZeroU32>() {
+                Ok(slots) if facts::MAX_CONCURRENCY_RANGE.contains(&slots.get()) => slots,
+                _ => {
+                    return Err(ConfigError::Invalid {
                         name: env::MAX_CONCURRENCY,
                         value,
-                        reason: "expected a positive whole number".into(),
-                    })?
-            }
+                        reason: format!(
+                            "expected a whole number from {} to {} (Lambda Managed Instances' PerExecutionEnvironmentMaxConcurrency)",
+                            facts::MAX_CONCURRENCY_RANGE.start(),
+                            facts::MAX_CONCURRENCY_RANGE.end()
+                        ),
+                    });
+                }
+            },
         };
         Ok(Self {
             runtime_api,
@@ -416,6 +422,8 @@ mod tests {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "99999999999"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "0"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "two"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "1601"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "4294967295"),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "eager"),
             ("AWS_LAMBDA_LOG_FORMAT", "XML"),
             ("AWS_LAMBDA_LOG_LEVEL", "LOUD"),
@@ -456,5 +464,24 @@ mod tests {
         assert_eq!("warning".parse::<LogLevel>(), Ok(LogLevel::Warn));
         assert_eq!("Fatal".parse::<LogLevel>(), Ok(LogLevel::Fatal));
         assert_eq!(LogLevel::Warn.to_string(), "WARN");
+    }
+
+    #[test]
+    fn a_max_concurrency_past_lambdas_limit_names_the_variable_and_the_limit() {
+        let error = config(&[
+            ("AWS_LAMBDA_RUNTIME_API", "x:1"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "4294967295"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable AWS_LAMBDA_MAX_CONCURRENCY has invalid value \"4294967295\": expected a whole number from 1 to 1600 (Lambda Managed Instances' PerExecutionEnvironmentMaxConcurrency)"
+        );
+        let at_limit = config(&[
+            ("AWS_LAMBDA_RUNTIME_API", "x:1"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "1600"),
+        ])
+        .unwrap();
+        assert_eq!(at_limit.max_concurrency.get(), 1600);
     }
 }
