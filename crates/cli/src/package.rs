@@ -53,7 +53,7 @@ pub fn package_function(
                 &format!("binary `{}` of package `{}`", rust.bin, rust.package),
             )?;
         } else if spec_adds_nothing(function) {
-            add_folder_files(&mut tree, &function.dir)?;
+            add_folder_files(&mut tree, &function.dir, &project.root)?;
         }
         function.spec.tree.assemble_into(
             &mut tree,
@@ -84,7 +84,9 @@ fn spec_adds_nothing(function: &Function) -> bool {
     tree.copy.is_empty() && tree.generated.is_empty() && tree.symlink.is_empty()
 }
 
-fn add_folder_files(tree: &mut Tree, dir: &Path) -> anyhow::Result<()> {
+/// The files of a script function's folder, each checked: a symlink never brings in a file
+/// from outside the project (`root`), see [`Tree::add_entry_within`].
+fn add_folder_files(tree: &mut Tree, dir: &Path, root: &Path) -> anyhow::Result<()> {
     let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
@@ -99,7 +101,7 @@ fn add_folder_files(tree: &mut Tree, dir: &Path) -> anyhow::Result<()> {
         );
     }
     for (name, path) in entries {
-        tree.add_path(&name, &path)?;
+        tree.add_entry_within(&name, &path, dir, root)?;
     }
     Ok(())
 }

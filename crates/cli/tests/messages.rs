@@ -172,3 +172,21 @@ fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
     .unwrap();
     insta::assert_snapshot!("spec_max_concurrency", lamina(&function, &["build"]));
 }
+
+/// A script function's symlink out of the project is named, with what to do (#19).
+#[test]
+fn a_symlink_out_of_the_project_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("outside")).unwrap();
+    std::fs::write(root.join("outside/secret.txt"), "secret\n").unwrap();
+    let function = root.join("project/fn");
+    std::fs::create_dir_all(&function).unwrap();
+    std::fs::write(function.join("lamina.toml"), "name = \"links\"\n").unwrap();
+    std::fs::write(function.join("bootstrap"), "#!/bin/sh\n").unwrap();
+    std::os::unix::fs::symlink("../../outside/secret.txt", function.join("creds.txt")).unwrap();
+    insta::assert_snapshot!(lamina(
+        &root,
+        &["build", "--manifest-path", "project", "--arch", "x86_64"]
+    ));
+}

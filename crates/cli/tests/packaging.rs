@@ -191,3 +191,67 @@ fn files_the_layers_carry_are_left_out_and_the_limit_names_the_largest() {
          /var/task/handler.sh 14 bytes"
     );
 }
+
+/// A script function's folder is shipped without following a symlink out of the project
+/// (#19): `creds.txt -> ../../outside/secret.txt` and a linked folder of the build machine are
+/// refused, naming the link, and no zip is written; a link inside the function's folder ships
+/// as a link, and one to elsewhere in the project ships what it points at.
+#[test]
+fn symlinks_out_of_the_project_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    write(&outside.join("secret.txt"), "AKIA-not-for-lambda\n", 0o600);
+    let root = dir.path().join("project");
+    let function = root.join("fn");
+    write(&function.join("lamina.toml"), "name = \"links\"\n", 0o644);
+    write(&function.join("bootstrap"), "#!/bin/sh\necho hi\n", 0o755);
+    write(&root.join("shared/common.sh"), "x=1\n", 0o644);
+    let (project, compiler) = project(&root);
+    let fun = project.function("links").unwrap();
+    let package = || {
+        package_function(
+            &project,
+            fun,
+            &compiler,
+            &[Architecture::X86_64],
+            &BuildOptions::default(),
+            Mode::Write,
+        )
+    };
+    let zip = root.join("target/lambda/links/x86_64/bootstrap.zip");
+
+    for (link, target) in [
+        ("creds.txt", "../../outside/secret.txt"),
+        ("data", "../../outside"),
+    ] {
+        std::os::unix::fs::symlink(target, function.join(link)).unwrap();
+        let error = format!("{:#}", package().err().unwrap());
+        assert!(
+            error.contains(&format!(
+                "symlink `{}` -> `{target}` leads out of the project",
+                function.join(link).display()
+            )) && error.contains("host = true"),
+            "{error}"
+        );
+        assert!(!zip.exists(), "a zip was written with {link}");
+        std::fs::remove_file(function.join(link)).unwrap();
+    }
+
+    std::os::unix::fs::symlink("bootstrap", function.join("start")).unwrap();
+    std::os::unix::fs::symlink("../shared", function.join("shared")).unwrap();
+    let built = package().unwrap();
+    let files = &built[0].built.manifest.files;
+    let shipped: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.target.as_deref()))
+        .collect();
+    assert_eq!(
+        shipped,
+        [
+            ("bootstrap", None),
+            ("shared/", None),
+            ("shared/common.sh", None),
+            ("start", Some("bootstrap")),
+        ]
+    );
+}

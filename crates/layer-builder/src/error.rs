@@ -46,6 +46,16 @@ pub enum Error {
         root: PathBuf,
     },
 
+    /// A symlink in a folder shipped whole (a script function's) resolves outside the project:
+    /// following it would ship a file of the build machine nobody asked for.
+    #[error("symlink `{}` -> `{target}` leads out of the project ({}), to `{}`: it would ship a file of this machine, not of the project. Copy what it points at into the project, or ship it on purpose with a [[copy]] of it with `host = true`", link.display(), root.display(), resolved.display())]
+    SymlinkLeavesProject {
+        link: PathBuf,
+        target: String,
+        resolved: PathBuf,
+        root: PathBuf,
+    },
+
     /// A symlink's target is absolute or resolves above the tree's root.
     #[error("symlink `{path}` -> `{target}` points outside the tree")]
     SymlinkLeavesTree { path: String, target: String },

@@ -148,6 +148,57 @@ impl Tree {
         }
     }
 
+    /// Adds `source`, an entry of `folder` shipped whole (a script function's folder), at
+    /// `dest`, never following a symlink out of `root` (the project). A symlink is what a user
+    /// may not have looked at: one whose relative target stays inside `folder` stays a symlink
+    /// (the manifest lists it with its target; [`Tree::plan`] checks it resolves in the tree);
+    /// one that resolves elsewhere inside `root` ships what it points at (as `cp -L`); one that
+    /// resolves outside `root` is refused, naming it ([`Error::SymlinkLeavesProject`]), so a
+    /// `creds.txt -> ../outside/secret.txt` never reaches a zip. A folder is walked without
+    /// following the symlinks inside it, which stay symlinks.
+    pub fn add_entry_within(
+        &mut self,
+        dest: &str,
+        source: &Path,
+        folder: &Path,
+        root: &Path,
+    ) -> Result<()> {
+        let metadata = fs::symlink_metadata(source).map_err(|e| Error::io("reading", source, e))?;
+        if !metadata.file_type().is_symlink() {
+            return self.add_path(dest, source);
+        }
+        let target = fs::read_link(source).map_err(|e| Error::io("reading symlink", source, e))?;
+        let resolved = source
+            .canonicalize()
+            .map_err(|e| Error::io("following symlink", source, e))?;
+        let canonical = |path: &Path| {
+            path.canonicalize()
+                .map_err(|e| Error::io("reading", path, e))
+        };
+        let root = canonical(root)?;
+        let text = || -> Result<String> {
+            target
+                .to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::NonUtf8Name {
+                    path: source.to_owned(),
+                })
+        };
+        if !resolved.starts_with(&root) {
+            return Err(Error::SymlinkLeavesProject {
+                link: source.to_owned(),
+                target: target.to_string_lossy().into_owned(),
+                resolved,
+                root,
+            });
+        }
+        if target.is_relative() && resolved.starts_with(canonical(folder)?) {
+            return self.add_symlink(dest, &text()?);
+        }
+        // Canonical: no symlink left on the way, so reading it later reads what was checked.
+        self.add_path(dest, &resolved)
+    }
+
     /// Adds a built executable at `dest`, always 0755; `label` names it in
     /// messages (e.g. "binary `sample-hello`/`bootstrap`").
     pub fn add_executable(&mut self, dest: &str, source: &Path, label: &str) -> Result<()> {
