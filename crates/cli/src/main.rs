@@ -155,6 +155,15 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading the payload file {}", path.display()))?,
         (None, None) => b"{}".to_vec(),
     };
+    if let Some(flag) = local_flag(&function).filter(|_| remote) {
+        bail!(
+            "{flag} sets up the local run; --remote invokes the function deployed on AWS as \
+             it is configured there (change it with the spec and `cargo lamina deploy`)"
+        );
+    }
+    if !remote && (aws.region.is_some() || aws.endpoint_url.is_some() || aws.profile.is_some()) {
+        bail!("--region, --endpoint-url and --profile say how to reach AWS: add --remote");
+    }
     if remote {
         // The project's spec, where it has this function, says whether it streams.
         let (name, streams) = match name {
@@ -226,6 +235,24 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
         bail!("the function failed ({kind}); its error is on stdout");
     }
     Ok(())
+}
+
+/// The first flag given that only a local run uses, if any.
+fn local_flag(function: &cli::FunctionArgs) -> Option<&'static str> {
+    [
+        (function.timeout.is_some(), "--timeout"),
+        (function.memory.is_some(), "--memory"),
+        (!function.env.is_empty(), "--env"),
+        (function.handler.is_some(), "--handler"),
+        (!function.layers.is_empty(), "--layer"),
+        (function.arch.is_some(), "--arch"),
+        (function.zip.is_some(), "--zip"),
+        (function.bootstrap.is_some(), "--bootstrap"),
+        (function.host_view, "--host-view"),
+        (function.ephemeral_storage.is_some(), "--ephemeral-storage"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// Writes one chunk of a streamed answer to stdout at once. A closed stdout (`| head`) only

@@ -127,7 +127,7 @@ fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
         "BIG={}",
         "x".repeat(lamina_context::facts::MAX_ENVIRONMENT_BYTES)
     );
-    let runs: [&[&str]; 10] = [
+    let runs: [&[&str]; 12] = [
         &["serve", "--max-concurrency", "4294967295"],
         &["serve", "--max-concurrency", "0"],
         &["invoke", "--bootstrap", "exe.sh", "--env", &big],
@@ -144,6 +144,8 @@ fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
         &["serve", "alpha", "--bootstrap", "exe.sh"],
         &["serve", "--bootstrap", "exe.sh", "--runtime-api-only"],
         &["serve", "--zip", "f.zip", "--watch"],
+        &["invoke", "f", "--remote", "--timeout", "5"],
+        &["invoke", "--bootstrap", "exe.sh", "--region", "eu-west-1"],
     ];
     let mut said = String::new();
     for args in runs {
