@@ -21,7 +21,9 @@ pub struct FunctionConfig {
     /// Most instances (processes) running at once. Default 1.
     pub concurrency: usize,
     /// Most invocations one instance serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda
-    /// Managed Instances): its runtime polls `/next` once per slot. Default 1.
+    /// Managed Instances): its runtime polls `/next` once per slot. Default 1; at most
+    /// 1,600 ([`lamina_context::facts::MAX_CONCURRENCY_RANGE`]), beyond which
+    /// [`crate::Emulator::start`] refuses it.
     pub max_concurrency: usize,
     /// Working directory and `LAMBDA_TASK_ROOT`. Default: the executable's folder.
     pub task_root: PathBuf,
@@ -233,4 +235,19 @@ impl EmulatorConfig {
             allowed_origins: Vec::new(),
         }
     }
+}
+
+/// Why `max_concurrency` cannot be a function's (the limit named), or `None` when it is
+/// within what Lambda Managed Instances accept per execution environment
+/// (`PerExecutionEnvironmentMaxConcurrency`, [`lamina_context::facts::MAX_CONCURRENCY_RANGE`]).
+pub(crate) fn max_concurrency_refusal(max_concurrency: usize) -> Option<String> {
+    let range = lamina_context::facts::MAX_CONCURRENCY_RANGE;
+    let within = u32::try_from(max_concurrency).is_ok_and(|slots| range.contains(&slots));
+    (!within).then(|| {
+        format!(
+            "max concurrency {max_concurrency} is outside Lambda Managed Instances' {} to {} invocations per execution environment (PerExecutionEnvironmentMaxConcurrency)",
+            range.start(),
+            range.end()
+        )
+    })
 }

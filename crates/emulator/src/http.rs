@@ -256,22 +256,27 @@ impl hyper::body::Body for Tracked {
     }
 }
 
-/// A Runtime API listener serves one instance's runtime, whose few connections idle while
-/// the function works (for up to Lambda's 900 s timeout): no header timeout, which would
-/// close them under a client that means to reuse them, only a cap.
-const RUNTIME_API_LIMITS: Limits = Limits {
-    header_read_timeout: None,
-    max_connections: 64,
-};
+/// A Runtime API listener serves one instance's runtime, whose connections idle while the
+/// function works (for up to Lambda's 900 s timeout): no header timeout, which would close
+/// them under a client that means to reuse them, only a cap. A runtime with `slots`
+/// invocations at once (`AWS_LAMBDA_MAX_CONCURRENCY`, up to Managed Instances' 1,600) keeps
+/// up to two connections per slot (one polling `/next` and posting results, one streaming a
+/// response), and a few more come and go: 64 beyond them.
+fn runtime_api_limits(slots: usize) -> Limits {
+    Limits {
+        header_read_timeout: None,
+        max_connections: slots.max(1).saturating_mul(2).saturating_add(64),
+    }
+}
 
 /// Accepts connections on `listener` forever, answering each request with `handler`, with
-/// the Runtime API's limits.
-pub async fn serve<H, F>(listener: TcpListener, handler: H)
+/// the Runtime API's limits for a runtime serving `slots` invocations at once.
+pub async fn serve<H, F>(listener: TcpListener, slots: usize, handler: H)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    serve_with(listener, RUNTIME_API_LIMITS, handler).await;
+    serve_with(listener, runtime_api_limits(slots), handler).await;
 }
 
 /// Accepts connections on `listener` forever, answering each request with `handler`, within

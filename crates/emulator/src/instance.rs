@@ -34,6 +34,9 @@ pub(crate) struct Running {
     pub(crate) timer: Option<AbortHandle>,
     /// The instance's init duration, reported with its first invocation only.
     pub(crate) init_duration: Option<Duration>,
+    /// A streamed answer is being read for it: a second answer is refused, and `/next`
+    /// never hands it out again.
+    pub(crate) answering: bool,
 }
 
 /// What a `GET /next` from the instance leads to.
@@ -56,8 +59,20 @@ pub(crate) enum Posted {
     Accepted(Box<Running>),
     /// That invocation was answered already (AWS: 403).
     AlreadyAnswered,
+    /// Another answer to it is being read (AWS: 400, `Runtime.InvokeResponseInProgress`).
+    InProgress,
     /// Not an invocation of this instance (AWS: 400).
     UnknownId,
+}
+
+/// Who posts a result: the streamed answer that [`Lifecycle::begin_answer`] let in, or
+/// anyone else (a whole `/response` or `/error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poster {
+    /// The streamed answer under way for the invocation.
+    Stream,
+    /// A request that carries the whole result.
+    Whole,
 }
 
 /// How an instance ended: whether it was still initialising, and what it was running.
@@ -133,9 +148,11 @@ impl Lifecycle {
             };
         }
         // With one slot, a runtime asking again while its invocation runs gets it again (it
-        // lost the answer); with several, the other slots simply wait.
+        // lost the event); with several, the other slots simply wait. An invocation whose
+        // answer is being read is never handed out again: its handler has run.
         if self.slots == 1
             && let Some(running) = self.running.first()
+            && !running.answering
         {
             return Next::Deliver {
                 request_id: running.invocation.request_id.clone(),
@@ -157,6 +174,7 @@ impl Lifecycle {
             delivered_at: None,
             timer: None,
             init_duration: None,
+            answering: false,
         });
         None
     }
@@ -175,14 +193,51 @@ impl Lifecycle {
             .find(|r| r.invocation.request_id == request_id)
     }
 
-    /// A result posted for `request_id`.
-    pub(crate) fn post(&mut self, request_id: &str) -> Posted {
-        if self.delivered(request_id).is_none() {
-            return if self.answered.iter().any(|id| id == request_id) {
-                Posted::AlreadyAnswered
-            } else {
-                Posted::UnknownId
-            };
+    /// A streamed answer for `request_id` starts: `None` when it may go on (the invocation
+    /// is delivered and no other answer is under way; none is let in after it), else why not.
+    pub(crate) fn begin_answer(&mut self, request_id: &str) -> Option<Posted> {
+        let refused = self.refusal(request_id);
+        if refused.is_some() {
+            return refused;
+        }
+        let Some(running) = self
+            .running
+            .iter_mut()
+            .find(|r| r.delivered_at.is_some() && r.invocation.request_id == request_id)
+        else {
+            return Some(Posted::UnknownId);
+        };
+        if running.answering {
+            return Some(Posted::InProgress);
+        }
+        running.answering = true;
+        None
+    }
+
+    /// Why a result for `request_id` is refused before looking at its answer, if it is.
+    fn refusal(&self, request_id: &str) -> Option<Posted> {
+        if self.delivered(request_id).is_some() {
+            return None;
+        }
+        Some(if self.answered.iter().any(|id| id == request_id) {
+            Posted::AlreadyAnswered
+        } else {
+            Posted::UnknownId
+        })
+    }
+
+    /// A result posted for `request_id` by `poster`. While a streamed answer is under way,
+    /// only it or an error (which ends it, as AWS lets a runtime's error interrupt a stream)
+    /// ends the invocation; another response is refused.
+    pub(crate) fn post(&mut self, request_id: &str, poster: Poster, is_error: bool) -> Posted {
+        if let Some(refused) = self.refusal(request_id) {
+            return refused;
+        }
+        let answering = self
+            .delivered(request_id)
+            .is_some_and(|running| running.answering);
+        if answering && poster == Poster::Whole && !is_error {
+            return Posted::InProgress;
         }
         match self.finish_running(request_id) {
             Some(running) => Posted::Accepted(Box::new(running)),
@@ -279,7 +334,7 @@ mod tests {
                 first: false
             }
         );
-        let Posted::Accepted(running) = life.post(&id) else {
+        let Posted::Accepted(running) = life.post(&id, Poster::Whole, false) else {
             panic!("the running invocation's result is accepted");
         };
         assert_eq!(running.init_duration, Some(Duration::from_millis(5)));
@@ -296,7 +351,7 @@ mod tests {
         for expected in [Some(Duration::from_millis(3)), None] {
             assert!(life.offer(invocation()).is_none());
             let id = deliver(&mut life);
-            let Posted::Accepted(running) = life.post(&id) else {
+            let Posted::Accepted(running) = life.post(&id, Poster::Whole, false) else {
                 panic!("accepted");
             };
             assert_eq!(running.init_duration, expected);
@@ -312,13 +367,22 @@ mod tests {
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
         assert!(
-            matches!(life.post(&id), Posted::UnknownId),
+            matches!(life.post(&id, Poster::Whole, false), Posted::UnknownId),
             "not delivered yet"
         );
         deliver(&mut life);
-        assert!(matches!(life.post("someone-else"), Posted::UnknownId));
-        assert!(matches!(life.post(&id), Posted::Accepted(_)));
-        assert!(matches!(life.post(&id), Posted::AlreadyAnswered));
+        assert!(matches!(
+            life.post("someone-else", Poster::Whole, false),
+            Posted::UnknownId
+        ));
+        assert!(matches!(
+            life.post(&id, Poster::Whole, false),
+            Posted::Accepted(_)
+        ));
+        assert!(matches!(
+            life.post(&id, Poster::Whole, false),
+            Posted::AlreadyAnswered
+        ));
     }
 
     #[test]
@@ -354,7 +418,10 @@ mod tests {
         assert!(life.finish_running("other").is_none());
         assert!(life.finish_running(&id).is_some());
         assert!(life.finish_running(&id).is_none());
-        assert!(matches!(life.post(&id), Posted::AlreadyAnswered));
+        assert!(matches!(
+            life.post(&id, Poster::Whole, false),
+            Posted::AlreadyAnswered
+        ));
     }
 
     #[test]
@@ -381,17 +448,73 @@ mod tests {
             Next::Wait { freeze: false },
             "a fourth poll waits, and nothing is frozen while others run"
         );
-        assert!(matches!(life.post(&ids[1]), Posted::Accepted(_)));
+        assert!(matches!(
+            life.post(&ids[1], Poster::Whole, false),
+            Posted::Accepted(_)
+        ));
         assert!(
             life.can_take(),
             "a slot is free while the answered one's lines are written"
         );
         for id in [&ids[0], &ids[2]] {
-            assert!(matches!(life.post(id), Posted::Accepted(_)));
+            assert!(matches!(
+                life.post(id, Poster::Whole, false),
+                Posted::Accepted(_)
+            ));
         }
         assert_eq!(
             life.next(at(3), Duration::ZERO),
             Next::Wait { freeze: true }
         );
+    }
+
+    #[test]
+    fn a_streamed_answer_under_way_refuses_another_and_is_never_handed_out_again() {
+        let mut life = Lifecycle::new(1, false);
+        life.next(at(0), Duration::ZERO);
+        let invocation = invocation();
+        let id = invocation.request_id.clone();
+        assert!(life.offer(invocation).is_none());
+        assert!(
+            matches!(life.begin_answer(&id), Some(Posted::UnknownId)),
+            "not delivered yet"
+        );
+        deliver(&mut life);
+        assert!(life.begin_answer(&id).is_none(), "the first stream goes on");
+        assert!(matches!(life.begin_answer(&id), Some(Posted::InProgress)));
+        assert!(matches!(
+            life.post(&id, Poster::Whole, false),
+            Posted::InProgress
+        ));
+        assert_eq!(
+            life.next(at(2), Duration::ZERO),
+            Next::Wait { freeze: false },
+            "its handler ran: the event is not handed out again"
+        );
+        assert!(matches!(
+            life.post(&id, Poster::Stream, false),
+            Posted::Accepted(_)
+        ));
+        assert!(matches!(
+            life.begin_answer(&id),
+            Some(Posted::AlreadyAnswered)
+        ));
+    }
+
+    #[test]
+    fn an_error_ends_a_streamed_answer_under_way() {
+        let mut life = Lifecycle::new(1, false);
+        life.next(at(0), Duration::ZERO);
+        assert!(life.offer(invocation()).is_none());
+        let id = deliver(&mut life);
+        assert!(life.begin_answer(&id).is_none());
+        assert!(matches!(
+            life.post(&id, Poster::Whole, true),
+            Posted::Accepted(_)
+        ));
+        assert!(matches!(
+            life.post(&id, Poster::Stream, false),
+            Posted::AlreadyAnswered
+        ));
     }
 }

@@ -550,6 +550,9 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         if function.concurrency == 0 {
             return Err(invalid("concurrency must be at least 1".to_string()));
         }
+        if let Some(reason) = config::max_concurrency_refusal(function.max_concurrency) {
+            return Err(invalid(reason));
+        }
         if let Some(mounts) = &function.mounts {
             for (what, dir) in [("/var/task", &mounts.task), ("/opt", &mounts.opt)] {
                 if !dir.is_dir() {

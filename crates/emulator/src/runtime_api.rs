@@ -11,14 +11,15 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use lamina_context::{facts, header};
 
-use crate::function::{Delivery, Function, RuntimeAnswer, StreamPart};
+use crate::function::{Delivery, Function, RuntimeAnswer, StreamEnd, StreamPart};
 use crate::http::{self, Body, BodyError};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
 /// Serves instance `instance_id`'s own Runtime API on `listener` until aborted.
 pub async fn serve(function: Arc<Function>, listener: tokio::net::TcpListener, instance_id: u64) {
-    http::serve(listener, move |request, _peer| {
+    let slots = function.config.max_concurrency;
+    http::serve(listener, slots, move |request, _peer| {
         handle(Arc::clone(&function), instance_id, request)
     })
     .await;
@@ -54,14 +55,22 @@ pub async fn handle(
             if kind == "response" && streaming {
                 return stream_response(&function, instance_id, &request_id, request).await;
             }
-            let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
-                .map(str::to_string);
+            let error_type = lossy_header(request.headers(), header::FUNCTION_ERROR_TYPE);
             let body = match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
                     return to_http(function.response_too_large(instance_id, &request_id));
                 }
-                Err(BodyError::Broken) => return broken_body(),
+                // The runtime's answer was delivered and cannot be read: the invocation fails
+                // rather than waiting for, or being handed out for, another one.
+                Err(BodyError::Broken) => {
+                    return to_http(function.answer_truncated(
+                        instance_id,
+                        &request_id,
+                        kind == "error",
+                        "its connection broke before the whole body arrived",
+                    ));
+                }
             };
             to_http(if kind == "response" {
                 function.post_response(instance_id, &request_id, body)
@@ -73,8 +82,7 @@ pub async fn handle(
             if method != Method::POST {
                 return method_not_allowed(&method, &path);
             }
-            let error_type = http::header_text(request.headers(), header::FUNCTION_ERROR_TYPE)
-                .map(str::to_string);
+            let error_type = lossy_header(request.headers(), header::FUNCTION_ERROR_TYPE);
             match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
                 Ok(body) => {
                     to_http(function.post_init_error(instance_id, error_type.as_deref(), &body))
@@ -98,16 +106,25 @@ pub async fn handle(
 /// `Lambda-Runtime-Function-Response-Mode: streaming`): each chunk goes on to a caller that
 /// reads a stream as it arrives, or is gathered for one that takes the whole answer; an error
 /// in the `Lambda-Runtime-Function-Error-Type`/`-Body` trailers fails the invocation with it,
-/// whatever was sent before.
+/// whatever was sent before. Once it starts, the invocation ends with it, however it ends:
+/// no other response is let in meanwhile, and a body that cannot be read to its end (a
+/// broken connection, trailers over the server's limit) fails the invocation.
 async fn stream_response(
     function: &Arc<Function>,
     instance_id: u64,
     request_id: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let target = match function.stream_target(instance_id, request_id) {
+    let target = match function.begin_stream(instance_id, request_id) {
         Ok(target) => target,
         Err(answer) => return to_http(answer),
+    };
+    // From here the stream must end the invocation, even if this future is dropped.
+    let mut open = OpenStream {
+        function: Arc::clone(function),
+        instance_id,
+        request_id: request_id.to_string(),
+        ended: false,
     };
     let content_type = http::header_text(request.headers(), "Content-Type")
         .unwrap_or("application/octet-stream")
@@ -126,14 +143,19 @@ async fn stream_response(
     let mut total = 0u64;
     let mut trailers = None;
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return broken_body();
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                drop(target);
+                return to_http(open.end(StreamEnd::Truncated(error_chain(&error))));
+            }
         };
         match frame.into_data() {
             Ok(data) => {
                 total += data.len() as u64;
                 if total > limit {
-                    return to_http(function.response_too_large(instance_id, request_id));
+                    drop(target);
+                    return to_http(open.end(StreamEnd::TooLarge { limit }));
                 }
                 match &target {
                     // A caller that went away stops reading; the function still finishes.
@@ -145,20 +167,65 @@ async fn stream_response(
         }
     }
     drop(target);
+    // The type is taken as sent, decoded lossily: a byte outside ASCII must not turn a
+    // failure into a success. An empty type is no error, as on AWS.
     if let Some(trailers) = trailers
-        && let Some(error_type) = http::header_text(&trailers, header::FUNCTION_ERROR_TYPE)
+        && let Some(error_type) = lossy_header(&trailers, header::FUNCTION_ERROR_TYPE)
+        && !error_type.trim().is_empty()
     {
-        let error_body = http::header_text(&trailers, header::FUNCTION_ERROR_BODY)
-            .and_then(|encoded| BASE64.decode(encoded.trim()).ok())
+        let body = trailers
+            .get(header::FUNCTION_ERROR_BODY)
+            .and_then(|encoded| BASE64.decode(encoded.as_bytes().trim_ascii()).ok())
             .unwrap_or_default();
-        return to_http(function.post_error(
-            instance_id,
-            request_id,
-            Some(error_type),
-            &error_body,
-        ));
+        return to_http(open.end(StreamEnd::Error { error_type, body }));
     }
-    to_http(function.post_response(instance_id, request_id, Bytes::from(gathered)))
+    to_http(open.end(StreamEnd::Response(Bytes::from(gathered))))
+}
+
+/// A streamed answer under way: it ends the invocation once, when the stream ends or, if the
+/// connection's future is dropped first, when it goes.
+struct OpenStream {
+    function: Arc<Function>,
+    instance_id: u64,
+    request_id: String,
+    ended: bool,
+}
+
+impl OpenStream {
+    fn end(&mut self, end: StreamEnd) -> RuntimeAnswer {
+        self.ended = true;
+        self.function
+            .end_stream(self.instance_id, &self.request_id, end)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(StreamEnd::Truncated(
+                "the connection closed before the body ended".to_string(),
+            ));
+        }
+    }
+}
+
+/// An error and its sources, joined by `: ` (hyper's own text names only the outer one).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A header's value as text, bytes outside UTF-8 replaced; `None` when absent.
+fn lossy_header(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// The function's answer as AWS's Runtime API sends it: status, body and, for an event, the
@@ -187,13 +254,16 @@ fn to_http(answer: RuntimeAnswer) -> Response<Body> {
             "InvalidStateTransition",
             "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
         ),
-        RuntimeAnswer::TooLarge => http::runtime_error(
+        RuntimeAnswer::TooLarge { limit } => http::runtime_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
-            &format!(
-                "Exceeded maximum allowed payload size ({} bytes).",
-                crate::MAX_RESPONSE_BYTES
-            ),
+            &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
+        ),
+        // AWS's answer to a response it could not read whole (RIE's `TruncatedHTTPRequest`).
+        RuntimeAnswer::Truncated => http::runtime_error(
+            StatusCode::BAD_REQUEST,
+            "TruncatedHTTPRequest",
+            "HTTP request detected as truncated",
         ),
     }
 }

@@ -9,18 +9,42 @@ use bytes::Bytes;
 
 use super::{Ending, Function, RuntimeAnswer, StreamPart};
 use crate::http::ErrorBody;
-use crate::instance::Posted;
+use crate::instance::{Posted, Poster};
 use crate::instance_io::lock;
 
+/// AWS's error type for an invocation whose answer the Runtime API could not read to its end
+/// (the runtime's connection broke, or its trailers could not be read): the invocation fails
+/// with it rather than waiting for an answer that will not come.
+pub(crate) const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";
+
+/// How a streamed answer ended, as [`Function::end_stream`] takes it.
+pub(crate) enum StreamEnd {
+    /// The whole body arrived, with no error trailer: the response (empty when every byte
+    /// already went to a streaming caller).
+    Response(Bytes),
+    /// The error trailers: the type (decoded lossily) and the decoded body.
+    Error { error_type: String, body: Vec<u8> },
+    /// More than `limit` bytes were sent.
+    TooLarge { limit: u64 },
+    /// The body could not be read to its end, for this reason.
+    Truncated(String),
+}
+
 impl Function {
-    /// `POST /runtime/invocation/{id}/response`.
+    /// `POST /runtime/invocation/{id}/response` with the whole response.
     pub fn post_response(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
         body: Bytes,
     ) -> RuntimeAnswer {
-        self.end_invocation(instance_id, request_id, Ending::Response(body))
+        self.end_invocation(
+            instance_id,
+            request_id,
+            Ending::Response(body),
+            Poster::Whole,
+            false,
+        )
     }
 
     /// `POST /runtime/invocation/{id}/error`.
@@ -36,35 +60,105 @@ impl Function {
             instance_id,
             request_id,
             Ending::FunctionError { body, error_type },
+            Poster::Whole,
+            true,
         )
     }
 
-    /// Where the streamed response to `request_id` goes as it arrives: `Ok(None)` when the
-    /// caller takes the whole answer at once; `Err` with the Runtime API's answer when the id
-    /// is not this instance's current invocation.
-    pub fn stream_target(
+    /// A streamed `/response` for `request_id` starts. `Ok` with where its bytes go as they
+    /// arrive (`None` when the caller takes the whole answer at once): the stream must then
+    /// end with [`Function::end_stream`], and no other response is let in meanwhile. `Err`
+    /// with the Runtime API's answer when the id is not this instance's delivered
+    /// invocation, or another answer to it is under way.
+    pub(crate) fn begin_stream(
         &self,
         instance_id: u64,
         request_id: &str,
     ) -> Result<Option<tokio::sync::mpsc::Sender<StreamPart>>, RuntimeAnswer> {
-        let state = lock(&self.state);
-        let Some(instance) = state.instances.get(&instance_id) else {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get_mut(&instance_id) else {
             return Err(RuntimeAnswer::ContainerError);
         };
-        match instance.life.delivered(request_id) {
-            Some(running) => Ok(running.invocation.stream.clone()),
-            None => Err(RuntimeAnswer::InvalidRequestId),
+        if let Some(refused) = instance.life.begin_answer(request_id) {
+            return Err(refused_answer(refused));
+        }
+        Ok(instance
+            .life
+            .delivered(request_id)
+            .and_then(|running| running.invocation.stream.clone()))
+    }
+
+    /// Ends the streamed answer [`Function::begin_stream`] let in: the invocation ends with
+    /// it, whatever it is (a stream that could not be read fails the invocation, which is
+    /// never handed out again).
+    pub(crate) fn end_stream(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        end: StreamEnd,
+    ) -> RuntimeAnswer {
+        let is_error = !matches!(end, StreamEnd::Response(_));
+        let (ending, refused) = match end {
+            StreamEnd::Response(body) => (Ending::Response(body), None),
+            StreamEnd::Error { error_type, body } => {
+                let (body, error_type) = normalise_error(Some(&error_type), &body);
+                (Ending::FunctionError { body, error_type }, None)
+            }
+            StreamEnd::TooLarge { limit } => (
+                Ending::ResponseTooLarge { limit },
+                Some(RuntimeAnswer::TooLarge { limit }),
+            ),
+            StreamEnd::Truncated(reason) => (
+                truncated(
+                    request_id,
+                    &format!(
+                        "the runtime's streamed response could not be read to its end ({reason})"
+                    ),
+                ),
+                Some(RuntimeAnswer::Truncated),
+            ),
+        };
+        match self.end_invocation(instance_id, request_id, ending, Poster::Stream, is_error) {
+            RuntimeAnswer::Accepted => refused.unwrap_or(RuntimeAnswer::Accepted),
+            other => other,
         }
     }
 
-    /// A response above the payload limit: 413 to the runtime, and the invocation fails.
+    /// A whole `/response` (or, `is_error`, `/error`) whose body could not be read to its
+    /// end: the invocation fails (400 to the runtime, if it is still there to read it).
+    pub fn answer_truncated(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        is_error: bool,
+        reason: &str,
+    ) -> RuntimeAnswer {
+        let ending = truncated(
+            request_id,
+            &format!("the runtime's response could not be read to its end ({reason})"),
+        );
+        match self.end_invocation(instance_id, request_id, ending, Poster::Whole, is_error) {
+            RuntimeAnswer::Accepted => RuntimeAnswer::Truncated,
+            refused => refused,
+        }
+    }
+
+    /// A whole response above the buffered payload limit: 413 to the runtime, and the
+    /// invocation fails.
     pub fn response_too_large(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
     ) -> RuntimeAnswer {
-        match self.end_invocation(instance_id, request_id, Ending::ResponseTooLarge) {
-            RuntimeAnswer::Accepted => RuntimeAnswer::TooLarge,
+        let limit = crate::MAX_RESPONSE_BYTES as u64;
+        match self.end_invocation(
+            instance_id,
+            request_id,
+            Ending::ResponseTooLarge { limit },
+            Poster::Whole,
+            false,
+        ) {
+            RuntimeAnswer::Accepted => RuntimeAnswer::TooLarge { limit },
             refused => refused,
         }
     }
@@ -74,15 +168,16 @@ impl Function {
         instance_id: u64,
         request_id: &str,
         ending: Ending,
+        poster: Poster,
+        is_error: bool,
     ) -> RuntimeAnswer {
         let mut state = lock(&self.state);
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return RuntimeAnswer::ContainerError;
         };
-        let running = match instance.life.post(request_id) {
+        let running = match instance.life.post(request_id, poster, is_error) {
             Posted::Accepted(running) => *running,
-            Posted::AlreadyAnswered => return RuntimeAnswer::AlreadyAnswered,
-            Posted::UnknownId => return RuntimeAnswer::InvalidRequestId,
+            refused => return refused_answer(refused),
         };
         let io = Arc::clone(&instance.io);
         if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
@@ -159,6 +254,32 @@ impl Function {
             io.kill_all();
         });
         RuntimeAnswer::Accepted
+    }
+}
+
+/// What the Runtime API answers a result it refused.
+fn refused_answer(refused: Posted) -> RuntimeAnswer {
+    match refused {
+        Posted::AlreadyAnswered => RuntimeAnswer::AlreadyAnswered,
+        // AWS answers a response while another is under way as it answers a stranger's id
+        // (`Runtime.InvokeResponseInProgress`, rendered as 400 `InvalidRequestID`).
+        Posted::InProgress | Posted::UnknownId | Posted::Accepted(_) => {
+            RuntimeAnswer::InvalidRequestId
+        }
+    }
+}
+
+/// The failure of an invocation whose answer could not be read: `Runtime.TruncatedResponse`,
+/// with `what` happened.
+fn truncated(request_id: &str, what: &str) -> Ending {
+    let message = format!("RequestId: {request_id} Error: {what}, so the invocation failed");
+    Ending::FunctionError {
+        body: ErrorBody {
+            message: &message,
+            error_type: TRUNCATED_RESPONSE,
+        }
+        .to_bytes(),
+        error_type: TRUNCATED_RESPONSE.to_string(),
     }
 }
 

@@ -207,10 +207,9 @@ impl Function {
         let (body, function_error, status, error_type) = match ending {
             Ending::Response(body) => (body, false, None, None),
             Ending::FunctionError { body, error_type } => (body, true, None, Some(error_type)),
-            Ending::ResponseTooLarge => {
+            Ending::ResponseTooLarge { limit } => {
                 let message = format!(
-                    "Response payload size exceeded maximum allowed payload size ({} bytes).",
-                    crate::MAX_RESPONSE_BYTES
+                    "Response payload size exceeded maximum allowed payload size ({limit} bytes)."
                 );
                 let error_type = "Function.ResponseSizeTooLarge";
                 lines.push(format!("RequestId: {request_id} Error: {message}"));

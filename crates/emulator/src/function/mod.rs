@@ -27,6 +27,8 @@ use crate::config::FunctionConfig;
 use crate::http::ErrorBody;
 mod answers;
 mod ending;
+
+pub(crate) use answers::StreamEnd;
 mod spawn;
 
 use spawn::bind_loopback;
@@ -103,14 +105,21 @@ pub enum RuntimeAnswer {
     Accepted,
     /// The instance is gone: the runtime must exit (500).
     ContainerError,
-    /// The request id is not this instance's current invocation (400).
+    /// The request id is not this instance's current invocation, or another answer to it is
+    /// under way (400).
     InvalidRequestId,
     /// That invocation was answered already (403).
     AlreadyAnswered,
     /// An init error after the init (403).
     InitErrorAfterInit,
-    /// The result is over the payload limit; the invocation failed (413).
-    TooLarge,
+    /// The result is over the payload limit of `limit` bytes (buffered or streamed); the
+    /// invocation failed (413).
+    TooLarge {
+        /// The limit it passed, in bytes.
+        limit: u64,
+    },
+    /// The result could not be read to its end; the invocation failed (400).
+    Truncated,
 }
 
 /// An event handed to a runtime, with what its `/next` headers say.
@@ -132,7 +141,10 @@ enum Ending {
         body: Bytes,
         error_type: String,
     },
-    ResponseTooLarge,
+    /// Over the limit of `limit` bytes: the buffered one, or the streamed one.
+    ResponseTooLarge {
+        limit: u64,
+    },
     Timeout,
     Crash {
         description: String,
