@@ -168,6 +168,9 @@ impl Handler for WorkerHandler {
                     ));
                 }
                 Step::Respond(body) => Ok(Answer::Buffered(body)),
+                // After the first byte the error travels in the trailers, which are bounded:
+                // a worker's long traceback is cut to fit, so the invocation is answered.
+                Step::Fail(error) if streaming => Err(error.fitted_for_trailers()),
                 Step::Fail(error) => Err(error),
                 Step::Close => match refused {
                     None => Ok(Answer::Streamed),
