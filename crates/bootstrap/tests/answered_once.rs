@@ -95,3 +95,46 @@ fn a_max_concurrency_past_lambdas_limit_fails_init_naming_the_variable_and_the_l
         "{error}"
     );
 }
+
+#[test]
+fn a_hundred_slots_of_the_real_bootstrap_are_all_served() {
+    const SLOTS: usize = 100;
+    let function = Function::new();
+    // Each invocation waits until every slot has one: all run in the one instance at once.
+    function.executable(
+        "wait.sh",
+        "#!/bin/sh\nevent=$(cat)\ntouch \"$SLOTS_DIR/$LAMINA_REQUEST_ID\"\n\
+         while [ \"$(ls \"$SLOTS_DIR\" | wc -l)\" -lt 100 ]; do sleep 0.05; done\n\
+         printf '%s' \"$event\"\n",
+    );
+    let slots_dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SLOTS_DIR", slots_dir.path().to_string_lossy().into_owned()),
+        ("AWS_LAMBDA_MAX_CONCURRENCY", SLOTS.to_string()),
+    ];
+    let mut config = config(&function, "wait.sh", &env);
+    config.max_concurrency = SLOTS;
+    config.timeout = Duration::from_secs(60);
+    let emulator = Emulator::start(EmulatorConfig::new(vec![config])).unwrap();
+    std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..SLOTS)
+            .map(|n| {
+                let emulator = &emulator;
+                scope.spawn(move || {
+                    let payload = format!("{{\"n\":{n}}}");
+                    (
+                        payload.clone(),
+                        invoke(emulator, "probe", payload.as_bytes()),
+                    )
+                })
+            })
+            .collect();
+        for caller in callers {
+            let (payload, answer) = caller.join().unwrap();
+            assert_eq!(
+                answer.ok(),
+                serde_json::from_str::<serde_json::Value>(&payload).unwrap()
+            );
+        }
+    });
+}
