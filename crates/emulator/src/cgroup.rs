@@ -1,9 +1,12 @@
 //! Containment of function instances in cgroups: one cgroup per instance, v2 where the machine
-//! has the unified hierarchy, v1 (memory, freezer, pids) where it does not.
+//! has the unified hierarchy, v1 (memory, freezer, and pids when mounted) where it does not.
 //!
-//! An instance's cgroup bounds its memory (the function's memory setting, no swap), measures
-//! its peak over every process however it groups itself, freezes it between invocations and
-//! kills everything in it at once, so a child that called `setsid()` cannot outlive it.
+//! An instance's cgroup bounds its memory (the function's memory setting, no swap) and its
+//! processes and threads (Lambda's 1,024, as `pids.max`, where the pids controller is
+//! mounted: v1 without it still works, said once), measures its peak over every process
+//! however it groups itself, freezes it between invocations and kills everything in it at
+//! once, so a child that called `setsid()` cannot outlive it. It is removed once its last
+//! process is gone, however long exiting takes, and by its drop if no one removed it.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -17,13 +20,32 @@ use std::time::{Duration, Instant};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// How long a v1 freeze may take before the kill goes ahead anyway.
 const FREEZE_WAIT: Duration = Duration::from_millis(500);
+/// How long [`InstanceCgroup::remove`] keeps killing and waiting for a cgroup's processes to
+/// be gone: exiting takes a moment per process, and a sandbox may hold 1,024 of them on a
+/// loaded machine (2 s left one in eight timed-out cgroups behind). Past it, the folder is
+/// left, said on stderr, for the next emulator to end.
+const EMPTY_WAIT: Duration = Duration::from_secs(30);
+/// The processes and threads one sandbox may hold: Lambda's limit, as `pids.max`.
+const PIDS_MAX: u32 = lamina_context::facts::MAX_PROCESSES;
+
+/// Says once per emulator process that instances are not limited to Lambda's 1,024
+/// processes and threads, because the pids controller is missing.
+fn say_no_pids_controller(where_: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!(
+            "lamina-emulator: no pids controller ({where_}): an instance is not limited to \
+             Lambda's {PIDS_MAX} processes and threads"
+        );
+    });
+}
 
 /// Why no cgroup could be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    /// Neither a usable v2 hierarchy nor the v1 memory, freezer and pids controllers.
+    /// Neither a usable v2 hierarchy nor the v1 memory and freezer controllers.
     #[error(
-        "no cgroup v2 hierarchy with the memory controller and no cgroup v1 memory, freezer and pids controllers under {CGROUP_ROOT}"
+        "no cgroup v2 hierarchy with the memory controller and no cgroup v1 memory and freezer controllers under {CGROUP_ROOT}"
     )]
     NoController,
     /// A cgroup file or folder could not be written (not root, read-only file system, ...).
@@ -57,8 +79,10 @@ enum Version {
 #[derive(Debug)]
 pub struct Cgroups {
     version: Version,
-    /// The parent folders (one for v2; memory, freezer, pids for v1).
+    /// The parent folders (one for v2; memory, freezer and, when mounted, pids for v1).
     parents: Vec<PathBuf>,
+    /// Whether the pids controller is there, to hold each instance to Lambda's 1,024.
+    pids: bool,
 }
 
 /// The cgroups of this emulator process, or `None` (said once on stderr) when none can be made.
@@ -104,28 +128,43 @@ impl Cgroups {
             if !has_controller(&available, "memory") {
                 return Err(CgroupError::NoController);
             }
+            let pids = has_controller(&available, "pids");
+            if !pids {
+                say_no_pids_controller(&format!("not in {}", controllers.display()));
+            }
             // Instances need memory (and pids) delegated from the root down to them.
-            write(&root.join("cgroup.subtree_control"), "+memory +pids")?;
+            write(&root.join("cgroup.subtree_control"), subtree_control(pids))?;
             let cgroups = Cgroups {
                 version: Version::V2,
                 parents: vec![root.join(&name)],
+                pids,
             };
             cgroups.make_parents()?;
             return Ok(cgroups);
         }
-        let controllers = ["memory", "freezer", "pids"];
-        if !controllers
-            .iter()
-            .all(|c| root.join(c).join("cgroup.procs").exists())
-        {
+        let mounted = |c: &str| root.join(c).join("cgroup.procs").exists();
+        if !["memory", "freezer"].iter().all(|c| mounted(c)) {
             return Err(CgroupError::NoController);
         }
+        let pids = mounted("pids");
+        if !pids {
+            say_no_pids_controller(&format!(
+                "no v1 hierarchy at {}",
+                root.join("pids").display()
+            ));
+        }
+        let controllers: &[&str] = if pids {
+            &["memory", "freezer", "pids"]
+        } else {
+            &["memory", "freezer"]
+        };
         let cgroups = Cgroups {
             version: Version::V1,
             parents: controllers
                 .iter()
                 .map(|c| root.join(c).join(&name))
                 .collect(),
+            pids,
         };
         cgroups.make_parents()?;
         Ok(cgroups)
@@ -138,7 +177,10 @@ impl Cgroups {
             if !parent.exists() {
                 make_dir(parent)?;
                 if self.version == Version::V2 {
-                    write(&parent.join("cgroup.subtree_control"), "+memory +pids")?;
+                    write(
+                        &parent.join("cgroup.subtree_control"),
+                        subtree_control(self.pids),
+                    )?;
                 }
             }
         }
@@ -146,7 +188,8 @@ impl Cgroups {
     }
 
     /// Makes the cgroup of one instance of function `function`, limited to `memory_mb` MB of
-    /// memory and no swap.
+    /// memory and no swap, and (with the pids controller) to Lambda's 1,024 processes and
+    /// threads: a function starting more gets `EAGAIN` from `fork`/`clone`, as on Lambda.
     pub fn instance(&self, function: &str, memory_mb: u64) -> Result<InstanceCgroup, CgroupError> {
         // Several emulators (tests) in one process may run functions of the same name.
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -159,6 +202,8 @@ impl Cgroups {
         let cgroup = InstanceCgroup {
             version: self.version.clone(),
             dirs,
+            pids: self.pids,
+            removed: std::sync::atomic::AtomicBool::new(false),
         };
         let bytes = (memory_mb * 1024 * 1024).to_string();
         let set = match cgroup.version {
@@ -180,6 +225,10 @@ impl Cgroups {
                 })
             }
         };
+        let set = set.and_then(|()| match cgroup.pids_dir() {
+            Some(dir) => write(&dir.join("pids.max"), &PIDS_MAX.to_string()),
+            None => Ok(()),
+        });
         if let Err(err) = set {
             cgroup.remove();
             return Err(err);
@@ -188,11 +237,23 @@ impl Cgroups {
     }
 }
 
-/// One instance's cgroup (one folder for v2; memory, freezer, pids folders for v1).
+/// One instance's cgroup (one folder for v2; memory, freezer and pids folders for v1).
+/// Dropped without [`remove`](InstanceCgroup::remove) (an exit watcher cancelled when the
+/// emulator shuts down), it removes itself.
 #[derive(Debug)]
 pub struct InstanceCgroup {
     version: Version,
     dirs: Vec<PathBuf>,
+    /// Whether it has a pids controller (v2: in its one folder; v1: the third folder).
+    pids: bool,
+    /// Set once its folders are gone (or given up on), so removing twice does nothing.
+    removed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for InstanceCgroup {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// Open `cgroup.procs` files to which a child writes `0` before exec, joining the cgroup.
@@ -230,6 +291,31 @@ impl InstanceCgroup {
     fn freezer(&self) -> &Path {
         // v2 freezes in the one folder; v1's freezer folder is the second.
         self.dirs.get(1).unwrap_or(&self.dirs[0])
+    }
+
+    /// The folder holding `pids.max`, if there is a pids controller.
+    fn pids_dir(&self) -> Option<&Path> {
+        match (self.pids, &self.version) {
+            (false, _) => None,
+            (true, Version::V2) => Some(&self.dirs[0]),
+            (true, Version::V1) => self.dirs.get(2).map(PathBuf::as_path),
+        }
+    }
+
+    /// Whether no process is left in the cgroup: v2's `cgroup.events` says `populated 0`;
+    /// v1 has no such file, and every hierarchy's `cgroup.procs` must be empty. A zombie
+    /// is not counted (it left the cgroup as it exited).
+    fn is_empty(&self) -> bool {
+        match self.version {
+            Version::V2 => std::fs::read_to_string(self.dirs[0].join("cgroup.events"))
+                .map(|text| counter(&text, "populated") == Some(0))
+                .unwrap_or(true),
+            Version::V1 => self.dirs.iter().all(|dir| {
+                std::fs::read_to_string(dir.join("cgroup.procs"))
+                    .map(|text| parse_pids(&text).is_empty())
+                    .unwrap_or(true)
+            }),
+        }
     }
 
     /// Opens the `cgroup.procs` files a child process writes itself into before exec.
@@ -326,21 +412,53 @@ impl InstanceCgroup {
             .unwrap_or_default()
     }
 
-    /// Kills what is left and removes the cgroup's folders.
+    /// Kills what is left, waits until the kill is seen (no process left in any of its
+    /// folders) and removes the folders. `rmdir` of a cgroup whose processes are still
+    /// exiting fails with `EBUSY`, so it is retried, killing again (a process forked as the
+    /// first kill landed) until the cgroup is empty or [`EMPTY_WAIT`] has passed. Does
+    /// nothing the second time.
     pub fn remove(&self) {
-        self.kill();
-        for dir in &self.dirs {
-            // A cgroup can be removed once its last process has been reaped, which follows
-            // the kill by a moment.
-            let started = Instant::now();
-            while std::fs::remove_dir(dir).is_err()
-                && dir.exists()
-                && started.elapsed() < Duration::from_secs(2)
-            {
-                std::thread::sleep(Duration::from_millis(5));
+        if self.removed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if self.is_empty() {
+                // EBUSY: a process is still on its way out; anything else (gone, or not a
+                // cgroup folder at all) will not change by waiting.
+                let busy = self
+                    .dirs
+                    .iter()
+                    .filter(|dir| {
+                        std::fs::remove_dir(dir)
+                            .is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+                    })
+                    .count();
+                if busy == 0 {
+                    return;
+                }
+            } else {
+                self.kill();
             }
+            if started.elapsed() > EMPTY_WAIT {
+                eprintln!(
+                    "lamina-emulator: {} still has processes {} s after they were killed; \
+                     it is left for the next emulator to end",
+                    self.dirs[0].display(),
+                    EMPTY_WAIT.as_secs()
+                );
+                return;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
+}
+
+/// What a v2 parent delegates to its children.
+fn subtree_control(pids: bool) -> &'static str {
+    if pids { "+memory +pids" } else { "+memory" }
 }
 
 /// Kills the processes of the cgroups that emulators which no longer run left under `root`
@@ -506,6 +624,7 @@ mod tests {
             "memory.oom.group",
             "cgroup.procs",
             "cgroup.freeze",
+            "pids.max",
         ];
         for file in files {
             std::fs::write(instance_dir.join(file), "").expect("test fixture");
@@ -515,6 +634,7 @@ mod tests {
         assert_eq!(read("memory.max"), "134217728");
         assert_eq!(read("memory.swap.max"), "0");
         assert_eq!(read("memory.oom.group"), "1");
+        assert_eq!(read("pids.max"), "1024");
         instance.freeze().expect("test fixture");
         assert_eq!(read("cgroup.freeze"), "1");
         std::fs::write(instance_dir.join("memory.events"), "oom 1\noom_kill 1\n")
