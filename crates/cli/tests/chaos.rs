@@ -78,7 +78,7 @@ impl Dice {
 enum Door {
     Invoke,
     Stream,
-    FrontDoor,
+    FunctionUrl,
 }
 
 /// What one caller saw.
@@ -91,6 +91,9 @@ enum Seen {
     /// The caller hung up on purpose.
     HungUp,
 }
+
+/// Every call made: its door, its fault and what its caller saw, by id.
+type Calls = BTreeMap<u64, (Door, &'static str, Seen)>;
 
 struct Serving {
     child: Child,
@@ -188,7 +191,7 @@ fn call(address: &str, door: Door, n: u64, fault: &str, hang_up: bool) -> Seen {
     let path = match door {
         Door::Invoke => "/2015-03-31/functions/chaos/invocations".to_owned(),
         Door::Stream => "/2021-11-15/functions/chaos/response-streaming-invocations".to_owned(),
-        Door::FrontDoor => format!("/lambda-url/chaos/call/{n}"),
+        Door::FunctionUrl => format!("/lambda-url/chaos/call/{n}"),
     };
     let Some((status, response)) = exchange(address, &path, &event, hang_up.then_some(20)) else {
         return Seen::HungUp;
@@ -196,9 +199,9 @@ fn call(address: &str, door: Door, n: u64, fault: &str, hang_up: bool) -> Seen {
     let text = String::from_utf8_lossy(&response);
     let own = format!("answer {n} done");
     match door {
-        Door::FrontDoor if status == 502 => Seen::FunctionError,
+        Door::FunctionUrl if status == 502 => Seen::FunctionError,
         // A stream that failed after its first bytes keeps its status: its body is cut.
-        Door::FrontDoor if status == 200 && !text.contains(&own) => {
+        Door::FunctionUrl if status == 200 && !text.contains(&own) => {
             assert!(
                 text.contains(&format!("answer {n} part 1;")) && fault != "none",
                 "caller {n} ({door:?}, {fault}) got someone else's answer or a cut one:\n{text}"
@@ -373,7 +376,7 @@ fn every_caller_is_answered_once_by_one_run_and_serve_leaves_nothing_behind() {
     };
 
     let next_id = Arc::new(AtomicU64::new(1));
-    let seen: Arc<Mutex<BTreeMap<u64, (Door, &'static str, Seen)>>> = Arc::default();
+    let seen: Arc<Mutex<Calls>> = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let callers: Vec<_> = (0..6u64)
         .map(|caller| {
@@ -383,7 +386,7 @@ fn every_caller_is_answered_once_by_one_run_and_serve_leaves_nothing_behind() {
                 while Instant::now() < deadline {
                     let n = next_id.fetch_add(1, Ordering::Relaxed);
                     let door =
-                        [Door::Invoke, Door::Stream, Door::FrontDoor][dice.below(3) as usize];
+                        [Door::Invoke, Door::Stream, Door::FunctionUrl][dice.below(3) as usize];
                     let fault = match dice.below(20) {
                         0 => "kill",
                         1 | 2 => "big_error",
