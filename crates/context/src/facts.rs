@@ -148,6 +148,78 @@ pub fn runtime_exited(code: Option<i32>, signal: Option<i32>) -> String {
     format!("Runtime exited with error: {}", exit_wording(code, signal))
 }
 
+/// A setting outside the range Lambda accepts: the value with its unit, and Lambda's range in
+/// words. Every crate refuses with these words, whether the value came from `lamina.toml`, a
+/// flag, the library's configuration or the environment; the caller adds where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value}: {allowed}")]
+pub struct OutOfRange {
+    /// The value refused, with its unit (`"0 s"`, `"64 MB"`).
+    pub value: String,
+    /// What Lambda allows (`"Lambda allows 1 to 900 seconds"`).
+    pub allowed: String,
+}
+
+/// Checks a memory size in MB against [`MEMORY_MB_RANGE`].
+pub fn check_memory_mb(mb: u64) -> Result<u32, OutOfRange> {
+    check_range(mb, MEMORY_MB_RANGE, "MB", "Lambda allows {} to {} MB")
+}
+
+/// Checks a `/tmp` size in MB against [`EPHEMERAL_STORAGE_MB_RANGE`].
+pub fn check_ephemeral_storage_mb(mb: u64) -> Result<u32, OutOfRange> {
+    check_range(
+        mb,
+        EPHEMERAL_STORAGE_MB_RANGE,
+        "MB",
+        "Lambda allows {} to {} MB",
+    )
+}
+
+/// Checks an instance's concurrency against [`MAX_CONCURRENCY_RANGE`].
+pub fn check_max_concurrency(slots: u64) -> Result<u32, OutOfRange> {
+    check_range(
+        slots,
+        MAX_CONCURRENCY_RANGE,
+        "",
+        "Lambda Managed Instances run {} to {} invocations at once in one execution environment \
+         (PerExecutionEnvironmentMaxConcurrency)",
+    )
+}
+
+/// Checks a timeout against [`TIMEOUT_S_RANGE`]. Fractions are allowed (a local run may time
+/// out sooner than Lambda can); NaN and infinities are refused.
+pub fn check_timeout(seconds: f64) -> Result<std::time::Duration, OutOfRange> {
+    let (min, max) = (*TIMEOUT_S_RANGE.start(), *TIMEOUT_S_RANGE.end());
+    if seconds.is_finite() && (f64::from(min)..=f64::from(max)).contains(&seconds) {
+        return Ok(std::time::Duration::from_secs_f64(seconds));
+    }
+    Err(OutOfRange {
+        value: format!("{seconds} s"),
+        allowed: format!("Lambda allows {min} to {max} seconds"),
+    })
+}
+
+fn check_range(
+    value: u64,
+    range: std::ops::RangeInclusive<u32>,
+    unit: &str,
+    allowed: &str,
+) -> Result<u32, OutOfRange> {
+    match u32::try_from(value) {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(OutOfRange {
+            value: if unit.is_empty() {
+                value.to_string()
+            } else {
+                format!("{value} {unit}")
+            },
+            allowed: allowed
+                .replacen("{}", &range.start().to_string(), 1)
+                .replacen("{}", &range.end().to_string(), 1),
+        }),
+    }
+}
+
 /// Go's (and so Lambda's) name for a Linux signal number.
 fn signal_name(signal: i32) -> String {
     let name = match signal {
@@ -187,6 +259,39 @@ mod tests {
         assert_eq!(
             runtime_exited(None, Some(11)),
             "Runtime exited with error: signal: segmentation fault"
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked_in_lambdas_words() {
+        assert_eq!(check_memory_mb(128), Ok(128));
+        assert_eq!(check_memory_mb(10_240), Ok(10_240));
+        assert_eq!(
+            check_memory_mb(10_241).map_err(|e| e.to_string()),
+            Err("10241 MB: Lambda allows 128 to 10240 MB".into())
+        );
+        assert_eq!(
+            check_ephemeral_storage_mb(511).map_err(|e| e.to_string()),
+            Err("511 MB: Lambda allows 512 to 10240 MB".into())
+        );
+        assert_eq!(
+            check_max_concurrency(4_294_967_295).map_err(|e| e.to_string()),
+            Err(
+                "4294967295: Lambda Managed Instances run 1 to 1600 invocations at once in \
+                 one execution environment (PerExecutionEnvironmentMaxConcurrency)"
+                    .into()
+            )
+        );
+        assert_eq!(check_max_concurrency(1600), Ok(1600));
+        assert!(check_timeout(0.5).is_err());
+        assert!(check_timeout(f64::NAN).is_err());
+        assert_eq!(
+            check_timeout(900.0),
+            Ok(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(
+            check_timeout(0.0).map_err(|e| e.to_string()),
+            Err("0 s: Lambda allows 1 to 900 seconds".into())
         );
     }
 
