@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lamina_context::facts::MAX_ENV_STRING_BYTES;
 
-use crate::handler_spec::InitError;
+use crate::init_error::InitError;
 
 /// The most bytes one `env.d` file may hold. Each file is read through a reader bounded to
 /// this (plus one byte, to tell "exactly at" from "over"), so a file of any size costs the

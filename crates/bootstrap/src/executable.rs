@@ -14,7 +14,7 @@ use crate::invocation::{
     Answer, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
     error_types, names,
 };
-use crate::lines::{LineSplitter, Tail};
+use crate::lines::{LineSplitter, Tail, tail_suffix};
 use crate::log::Log;
 use crate::process::{
     ExitWatch, describe_status, die_with_parent, earliest, kill_group, own_pid, poll,
@@ -171,15 +171,6 @@ impl Handler for ExecutableHandler {
                 ),
             )),
         }
-    }
-}
-
-/// `. Last lines of stderr:\n...` or nothing.
-pub(crate) fn tail_suffix(tail: &[String]) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; last lines of stderr:\n{}", tail.join("\n"))
     }
 }
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::environment::{ChildEnvironment, Settings, is_executable_file, is_identifier};
 use crate::executable::ExecutableHandler;
-pub use crate::init_error::InitError;
+use crate::init_error::InitError;
 use crate::invocation::Handler;
+use crate::language::Language;
 use crate::log::Log;
 use crate::web::{HTTP_PREFIX, WebCommand, WebHandler};
 use crate::worker::{WorkerCommand, WorkerHandler};
@@ -21,59 +22,6 @@ pub const STREAM_PREFIX: &str = "stream:";
 /// (default `application/octet-stream`; `application/vnd.awslambda.http-integration-response`
 /// for a Function URL response that opens with its prelude).
 pub const STREAM_CONTENT_TYPE: &str = "LAMINA_STREAM_CONTENT_TYPE";
-
-/// A language whose functions run through an adapter shipped in the layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    /// `FILE.pl`, run by `perl <adapters>/perl.pl`.
-    Perl,
-    /// `FILE.py`, run by `python3 <adapters>/python.py`.
-    Python,
-    /// `FILE.sh`, run by `bash <adapters>/shell.sh`.
-    Shell,
-}
-
-impl Language {
-    /// The order in which `FILE.pl`, `FILE.py` and `FILE.sh` are looked for: the first that
-    /// exists wins.
-    pub const PRECEDENCE: [Language; 3] = [Language::Perl, Language::Python, Language::Shell];
-
-    /// File extension of handler files, without the dot.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Language::Perl => "pl",
-            Language::Python => "py",
-            Language::Shell => "sh",
-        }
-    }
-
-    /// The interpreter, looked up on the handlers' `PATH` (`/opt/bin` first).
-    pub fn interpreter(self) -> &'static str {
-        match self {
-            Language::Perl => "perl",
-            Language::Python => "python3",
-            Language::Shell => "bash",
-        }
-    }
-
-    /// File name of the adapter in the adapters folder.
-    pub fn adapter(self) -> &'static str {
-        match self {
-            Language::Perl => "perl.pl",
-            Language::Python => "python.py",
-            Language::Shell => "shell.sh",
-        }
-    }
-
-    /// Name for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Language::Perl => "Perl",
-            Language::Python => "Python",
-            Language::Shell => "shell",
-        }
-    }
-}
 
 /// A `_HANDLER` value resolved against the task root, the layers and `PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::executable::tail_suffix;
-use crate::handler_spec::Language;
 use crate::invocation::InvocationError;
+use crate::language::Language;
+use crate::lines::tail_suffix;
 
 /// Why the bootstrap cannot start the handler: reported to `/runtime/init/error`.
 ///

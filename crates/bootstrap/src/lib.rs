@@ -20,6 +20,7 @@ mod executable;
 mod handler_spec;
 mod init_error;
 mod invocation;
+mod language;
 mod lines;
 mod log;
 mod process;
@@ -32,11 +33,13 @@ pub use environment::{
     ChildEnvironment, MAX_CHILD_ENVIRONMENT_BYTES, MAX_ENV_FILE_BYTES, Settings,
 };
 pub use executable::ExecutableHandler;
-pub use handler_spec::{HandlerSpec, InitError, Language, load_handler, load_handlers};
+pub use handler_spec::{HandlerSpec, load_handler, load_handlers};
+pub use init_error::InitError;
 pub use invocation::{
     Answer, Collected, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
     error_types, names,
 };
+pub use language::Language;
 pub use log::Log;
 pub use run::{Pool, run};
 pub use web::{WebCommand, WebHandler};

@@ -52,6 +52,15 @@ impl LineSplitter {
     }
 }
 
+/// `. Last lines of stderr:\n...` or nothing.
+pub(crate) fn tail_suffix(tail: &[String]) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; last lines of stderr:\n{}", tail.join("\n"))
+    }
+}
+
 /// The last lines of a stream, for error messages.
 #[derive(Default, Debug)]
 pub(crate) struct Tail {

@@ -8,6 +8,7 @@
 //! body is the result. Like a worker, a server that dies fails the invocation in Lambda's words
 //! and is started again for the next one; one that overruns the deadline is killed.
 
+mod command;
 mod server;
 
 use std::path::PathBuf;
@@ -18,12 +19,12 @@ use lamina_http::{Body, HttpError};
 use ureq::RequestExt as _;
 
 use crate::environment::ChildEnvironment;
-use crate::handler_spec::InitError;
+use crate::init_error::InitError;
 use crate::invocation::{
     Answer, Context, Handler, InvocationError, ResponseSink, cutoff, error_types,
 };
 use crate::log::Log;
-use crate::worker::WorkerCommand;
+pub use command::WebCommand;
 use server::{READY_LIMIT, WebServer};
 
 /// `_HANDLER`'s prefix for the convention.
@@ -35,43 +36,6 @@ pub const EVENTS_PATH_VARIABLE: &str = "LAMINA_HTTP_EVENTS_PATH";
 pub const DEFAULT_EVENTS_PATH: &str = "/events";
 /// Largest answer read from the server (Lambda's limit is 6 MB; this bounds memory).
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
-
-/// A web server to run: where it listens and the command that starts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebCommand {
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-    /// A path that answers below 500 once the server is ready; by default, an accepted
-    /// connection is enough.
-    pub ready_path: Option<String>,
-    /// The program and its arguments.
-    pub command: WorkerCommand,
-}
-
-impl WebCommand {
-    /// Splits `PORT[/READY_PATH]:COMMAND ARGS` (what follows `http:`) into the port, the ready
-    /// path and the command's words.
-    pub fn parse(spec: &str) -> Result<(u16, Option<String>, Vec<String>), String> {
-        let Some((address, command)) = spec.split_once(':') else {
-            return Err("`http:` must be followed by PORT:COMMAND, e.g. http:8080:./app.py".into());
-        };
-        let (port, ready_path) = match address.split_once('/') {
-            Some((port, path)) => (port, Some(format!("/{path}"))),
-            None => (address, None),
-        };
-        let port =
-            port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                format!("`{port}` is not a port (1-65535): use http:PORT:COMMAND")
-            })?;
-        let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
-        if words.is_empty() {
-            return Err(
-                "`http:PORT:` must be followed by the command that starts the server".into(),
-            );
-        }
-        Ok((port, ready_path, words))
-    }
-}
 
 /// Serves invocations by forwarding them to a web server kept running. Every slot of a
 /// function holds a clone: they share the one server (it owns the port), and their requests

@@ -16,7 +16,7 @@ use crate::invocation::{InvocationError, error_types};
 use crate::log::Log;
 use crate::process::{describe_status, die_with_parent, kill_group, own_pid};
 
-use super::WebCommand;
+use super::command::WebCommand;
 
 /// How long init waits for the server to listen: Lambda's init phase lasts at most 10 s.
 pub(super) const READY_LIMIT: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
-use crate::handler_spec::InitError;
+use crate::init_error::InitError;
 use crate::invocation::InvocationError;
 use crate::lines::Output;
 use crate::log::Log;
@@ -23,10 +23,8 @@ use crate::process::{
     set_nonblocking,
 };
 use crate::protocol::{self, Decoder, Reply};
-use running::{Exchange, Running};
+use running::{EXIT_GRACE, Exchange, Running};
 
-/// How long a worker that closed its reply pipe gets to exit on its own before it is killed.
-const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// How long to wait for a dead worker's last output lines to reach the log.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 

@@ -6,10 +6,10 @@
 
 use std::io;
 
-use crate::executable::tail_suffix;
 use crate::invocation::{
     Answer, Context, Handler, InvocationError, ResponseSink, cutoff, error_types,
 };
+use crate::lines::tail_suffix;
 use crate::protocol::{self, Reply};
 
 use super::running::Exchange;

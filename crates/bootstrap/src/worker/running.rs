@@ -5,13 +5,14 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ExitStatus};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::lines::Output;
 use crate::process::{ExitWatch, earliest, kill_group, poll};
 use crate::protocol::{Decoder, ProtocolError, Reply};
 
-use super::EXIT_GRACE;
+/// How long a worker that closed its reply pipe gets to exit on its own before it is killed.
+pub(super) const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(super) struct Running {
