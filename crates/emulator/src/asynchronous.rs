@@ -151,7 +151,7 @@ impl AsyncQueue {
             SystemTime::now(),
         );
         if let Err(err) = write_then_rename(dir, request_id, &record) {
-            eprintln!(
+            to_stderr!(
                 "lamina-emulator: cannot write the failed event {request_id} to {}: {err}",
                 dir.display()
             );

@@ -33,7 +33,7 @@ const PIDS_MAX: u32 = lamina_context::facts::MAX_PROCESSES;
 fn say_no_pids_controller(where_: &str) {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
-        eprintln!(
+        to_stderr!(
             "lamina-emulator: no pids controller ({where_}): an instance is not limited to \
              Lambda's {PIDS_MAX} processes and threads"
         );
@@ -92,7 +92,7 @@ pub fn system() -> Option<&'static Cgroups> {
         .get_or_init(|| match Cgroups::create(Path::new(CGROUP_ROOT)) {
             Ok(cgroups) => Some(cgroups),
             Err(err) => {
-                eprintln!(
+                to_stderr!(
                     "lamina-emulator: no cgroups ({err}): memory is not limited, Max Memory Used \
                      comes from /proc, and instances are not frozen between invocations"
                 );
@@ -117,7 +117,7 @@ impl Cgroups {
         let name = format!("lamina-emulator-{}", std::process::id());
         let reaped = reap_stale(root);
         if reaped > 0 {
-            eprintln!(
+            to_stderr!(
                 "lamina-emulator: ended the processes of {reaped} cgroup(s) left by emulators that \
                  were killed before they could stop their functions (frozen, they would have \
                  held their memory and ports for ever)"
@@ -442,7 +442,7 @@ impl InstanceCgroup {
                 self.kill();
             }
             if started.elapsed() > EMPTY_WAIT {
-                eprintln!(
+                to_stderr!(
                     "lamina-emulator: {} still has processes {} s after they were killed; \
                      it is left for the next emulator to end",
                     self.dirs[0].display(),

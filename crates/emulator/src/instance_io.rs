@@ -119,7 +119,7 @@ impl InstanceIo {
             && !self.frozen.swap(true, Ordering::AcqRel)
             && let Err(err) = cgroup.freeze()
         {
-            eprintln!("lamina-emulator: freezing an instance: {err}");
+            to_stderr!("lamina-emulator: freezing an instance: {err}");
         }
     }
 
@@ -129,7 +129,7 @@ impl InstanceIo {
             && self.frozen.swap(false, Ordering::AcqRel)
             && let Err(err) = cgroup.thaw()
         {
-            eprintln!("lamina-emulator: thawing an instance: {err}");
+            to_stderr!("lamina-emulator: thawing an instance: {err}");
         }
     }
 

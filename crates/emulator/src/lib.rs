@@ -18,6 +18,16 @@
 //! group); one that exits while an invocation is outstanding answers that invocation with
 //! `Runtime.ExitError`. The next invocation starts a fresh process either way.
 
+/// `eprintln!` that never panics: a closed stderr (a terminal gone after SIGHUP, a reader
+/// that exited) makes the emulator's warnings and copied log lines go nowhere instead of
+/// panicking the task or thread that wrote them (EPIPE and EIO are ignored).
+macro_rules! to_stderr {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod asynchronous;
 mod cgroup;
 mod config;

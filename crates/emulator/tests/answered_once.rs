@@ -284,6 +284,16 @@ fn a_buffered_answer_cut_short_fails_the_invocation_once() {
         }
         let error = error_of(&caller.join().expect("caller"));
         assert_eq!(error["errorType"], "Runtime.TruncatedResponse", "{error}");
+        // Lambda's own failure, not the handler's: REPORT says so as for Runtime.ExitError.
+        let log = common::platform_lines(&h.emulator.logs("probe"));
+        let report = log
+            .lines()
+            .find(|line| line.starts_with("REPORT "))
+            .expect("a REPORT line");
+        assert!(
+            report.ends_with("Status: error\tError Type: Runtime.TruncatedResponse\t"),
+            "{log}"
+        );
         let late = post(
             &agent(),
             &h.url(&format!("invocation/{id}/response")),

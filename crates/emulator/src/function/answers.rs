@@ -272,14 +272,9 @@ fn refused_answer(refused: Posted) -> RuntimeAnswer {
 /// The failure of an invocation whose answer could not be read: `Runtime.TruncatedResponse`,
 /// with `what` happened.
 fn truncated(request_id: &str, what: &str) -> Ending {
-    let message = format!("RequestId: {request_id} Error: {what}, so the invocation failed");
-    Ending::FunctionError {
-        body: ErrorBody {
-            message: &message,
-            error_type: TRUNCATED_RESPONSE,
-        }
-        .to_bytes(),
-        error_type: TRUNCATED_RESPONSE.to_string(),
+    Ending::SandboxError {
+        message: format!("RequestId: {request_id} Error: {what}, so the invocation failed"),
+        error_type: TRUNCATED_RESPONSE,
     }
 }
 

@@ -224,6 +224,22 @@ impl Function {
                     Some(error_type.to_string()),
                 )
             }
+            Ending::SandboxError {
+                message,
+                error_type,
+            } => {
+                lines.push(message.clone());
+                (
+                    ErrorBody {
+                        message: &message,
+                        error_type,
+                    }
+                    .to_bytes(),
+                    true,
+                    Some("error"),
+                    Some(error_type.to_string()),
+                )
+            }
             Ending::Timeout => {
                 let seconds = logs::seconds(self.config.timeout);
                 lines.push(format!(

@@ -146,6 +146,12 @@ enum Ending {
         limit: u64,
     },
     Timeout,
+    /// Lambda itself failed the invocation (not the handler): `message` says why, already
+    /// prefixed with `RequestId: ... Error:`.
+    SandboxError {
+        message: String,
+        error_type: &'static str,
+    },
     Crash {
         description: String,
         error_type: &'static str,
@@ -230,7 +236,8 @@ impl Function {
     pub(crate) fn log_line(&self, line: &str) {
         lock(&self.log).push_line(line);
         if self.log_to_stderr {
-            eprintln!("{line}");
+            // A closed stderr must not stop the log, nor the invocation whose lines these are.
+            to_stderr!("{line}");
         }
     }
 

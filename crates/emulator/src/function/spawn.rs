@@ -48,7 +48,7 @@ impl Function {
         let cgroup = cgroup::system().and_then(|cgroups| {
             cgroups
                 .instance(&self.config.name, u64::from(self.config.memory_mb))
-                .map_err(|err| eprintln!("lamina-emulator: no cgroup for an instance: {err}"))
+                .map_err(|err| to_stderr!("lamina-emulator: no cgroup for an instance: {err}"))
                 .ok()
         });
         let joiner = match &cgroup {
