@@ -41,6 +41,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Package(args) if args.reproducibility => repro::check_sample(&args.sample),
         Command::Package(args) => package::run_package(args),
         Command::Layer(args) => package::run_layer(args),
         Command::Bench(args) => bench::run(args),

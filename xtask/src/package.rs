@@ -2,6 +2,7 @@
 //! layers through the same code as `cargo lamina build` and `cargo lamina layer`.
 
 use anyhow::bail;
+use lamina_cli::arch::{ArchChoice, parse_arch_choice};
 use lamina_cli::layer::{LayerBuilder, LayerRef, layer_names};
 use lamina_cli::package::{options_from_env, package_function, table};
 use lamina_cli::pipeline::Packaged;
@@ -13,7 +14,7 @@ use crate::paths::{compiler, workspace_root};
 #[derive(clap::Args)]
 pub struct PackageArgs {
     /// The sample: a function under `samples/`.
-    sample: String,
+    pub sample: String,
     /// Which architecture(s) to build: x86_64, arm64 or all.
     #[arg(long, default_value = "all", value_parser = parse_arch_choice)]
     arch: ArchChoice,
@@ -23,7 +24,7 @@ pub struct PackageArgs {
     /// Build the sample here and in a fresh clone of HEAD (another folder, umask and time)
     /// and fail unless both give the same zips.
     #[arg(long, conflicts_with = "check")]
-    reproducibility: bool,
+    pub reproducibility: bool,
 }
 
 #[derive(clap::Args)]
@@ -38,17 +39,6 @@ pub struct LayerArgs {
     check: bool,
 }
 
-/// `x86_64 | arm64 | all`.
-#[derive(Clone, Debug)]
-pub struct ArchChoice(pub Vec<Architecture>);
-
-fn parse_arch_choice(value: &str) -> Result<ArchChoice, String> {
-    match value {
-        "all" => Ok(ArchChoice(Architecture::all())),
-        other => Ok(ArchChoice(vec![other.parse()?])),
-    }
-}
-
 fn mode(check: bool) -> Mode {
     if check { Mode::Check } else { Mode::Write }
 }
@@ -61,10 +51,9 @@ pub fn repository() -> anyhow::Result<Project> {
     })
 }
 
+/// Packages the sample, or checks it with `--check` (`--reproducibility` is
+/// `repro`'s, dispatched by `main`).
 pub fn run_package(args: PackageArgs) -> anyhow::Result<()> {
-    if args.reproducibility {
-        return crate::repro::check_sample(&args.sample);
-    }
     let built = package_sample(&args.sample, &args.arch.0, mode(args.check))?;
     print(&built);
     Ok(())

@@ -63,9 +63,6 @@ const CYCLES_STILL_TO_BREAK: &[&str] = &[
     "emulator",
     "cli",
     "layer-builder",
-    "http",
-    "unzip",
-    "xtask",
 ];
 
 fn workspace_root() -> PathBuf {

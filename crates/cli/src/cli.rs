@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lamina_cli::arch::{ArchChoice, parse_arch_choice};
 use lamina_cli::local::Overrides;
 use lamina_cli::new::Template;
 use lamina_emulator::HttpEventKind;
 use lamina_layer_builder::{Architecture, ArtifactKind};
-
-use crate::{ArchChoice, parse_arch_choice};
 
 /// Cargo runs `cargo-lamina lamina ...` for `cargo lamina ...`.
 #[derive(clap::Parser)]

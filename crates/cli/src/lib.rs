@@ -1,6 +1,7 @@
 //! `cargo lamina`'s library: what the CLI does, for the `cargo-lamina` binary (thin glue
 //! over it) and for lamina's own `cargo xtask` chores.
 //!
+//! - [`arch`]: `--arch x86_64 | arm64 | all`;
 //! - [`project`]: finds the functions of any Cargo package or workspace, or folder of scripts;
 //! - [`spec`]: `lamina.toml`, one function's spec, checked against Lambda's limits;
 //! - [`compile`]: the reproducible cross-compile recipe (static musl, `rust-lld`);
@@ -12,6 +13,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // Tests fail loudly on purpose.
 
+pub mod arch;
 pub mod check;
 pub mod compile;
 pub mod deploy;

@@ -13,7 +13,7 @@ use lamina_cli::local::{self, Overrides, RunFolder};
 use lamina_cli::package::{options_from_env, package_function, table};
 use lamina_cli::project::{Project, Selection};
 use lamina_emulator::{Emulator, EmulatorConfig};
-use lamina_layer_builder::{Architecture, Built, Mode};
+use lamina_layer_builder::{Built, Mode};
 
 use crate::cli::{Cargo, Command, InvokeArgs};
 
@@ -346,15 +346,4 @@ pub fn zip_function(
     )?;
     local::apply(&mut config, overrides)?;
     Ok((config, Some(run)))
-}
-
-/// `x86_64 | arm64 | all`.
-#[derive(Clone, Debug)]
-pub struct ArchChoice(pub Vec<Architecture>);
-
-fn parse_arch_choice(value: &str) -> Result<ArchChoice, String> {
-    match value {
-        "all" => Ok(ArchChoice(Architecture::all())),
-        other => Ok(ArchChoice(vec![other.parse()?])),
-    }
 }
