@@ -5,9 +5,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use lamina_runtime::{Runtime, Sequential};
+use lamina_runtime::{Context, Error, Runtime, Sequential};
 
-use crate::{Body, Context, Error, EventKind, answer, request_of};
+use crate::body::Body;
+use crate::handle::{answer, request_of};
+use crate::request::EventKind;
 
 /// Serves HTTP events with an async `handler`: what [`ServeHttp::serve_http_async`](crate::ServeHttp::serve_http_async) does.
 pub(crate) fn serve<F, Fut>(runtime: Runtime<Sequential>, mut handler: F) -> !

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 
-use crate::{Body, HttpError};
+use crate::body::Body;
+use crate::error::HttpError;
+use crate::query::QueryParameters;
 
 /// The kind of event a request came from; decides the shape of the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,8 +222,34 @@ fn build(
     *request.headers_mut() = headers;
     request
         .extensions_mut()
-        .insert(crate::QueryParameters::parse(query));
+        .insert(QueryParameters::parse(query));
     Ok(request)
+}
+
+/// Query parameters and the event's context, from a request made by this crate.
+pub trait RequestExt {
+    /// The first value of query parameter `name`, percent-decoded.
+    fn query_parameter(&self, name: &str) -> Option<&str> {
+        self.query_parameters()
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+    /// Every `(name, value)` of the query string in order, percent-decoded.
+    fn query_parameters(&self) -> &QueryParameters;
+    /// The event's `requestContext` (absent on a request not made by this crate).
+    fn request_context(&self) -> Option<&RequestContext>;
+}
+
+static NO_QUERY: QueryParameters = QueryParameters(Vec::new());
+
+impl<B> RequestExt for http::Request<B> {
+    fn query_parameters(&self) -> &QueryParameters {
+        self.extensions().get().unwrap_or(&NO_QUERY)
+    }
+    fn request_context(&self) -> Option<&RequestContext> {
+        self.extensions().get()
+    }
 }
 
 /// Drops the `/{stage}` API Gateway puts before the resource path, when it is there.

@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
-use crate::{UnzipError, bad_zip};
+use crate::entry::stored_name;
+use crate::error::{UnzipError, bad_zip, io_error};
 
 /// A local file header's fixed part, before its name.
 const LOCAL_FIXED: usize = 30;
@@ -73,13 +74,12 @@ pub(crate) fn difference(local: &[u8], central: &[u8]) -> Option<String> {
 /// Checks every entry's local header against its central record, and that no entry's data
 /// runs into another entry's header.
 pub(crate) fn verify(zip: &Path, archive: &mut zip::ZipArchive<File>) -> Result<(), UnzipError> {
-    let mut file =
-        File::open(zip).map_err(crate::io_error(format!("opening {}", zip.display())))?;
+    let mut file = File::open(zip).map_err(io_error(format!("opening {}", zip.display())))?;
     let read_at = |file: &mut File, at: u64, len: usize| -> Result<Vec<u8>, UnzipError> {
         let mut bytes = vec![0u8; len];
         file.seek(SeekFrom::Start(at))
             .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(crate::io_error(format!(
+            .map_err(io_error(format!(
                 "reading the headers of {}",
                 zip.display()
             )))?;
@@ -88,7 +88,7 @@ pub(crate) fn verify(zip: &Path, archive: &mut zip::ZipArchive<File>) -> Result<
     let mut ranges = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(bad_zip(zip))?;
-        let name = crate::stored_name(&entry, index);
+        let name = stored_name(&entry, index);
         let (local_at, central_at) = (entry.header_start(), entry.central_header_start());
         let data_end = entry
             .data_start()

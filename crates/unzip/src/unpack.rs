@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, fchmod, mkdirat, openat, statat, symlinkat};
 use rustix::io::Errno;
 
-use crate::{
-    EntryKind, Listing, UnzipError, bad_zip, io_error, kind_of, normalise, open, stored_name,
-};
+use crate::entry::{EntryKind, kind_of, normalise, stored_name};
+use crate::error::{UnzipError, bad_zip, io_error};
+use crate::listing::{Listing, check_unzipped_size, open};
 
 /// Which files [`unpack`] writes. Folders and links are always written (they shape how
 /// paths resolve); with [`Keep::FilesStartingWith`] only files whose first bytes pass the
@@ -43,7 +43,7 @@ pub fn unpack(
     keep: Keep,
     max_bytes: u64,
 ) -> Result<Vec<PathBuf>, UnzipError> {
-    crate::check_unzipped_size(&[&Listing::read(zip)?], max_bytes)?;
+    check_unzipped_size(&[&Listing::read(zip)?], max_bytes)?;
     let mut archive = open(zip)?;
     let root = openat(
         rustix::fs::CWD,
