@@ -122,6 +122,10 @@ pub mod error_type {
     pub const CONTAINER: &str = "Runtime.ContainerError";
     /// The handler's interpreter or program is not in the AL2023 image nor in a layer.
     pub const INTERPRETER_NOT_FOUND: &str = "Runtime.InterpreterNotFound";
+    /// The runtime's answer to a delivered invocation could not be read to its end (its
+    /// connection broke, its trailers were over the Runtime API's limit): the invocation
+    /// fails with it rather than waiting for an answer that will not come.
+    pub const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";
 }
 
 /// Lambda's error body, `{"errorMessage": ..., "errorType": ...}`, as JSON bytes: the answer to
