@@ -69,9 +69,19 @@ pub struct CopySpec {
     pub to: String,
     /// Opts in to taking `from` from the build machine (an interpreter's library tree):
     /// absolute paths only, every symlink inside must stay inside `from`, and Python
-    /// bytecode (`__pycache__`, `*.pyc`) is left out.
+    /// bytecode (`__pycache__`, `*.pyc`) is left out. A host `from` holding `{arch}`
+    /// (`x86_64`, `arm64`) or `{triplet}` (`x86_64-linux-gnu`, `aarch64-linux-gnu`) is
+    /// that architecture's file: it is added per architecture, with the `[[elf]]` files
+    /// (see [`Spec::add_elf_into`]).
     #[serde(default)]
     pub host: bool,
+}
+
+impl CopySpec {
+    /// Whether this is a host copy whose source differs per architecture.
+    fn per_architecture(&self) -> bool {
+        self.host && (self.from.contains("{arch}") || self.from.contains("{triplet}"))
+    }
 }
 
 /// `[[binary]]`: a binary of a workspace package, cross-compiled by the caller.
@@ -208,6 +218,10 @@ impl Spec {
             .canonicalize()
             .map_err(|e| Error::io("reading", repo_root, e))?;
         for copy in &self.copy {
+            if copy.per_architecture() {
+                // Added by `add_elf_into`, which knows the architecture.
+                continue;
+            }
             if copy.host {
                 let source = host_source_path(&copy.from)?;
                 tree.add_path_except(&copy.to, &source, &is_python_bytecode)?;
@@ -242,13 +256,23 @@ impl Spec {
 
     /// Adds the spec's `[[elf]]` files and the libraries they need for `target` to
     /// `tree`, the future `/opt` or `/var/task` by `kind` (see [`crate::add_elf_files`]);
-    /// `None` when the spec has none.
+    /// `None` when the spec has none. Host `[[copy]]` entries whose `from` names `{arch}` or
+    /// `{triplet}` are added here too, for `target`'s architecture (an interpreter's
+    /// module tree with its compiled modules is one per architecture, like its binary).
     pub fn add_elf_into(
         &self,
         tree: &mut Tree,
         kind: ArtifactKind,
         target: &ElfTarget,
     ) -> Result<Option<ElfBundle>> {
+        for copy in self.copy.iter().filter(|c| c.per_architecture()) {
+            let from = copy.from.replace("{arch}", target.arch.name()).replace(
+                "{triplet}",
+                crate::elf::elf_arch(target.arch).multiarch_triplet(),
+            );
+            let source = host_source_path(&from)?;
+            tree.add_path_except(&copy.to, &source, &is_python_bytecode)?;
+        }
         add_elf_files(&self.elf, &self.elf_options, tree, kind, target)
     }
 
