@@ -74,10 +74,6 @@ pub enum View {
 impl View {
     /// Lambda's default ephemeral storage (`/tmp`), in MB.
     pub const DEFAULT_EPHEMERAL_STORAGE_MB: u32 = 512;
-    /// The smallest ephemeral storage Lambda accepts, in MB.
-    pub const MIN_EPHEMERAL_STORAGE_MB: u32 = 512;
-    /// The largest ephemeral storage Lambda accepts, in MB.
-    pub const MAX_EPHEMERAL_STORAGE_MB: u32 = 10_240;
 
     /// The AL2023 view with Lambda's default 512 MB `/tmp`.
     pub fn al2023() -> Self {
@@ -139,7 +135,7 @@ pub struct EmulatorConfig {
     pub connections: ConnectionLimits,
     /// The event a plain HTTP request becomes at the front door (`/lambda-url/<function>/`,
     /// and [`http_port`](Self::http_port)). Default: a Function URL event (payload 2.0).
-    pub http_event: crate::HttpEventKind,
+    pub http_event: crate::front_door::HttpEventKind,
     /// Also serve the first function's front door at `/` on this port of 127.0.0.1 (0 picks a
     /// free one): the function as its Function URL would answer. Default: none.
     pub http_port: Option<u16>,
@@ -229,25 +225,10 @@ impl EmulatorConfig {
             strict_names: false,
             async_invokes: AsyncConfig::default(),
             connections: ConnectionLimits::default(),
-            http_event: crate::HttpEventKind::default(),
+            http_event: crate::front_door::HttpEventKind::default(),
             http_port: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
         }
     }
-}
-
-/// Why `max_concurrency` cannot be a function's (the limit named), or `None` when it is
-/// within what Lambda Managed Instances accept per execution environment
-/// (`PerExecutionEnvironmentMaxConcurrency`, [`lamina_context::facts::MAX_CONCURRENCY_RANGE`]).
-pub(crate) fn max_concurrency_refusal(max_concurrency: usize) -> Option<String> {
-    let range = lamina_context::facts::MAX_CONCURRENCY_RANGE;
-    let within = u32::try_from(max_concurrency).is_ok_and(|slots| range.contains(&slots));
-    (!within).then(|| {
-        format!(
-            "max concurrency {max_concurrency} is outside Lambda Managed Instances' {} to {} invocations per execution environment (PerExecutionEnvironmentMaxConcurrency)",
-            range.start(),
-            range.end()
-        )
-    })
 }

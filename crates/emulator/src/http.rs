@@ -434,31 +434,11 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     response
 }
 
-/// The error body shape of the Runtime API and of function errors: `{"errorMessage","errorType"}`.
-#[derive(Serialize)]
-pub struct ErrorBody<'a> {
-    #[serde(rename = "errorMessage")]
-    pub message: &'a str,
-    #[serde(rename = "errorType")]
-    pub error_type: &'a str,
-}
-
-impl ErrorBody<'_> {
-    /// The body as JSON bytes.
-    pub fn to_bytes(&self) -> Bytes {
-        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
-    }
-}
-
 /// A Runtime API error answer, e.g. 400 `InvalidRequestID`.
 pub fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
     json(
         status,
-        ErrorBody {
-            message,
-            error_type,
-        }
-        .to_bytes(),
+        lamina_context::facts::error_body(error_type, message),
     )
 }
 

@@ -222,8 +222,9 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             &format!(
-                "Function not found: arn:aws:lambda:{}:123456789012:function:{name}",
-                crate::function::REGION
+                "Function not found: arn:aws:lambda:{}:{}:function:{name}",
+                facts::DEFAULT_REGION,
+                facts::LOCAL_ACCOUNT_ID
             ),
         );
     };
@@ -295,10 +296,10 @@ pub async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response
     };
     let declared_length =
         http::header_text(headers, "Content-Length").and_then(|length| length.parse::<u64>().ok());
-    let payload = match http::read_body(request, crate::MAX_REQUEST_BYTES).await {
+    let payload = match http::read_body(request, facts::MAX_SYNC_REQUEST_BYTES).await {
         Ok(payload)
             if invocation_type == InvocationType::Event
-                && payload.len() > crate::MAX_ASYNC_PAYLOAD_BYTES =>
+                && payload.len() > facts::MAX_ASYNC_PAYLOAD_BYTES =>
         {
             return event_too_large(Some(payload.len() as u64));
         }
@@ -371,7 +372,7 @@ pub fn payload_too_large() -> Response<Body> {
         "RequestEntityTooLargeException",
         &format!(
             "Request must be smaller than {} bytes for the InvokeFunction operation",
-            crate::MAX_REQUEST_BYTES
+            facts::MAX_SYNC_REQUEST_BYTES
         ),
     )
 }
@@ -385,7 +386,7 @@ fn event_too_large(size: Option<u64>) -> Response<Body> {
         "RequestEntityTooLargeException",
         &format!(
             "{size} payload is too large for the Event invocation type (limit {} bytes)",
-            crate::MAX_ASYNC_PAYLOAD_BYTES
+            facts::MAX_ASYNC_PAYLOAD_BYTES
         ),
     )
 }

@@ -7,12 +7,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use lamina_context::facts;
+
 use crate::config::{FunctionConfig, LambdaMounts, View};
 
-/// Where Lambda puts the function's code.
-pub const LAMBDA_TASK_ROOT: &str = "/var/task";
-/// Where Lambda merges the layers.
-pub const LAMBDA_OPT: &str = "/opt";
 
 /// Why a function or layer zip could not be laid out.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +125,7 @@ impl FunctionLayout {
     /// The entry point as Lambda looks for it: `bootstrap` in the task root, then in `/opt`.
     /// Returns the host path and the path the function sees with namespaces.
     pub fn bootstrap(&self) -> Result<(PathBuf, PathBuf), LayoutError> {
-        for (dir, seen_at) in [(&self.task, LAMBDA_TASK_ROOT), (&self.opt, LAMBDA_OPT)] {
+        for (dir, seen_at) in [(&self.task, facts::TASK_ROOT), (&self.opt, facts::OPT_DIR)] {
             let candidate = dir.join("bootstrap");
             let executable = fs::metadata(&candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
@@ -153,7 +151,7 @@ impl FunctionLayout {
         let (host_bootstrap, lambda_bootstrap) = self.bootstrap()?;
         if namespaces {
             let mut config = FunctionConfig::new(name, lambda_bootstrap);
-            config.task_root = PathBuf::from(LAMBDA_TASK_ROOT);
+            config.task_root = PathBuf::from(facts::TASK_ROOT);
             config.mounts = Some(LambdaMounts {
                 task: self.task.clone(),
                 opt: self.opt.clone(),

@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use lamina_context::facts;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
@@ -63,17 +64,15 @@ pub use invoke_api::COGNITO_IDENTITY_HEADER;
 use function::{Function, Invocation};
 
 /// Largest synchronous request payload, in bytes (6 MiB, as AWS's Invoke API). Above it: 413.
-pub const MAX_REQUEST_BYTES: usize = lamina_context::facts::MAX_SYNC_REQUEST_BYTES;
+/// (The emulator itself reads [`facts::MAX_SYNC_REQUEST_BYTES`]; this names it for users.)
+pub const MAX_REQUEST_BYTES: usize = facts::MAX_SYNC_REQUEST_BYTES;
 
 /// Largest buffered response a runtime may post, in bytes (6 × 1024 × 1024 + 100, as AWS's
 /// emulator). Above it: 413 to the runtime, `Function.ResponseSizeTooLarge` to the caller.
-pub const MAX_RESPONSE_BYTES: usize = lamina_context::facts::MAX_SYNC_RESPONSE_BYTES;
+pub const MAX_RESPONSE_BYTES: usize = facts::MAX_SYNC_RESPONSE_BYTES;
 
 /// Largest asynchronous (`Event`) request payload, in bytes (1 MB). Above it: 413.
-pub const MAX_ASYNC_PAYLOAD_BYTES: usize = lamina_context::facts::MAX_ASYNC_PAYLOAD_BYTES;
-
-/// Lambda's longest timeout (900 s).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
+pub const MAX_ASYNC_PAYLOAD_BYTES: usize = facts::MAX_ASYNC_PAYLOAD_BYTES;
 
 /// Why the emulator could not start or serve a request.
 #[derive(Debug, thiserror::Error)]
@@ -491,10 +490,10 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         return Err(EmulatorError::NoFunctions);
     }
     let retries = config.async_invokes.retries;
-    if retries > lamina_context::facts::ASYNC_MAX_RETRIES {
+    if retries > facts::ASYNC_MAX_RETRIES {
         return Err(EmulatorError::InvalidSetting(format!(
             "asynchronous retries must be 0 to {}, not {retries}",
-            lamina_context::facts::ASYNC_MAX_RETRIES
+            facts::ASYNC_MAX_RETRIES
         )));
     }
     if config.connections.max_connections == 0 {
@@ -527,19 +526,23 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
                 "a function name is 1 to 64 letters, digits, `-` or `_`".to_string(),
             ));
         }
-        if function.timeout.is_zero() || function.timeout > MAX_TIMEOUT {
+        if facts::check_timeout(function.timeout.as_secs_f64()).is_err() {
             return Err(invalid(format!(
-                "timeout {:?} is outside Lambda's 1 s to 900 s",
-                function.timeout
+                "timeout {:?} is outside Lambda's {} s to {} s",
+                function.timeout,
+                facts::TIMEOUT_S_RANGE.start(),
+                facts::TIMEOUT_S_RANGE.end()
             )));
         }
         if function.init_timeout.is_zero() {
             return Err(invalid("init timeout must be above zero".to_string()));
         }
-        if !(128..=10_240).contains(&function.memory_mb) {
+        if facts::check_memory_mb(u64::from(function.memory_mb)).is_err() {
             return Err(invalid(format!(
-                "memory {} MB is outside Lambda's 128 to 10240 MB",
-                function.memory_mb
+                "memory {} MB is outside Lambda's {} to {} MB",
+                function.memory_mb,
+                facts::MEMORY_MB_RANGE.start(),
+                facts::MEMORY_MB_RANGE.end()
             )));
         }
         if let Some(LambdaMounts {
@@ -548,23 +551,24 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
             },
             ..
         }) = &function.mounts
-            && !(View::MIN_EPHEMERAL_STORAGE_MB..=View::MAX_EPHEMERAL_STORAGE_MB)
-                .contains(ephemeral_storage_mb)
+            && facts::check_ephemeral_storage_mb(u64::from(*ephemeral_storage_mb)).is_err()
         {
             return Err(invalid(format!(
                 "ephemeral storage {ephemeral_storage_mb} MB is outside Lambda's {} to {} MB",
-                View::MIN_EPHEMERAL_STORAGE_MB,
-                View::MAX_EPHEMERAL_STORAGE_MB
+                facts::EPHEMERAL_STORAGE_MB_RANGE.start(),
+                facts::EPHEMERAL_STORAGE_MB_RANGE.end()
             )));
         }
         if function.concurrency == 0 {
             return Err(invalid("concurrency must be at least 1".to_string()));
         }
-        if let Some(reason) = config::max_concurrency_refusal(function.max_concurrency) {
-            return Err(invalid(reason));
+        if let Err(refused) = facts::check_max_concurrency(
+            u64::try_from(function.max_concurrency).unwrap_or(u64::MAX),
+        ) {
+            return Err(invalid(format!("max concurrency {refused}")));
         }
         if let Some(mounts) = &function.mounts {
-            for (what, dir) in [("/var/task", &mounts.task), ("/opt", &mounts.opt)] {
+            for (what, dir) in [(facts::TASK_ROOT, &mounts.task), (facts::OPT_DIR, &mounts.opt)] {
                 if !dir.is_dir() {
                     return Err(invalid(format!(
                         "the folder to show at {what}, {}, is not a folder",

@@ -1,7 +1,4 @@
-//! Facts about function processes: peak memory from `/proc`, exit status wording, killing.
-
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::ExitStatus;
+//! Facts about function processes: peak memory from `/proc`, killing.
 
 /// The pids of the live processes in process group `pgid`: the function and everything it
 /// started. Scans all of `/proc` (about a millisecond per hundred processes).
@@ -51,11 +48,6 @@ pub fn kib_to_mb(kib: u64) -> u64 {
     kib.div_ceil(1024)
 }
 
-/// An exit status worded as Lambda words it: `exit status 134`, `signal: aborted`.
-pub fn describe_exit(status: ExitStatus) -> String {
-    lamina_context::facts::exit_wording(status.code(), status.signal())
-}
-
 /// Sends SIGKILL to every process in group `pgid`.
 pub fn kill_group(pgid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
@@ -75,22 +67,6 @@ pub fn kill_group(pgid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exits_are_worded_like_lambda() {
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(134 << 8)),
-            "exit status 134"
-        );
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(libc::SIGABRT)),
-            "signal: aborted"
-        );
-        assert_eq!(
-            describe_exit(ExitStatus::from_raw(libc::SIGKILL)),
-            "signal: killed"
-        );
-    }
 
     #[test]
     fn own_group_has_memory() {

@@ -16,6 +16,19 @@ use crate::http::{self, Body, BodyError};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
+/// The `errorType`s of the Runtime API's own refusals (to the runtime, never to a caller), as
+/// AWS's Runtime API Emulator names them; only this module answers with them.
+mod refusal {
+    /// The request id is not a delivered invocation of this instance (400).
+    pub const INVALID_REQUEST_ID: &str = "InvalidRequestID";
+    /// The result or init error comes in the wrong phase (403).
+    pub const INVALID_STATE_TRANSITION: &str = "InvalidStateTransition";
+    /// The body is over the limit (413).
+    pub const TOO_LARGE: &str = "RequestEntityTooLarge";
+    /// The body could not be read to its end (400).
+    pub const TRUNCATED: &str = "TruncatedHTTPRequest";
+}
+
 /// Serves instance `instance_id`'s own Runtime API on `listener` until aborted.
 pub async fn serve(function: Arc<Function>, listener: tokio::net::TcpListener, instance_id: u64) {
     let slots = function.config.max_concurrency;
@@ -56,7 +69,7 @@ pub async fn handle(
                 return stream_response(&function, instance_id, &request_id, request).await;
             }
             let error_type = lossy_header(request.headers(), header::FUNCTION_ERROR_TYPE);
-            let body = match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
+            let body = match http::read_body(request, facts::MAX_SYNC_RESPONSE_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
                     return to_http(function.response_too_large(instance_id, &request_id));
@@ -83,16 +96,16 @@ pub async fn handle(
                 return method_not_allowed(&method, &path);
             }
             let error_type = lossy_header(request.headers(), header::FUNCTION_ERROR_TYPE);
-            match http::read_body(request, crate::MAX_RESPONSE_BYTES).await {
+            match http::read_body(request, facts::MAX_SYNC_RESPONSE_BYTES).await {
                 Ok(body) => {
                     to_http(function.post_init_error(instance_id, error_type.as_deref(), &body))
                 }
                 Err(BodyError::TooLarge) => http::runtime_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
+                    refusal::TOO_LARGE,
                     &format!(
                         "Exceeded maximum allowed payload size ({} bytes).",
-                        crate::MAX_RESPONSE_BYTES
+                        facts::MAX_SYNC_RESPONSE_BYTES
                     ),
                 ),
                 Err(BodyError::Broken) => broken_body(),
@@ -136,7 +149,7 @@ async fn stream_response(
             let _ = target.send(StreamPart::Start { content_type }).await;
             facts::MAX_STREAMED_RESPONSE_BYTES
         }
-        None => crate::MAX_RESPONSE_BYTES as u64,
+        None => facts::MAX_SYNC_RESPONSE_BYTES as u64,
     };
     let mut body = request.into_body();
     let mut gathered = Vec::new();
@@ -236,33 +249,33 @@ fn to_http(answer: RuntimeAnswer) -> Response<Body> {
         RuntimeAnswer::Accepted => http::json(StatusCode::ACCEPTED, r#"{"status":"OK"}"#),
         RuntimeAnswer::ContainerError => http::runtime_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "Runtime.ContainerError",
+            facts::error_type::CONTAINER,
             "Container error. Non-recoverable state. Runtime should exit promptly.",
         ),
         RuntimeAnswer::InvalidRequestId => http::runtime_error(
             StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
+            refusal::INVALID_REQUEST_ID,
             "Invalid request ID",
         ),
         RuntimeAnswer::AlreadyAnswered => http::runtime_error(
             StatusCode::FORBIDDEN,
-            "InvalidStateTransition",
+            refusal::INVALID_STATE_TRANSITION,
             "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
         ),
         RuntimeAnswer::InitErrorAfterInit => http::runtime_error(
             StatusCode::FORBIDDEN,
-            "InvalidStateTransition",
+            refusal::INVALID_STATE_TRANSITION,
             "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
         ),
         RuntimeAnswer::TooLarge { limit } => http::runtime_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
+            refusal::TOO_LARGE,
             &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
         ),
         // AWS's answer to a response it could not read whole (RIE's `TruncatedHTTPRequest`).
         RuntimeAnswer::Truncated => http::runtime_error(
             StatusCode::BAD_REQUEST,
-            "TruncatedHTTPRequest",
+            refusal::TRUNCATED,
             "HTTP request detected as truncated",
         ),
     }

@@ -29,6 +29,8 @@ mod entrypoint;
 
 pub use entrypoint::{MissingInterpreter, check_entrypoint};
 
+use lamina_context::facts;
+
 use crate::config::{FunctionConfig, LambdaMounts, View};
 
 /// Lambda's `PATH` folders, where a `#!/usr/bin/env NAME` line finds NAME.
@@ -48,7 +50,7 @@ pub(crate) fn namespaced_command(
         let dir = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&dir).map(|()| dir).map_err(|err| {
             (
-                "Runtime.Unknown".to_string(),
+                facts::error_type::UNKNOWN.to_string(),
                 format!("creating a mount point: {err}"),
             )
         })
@@ -67,7 +69,7 @@ pub(crate) fn namespaced_command(
             ephemeral_storage_mb,
         } => {
             check_entrypoint(&config.executable, mounts)
-                .map_err(|err| ("Runtime.InvalidEntrypoint".to_string(), err.to_string()))?;
+                .map_err(|err| (facts::error_type::INVALID_ENTRYPOINT.to_string(), err.to_string()))?;
             let stage = mount_point("lamina-emulator-view")?;
             let plan = plan(&stage, ephemeral_storage_mb);
             command

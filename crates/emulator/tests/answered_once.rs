@@ -402,7 +402,7 @@ fn a_max_concurrency_outside_lambdas_range_is_refused_naming_the_limit() {
             "{error:?}"
         );
         if slots == 1601 {
-            insta::assert_snapshot!(error.to_string(), @"function `probe`: max concurrency 1601 is outside Lambda Managed Instances' 1 to 1600 invocations per execution environment (PerExecutionEnvironmentMaxConcurrency)");
+            insta::assert_snapshot!(error.to_string(), @"function `probe`: max concurrency 1601: Lambda Managed Instances run 1 to 1600 invocations at once in one execution environment (PerExecutionEnvironmentMaxConcurrency)");
         }
     }
     let mut function = FunctionConfig::new("probe", "/nonexistent/bootstrap");

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
+use lamina_context::facts;
 use tokio::sync::oneshot;
 
 pub use answer::answer;
@@ -71,14 +72,14 @@ pub async fn serve(
             )
         })
         .collect();
-    let body = match http::read_body(request, crate::MAX_REQUEST_BYTES).await {
+    let body = match http::read_body(request, facts::MAX_SYNC_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "The request is over Lambda's payload limit of {} bytes",
-                    crate::MAX_REQUEST_BYTES
+                    facts::MAX_SYNC_REQUEST_BYTES
                 ),
             );
         }
@@ -109,12 +110,12 @@ pub async fn serve(
         time: &clf_time(now),
     };
     let payload = event(kind, &http_request, &origin);
-    if payload.len() > crate::MAX_REQUEST_BYTES {
+    if payload.len() > facts::MAX_SYNC_REQUEST_BYTES {
         return plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "The request's event is over Lambda's payload limit of {} bytes",
-                crate::MAX_REQUEST_BYTES
+                facts::MAX_SYNC_REQUEST_BYTES
             ),
         );
     }

@@ -6,16 +6,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lamina_context::facts;
 
-use super::{Ending, Function, RuntimeAnswer, StreamPart};
-use crate::http::ErrorBody;
+use super::{Ending, Function, KILLED, RuntimeAnswer, StreamPart};
 use crate::instance::{Posted, Poster};
 use crate::instance_io::lock;
-
-/// AWS's error type for an invocation whose answer the Runtime API could not read to its end
-/// (the runtime's connection broke, or its trailers could not be read): the invocation fails
-/// with it rather than waiting for an answer that will not come.
-pub(crate) const TRUNCATED_RESPONSE: &str = "Runtime.TruncatedResponse";
 
 /// How a streamed answer ended, as [`Function::end_stream`] takes it.
 pub(crate) enum StreamEnd {
@@ -150,7 +145,7 @@ impl Function {
         instance_id: u64,
         request_id: &str,
     ) -> RuntimeAnswer {
-        let limit = crate::MAX_RESPONSE_BYTES as u64;
+        let limit = facts::MAX_SYNC_RESPONSE_BYTES as u64;
         match self.end_invocation(
             instance_id,
             request_id,
@@ -192,8 +187,8 @@ impl Function {
             self.dispatch(&mut state);
             drop(state);
             let ending = Ending::Crash {
-                description: "signal: killed".to_string(),
-                error_type: "Runtime.OutOfMemory",
+                exit: KILLED,
+                error_type: facts::error_type::OUT_OF_MEMORY,
             };
             self.handle
                 .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
@@ -274,7 +269,7 @@ fn refused_answer(refused: Posted) -> RuntimeAnswer {
 fn truncated(request_id: &str, what: &str) -> Ending {
     Ending::SandboxError {
         message: format!("RequestId: {request_id} Error: {what}, so the invocation failed"),
-        error_type: TRUNCATED_RESPONSE,
+        error_type: facts::error_type::TRUNCATED_RESPONSE,
     }
 }
 
@@ -289,19 +284,15 @@ fn normalise_error(error_type_header: Option<&str>, body: &[u8]) -> (Bytes, Stri
                 .get("errorType")
                 .and_then(|t| t.as_str())
                 .or(error_type_header)
-                .unwrap_or("Runtime.Unknown")
+                .unwrap_or(facts::error_type::UNKNOWN)
                 .to_string();
             (Bytes::copy_from_slice(body), error_type)
         }
         None => {
-            let error_type = error_type_header.unwrap_or("Runtime.Unknown").to_string();
+            let error_type = error_type_header.unwrap_or(facts::error_type::UNKNOWN).to_string();
             let message = String::from_utf8_lossy(body);
             (
-                ErrorBody {
-                    message: &message,
-                    error_type: &error_type,
-                }
-                .to_bytes(),
+                Bytes::from(facts::error_body(&error_type, &message)),
                 error_type,
             )
         }
@@ -330,6 +321,6 @@ mod tests {
             "{\"errorMessage\":\"not json \u{fffd}\",\"errorType\":\"Header.Type\"}".as_bytes()
         );
         let (_, error_type) = normalise_error(None, b"[1]");
-        assert_eq!(error_type, "Runtime.Unknown");
+        assert_eq!(error_type, facts::error_type::UNKNOWN);
     }
 }

@@ -1,6 +1,8 @@
 //! How invocations and instances end: timeouts, exits, init failures, and the END/REPORT
 //! lines and answers that follow.
 
+use std::os::unix::process::ExitStatusExt as _;
+
 use super::*;
 
 impl Function {
@@ -48,7 +50,7 @@ impl Function {
                 Arc::clone(&io),
                 other,
                 Ending::Crash {
-                    description: "signal: killed".to_string(),
+                    exit: KILLED,
                     error_type: facts::error_type::EXIT,
                 },
                 false,
@@ -87,17 +89,16 @@ impl Function {
                 .as_ref()
                 .map(|i| i.request_id.clone())
                 .unwrap_or_default();
-            let body = ErrorBody {
-                message: &message(&request_id),
-                error_type: "Sandbox.Timedout",
-            }
-            .to_bytes();
+            let body = Bytes::from(facts::error_body(
+                facts::error_type::TIMEOUT,
+                &message(&request_id),
+            ));
             function
                 .fail_init(
                     &io,
                     invocation,
                     init_duration,
-                    "Sandbox.Timedout",
+                    facts::error_type::TIMEOUT,
                     body,
                     vec![message(&request_id)],
                 )
@@ -113,12 +114,21 @@ impl Function {
             return;
         };
         instance.retire();
-        let description = status.map_or_else(|| "unknown exit".to_string(), process::describe_exit);
+        let exit = status.map_or(
+            Exit {
+                code: None,
+                signal: None,
+            },
+            |status| Exit {
+                code: status.code(),
+                signal: status.signal(),
+            },
+        );
         let io = Arc::clone(&instance.io);
         // Killed by the kernel for exceeding its memory: Lambda's Runtime.OutOfMemory.
         let error_type = match &io.cgroup {
-            Some(cgroup) if cgroup.oom_killed() => "Runtime.OutOfMemory",
-            _ => "Runtime.ExitError",
+            Some(cgroup) if cgroup.oom_killed() => facts::error_type::OUT_OF_MEMORY,
+            _ => facts::error_type::EXIT,
         };
         io.sample_cgroup_peak();
         // Whatever the function left running in its group or cgroup goes with it.
@@ -136,13 +146,10 @@ impl Function {
                     .map(|i| i.request_id.clone())
                     .unwrap_or_default();
                 let message = format!(
-                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                    "RequestId: {request_id} Error: {}",
+                    facts::runtime_exited(exit.code, exit.signal)
                 );
-                let body = ErrorBody {
-                    message: &message,
-                    error_type,
-                }
-                .to_bytes();
+                let body = Bytes::from(facts::error_body(error_type, &message));
                 let lines = vec![message.clone(), error_type.to_string()];
                 function
                     .fail_init(&io, invocation, init_duration, error_type, body, lines)
@@ -164,7 +171,10 @@ impl Function {
             let function = Arc::clone(self);
             self.handle.spawn(async move {
                 io.flush().await;
-                function.log_line(&format!("Runtime exited: {description}"));
+                function.log_line(&format!(
+                    "Runtime exited: {}",
+                    facts::exit_wording(exit.code, exit.signal)
+                ));
                 io.close_writer();
             });
             return;
@@ -174,10 +184,7 @@ impl Function {
                 instance_id,
                 Arc::clone(&io),
                 running,
-                Ending::Crash {
-                    description: description.clone(),
-                    error_type,
-                },
+                Ending::Crash { exit, error_type },
                 false,
             ));
         }
@@ -211,14 +218,10 @@ impl Function {
                 let message = format!(
                     "Response payload size exceeded maximum allowed payload size ({limit} bytes)."
                 );
-                let error_type = "Function.ResponseSizeTooLarge";
+                let error_type = facts::error_type::RESPONSE_TOO_LARGE;
                 lines.push(format!("RequestId: {request_id} Error: {message}"));
                 (
-                    ErrorBody {
-                        message: &message,
-                        error_type,
-                    }
-                    .to_bytes(),
+                    Bytes::from(facts::error_body(error_type, &message)),
                     true,
                     Some("error"),
                     Some(error_type.to_string()),
@@ -230,11 +233,7 @@ impl Function {
             } => {
                 lines.push(message.clone());
                 (
-                    ErrorBody {
-                        message: &message,
-                        error_type,
-                    }
-                    .to_bytes(),
+                    Bytes::from(facts::error_body(error_type, &message)),
                     true,
                     Some("error"),
                     Some(error_type.to_string()),
@@ -250,31 +249,21 @@ impl Function {
                     "RequestId: {request_id} Error: Task timed out after {seconds} seconds"
                 );
                 (
-                    ErrorBody {
-                        message: &message,
-                        error_type: "Sandbox.Timedout",
-                    }
-                    .to_bytes(),
+                    Bytes::from(facts::error_body(facts::error_type::TIMEOUT, &message)),
                     true,
                     Some("timeout"),
                     None,
                 )
             }
-            Ending::Crash {
-                description,
-                error_type,
-            } => {
+            Ending::Crash { exit, error_type } => {
                 let message = format!(
-                    "RequestId: {request_id} Error: Runtime exited with error: {description}"
+                    "RequestId: {request_id} Error: {}",
+                    facts::runtime_exited(exit.code, exit.signal)
                 );
                 lines.push(message.clone());
                 lines.push(error_type.to_string());
                 (
-                    ErrorBody {
-                        message: &message,
-                        error_type,
-                    }
-                    .to_bytes(),
+                    Bytes::from(facts::error_body(error_type, &message)),
                     true,
                     Some("error"),
                     Some(error_type.to_string()),
@@ -333,7 +322,7 @@ impl Function {
         io.flush().await;
         let max_memory_used_mb = io.max_memory_used_mb().await;
         let mut log = io.take_current();
-        let status = if error_type == "Sandbox.Timedout" {
+        let status = if error_type == facts::error_type::TIMEOUT {
             "timeout"
         } else {
             "error"
@@ -406,11 +395,7 @@ impl Function {
         }
         if let Some(responder) = invocation.responder {
             let _ = responder.send(Completion {
-                body: ErrorBody {
-                    message: &message,
-                    error_type,
-                }
-                .to_bytes(),
+                body: Bytes::from(facts::error_body(error_type, &message)),
                 function_error: true,
                 log_tail: logs::tail(&log).to_string(),
             });

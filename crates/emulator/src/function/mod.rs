@@ -24,7 +24,6 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::config::FunctionConfig;
-use crate::http::ErrorBody;
 mod answers;
 mod ending;
 
@@ -36,11 +35,11 @@ use spawn::bind_loopback;
 use crate::instance::{Lifecycle, Next, Running};
 use crate::instance_io::{InstanceIo, lock, read_output};
 use crate::logs::{self, FunctionLog, Report};
-use crate::{cgroup, ids, process, runtime_api, view};
+use crate::{cgroup, ids, runtime_api, view};
 
 /// Region and account of every ARN the emulator makes up.
-pub const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = facts::DEFAULT_REGION;
+const ACCOUNT: &str = facts::LOCAL_ACCOUNT_ID;
 
 use lamina_context::facts::{self, PATH as LAMBDA_PATH};
 
@@ -153,10 +152,24 @@ enum Ending {
         error_type: &'static str,
     },
     Crash {
-        description: String,
+        exit: Exit,
         error_type: &'static str,
     },
 }
+
+/// How a runtime process ended: its exit code, or the signal that ended it (both `None`
+/// when waiting on it failed), as [`facts::exit_wording`] words it.
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+/// A process the emulator killed (a timeout, memory): `signal: killed`.
+const KILLED: Exit = Exit {
+    code: None,
+    signal: Some(libc::SIGKILL),
+};
 
 /// A function and everything running for it.
 pub struct Function {

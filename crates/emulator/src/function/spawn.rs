@@ -14,7 +14,7 @@ impl Function {
         // thread (async or not) queued the invocation.
         let _entered = self.handle.enter();
         let unknown = |what: &str, err: std::io::Error| {
-            ("Runtime.Unknown".to_string(), format!("{what}: {err}"))
+            (facts::error_type::UNKNOWN.to_string(), format!("{what}: {err}"))
         };
         let (listener, addr) =
             bind_loopback(0).map_err(|e| unknown("binding the Runtime API listener", e))?;
@@ -73,7 +73,7 @@ impl Function {
                 cgroup.remove();
             }
             (
-                "Runtime.InvalidEntrypoint".to_string(),
+                facts::error_type::INVALID_ENTRYPOINT.to_string(),
                 format!(
                     "fork/exec {}: {}",
                     self.config.executable.display(),

@@ -2,6 +2,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use lamina_context::facts;
+
 use super::{FILTERED_DIRS, LAMBDA_PATH_DIRS};
 use crate::config::LambdaMounts;
 
@@ -125,7 +127,7 @@ fn host_path(seen: &Path, mounts: &LambdaMounts) -> Option<PathBuf> {
     if !seen.is_absolute() {
         return None;
     }
-    for (root, host) in [("/var/task", &mounts.task), ("/opt", &mounts.opt)] {
+    for (root, host) in [(facts::TASK_ROOT, &mounts.task), (facts::OPT_DIR, &mounts.opt)] {
         if let Ok(rest) = seen.strip_prefix(root) {
             // `..` could climb out of the mounted folder; such a path is not checked.
             if rest
