@@ -96,6 +96,39 @@ fn a_plain_invoke_gets_the_stream_buffered_and_a_mid_stream_error_as_a_function_
     assert_eq!(error["errorType"], "Stream.Broke", "{error}");
 }
 
+/// #19's leftover: a Rust handler that fails after its first byte with a 20,000-byte message.
+/// Sent whole, its error trailer (27,000 bytes of base64) was over hyper's 16 KiB: the
+/// emulator failed the invocation with Runtime.TruncatedResponse and the handler's error was
+/// lost. The runtime cuts it to 8 KiB of JSON, as the bootstrap does a worker's: the caller
+/// gets the handler's type, and its message cut, saying from how long; the handler ran once.
+#[test]
+fn a_huge_mid_stream_error_reaches_the_caller_cut_with_its_type() {
+    let emulator = emulator();
+    let failed = emulator
+        .invoke(
+            "stream",
+            br#"{"chunks":4,"gap_ms":1,"fail":true,"fail_message_bytes":20000}"#,
+        )
+        .unwrap();
+    assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
+    let error: serde_json::Value = serde_json::from_slice(&failed.payload).unwrap();
+    assert_eq!(error["errorType"], "Stream.Broke", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    let kept = message.trim_start_matches('x');
+    assert!(
+        message.len() - kept.len() > 4_000,
+        "{} x kept",
+        message.len() - kept.len()
+    );
+    assert!(kept.starts_with(" ... [cut from 20000 bytes"), "{kept}");
+    assert_eq!(
+        emulator.logs("stream").matches("START RequestId").count(),
+        1,
+        "{}",
+        emulator.logs("stream")
+    );
+}
+
 /// crates.io's `lambda_runtime` (its basic-streaming-response example, `bench/peer-stream`),
 /// built release as its users build it.
 fn lambda_runtime_streaming_function() -> PathBuf {
