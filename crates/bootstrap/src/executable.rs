@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
+use crate::error_types;
 use crate::invocation::{
-    Answer, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
-    error_types, names,
+    Answer, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff, names,
 };
 use crate::lines::{LineSplitter, Tail, tail_suffix};
 use crate::log::Log;
@@ -148,7 +148,7 @@ impl Handler for ExecutableHandler {
                 ),
             )),
             End::TimedOut => Err(InvocationError {
-                error_type: error_types::TIMEOUT.into(),
+                error_type: error_types::HANDLER_TIMEOUT.into(),
                 message: format!(
                     "`{}` was still running {} ms before the invocation's deadline, so its process group was killed",
                     self.display,

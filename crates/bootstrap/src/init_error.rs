@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error_types;
 use crate::invocation::InvocationError;
 use crate::language::Language;
 use crate::lines::tail_suffix;
@@ -260,22 +261,22 @@ impl InitError {
         match self {
             InitError::HandlerUnset
             | InitError::HandlerInvalid { .. }
-            | InitError::OutsideTaskRoot { .. } => "Runtime.InvalidHandler",
+            | InitError::OutsideTaskRoot { .. } => error_types::INVALID_HANDLER,
             InitError::NoSuchFile { .. }
             | InitError::NoFunctionFile { .. }
             | InitError::NoSuchProgram { .. }
-            | InitError::NotAFile { .. } => "Runtime.HandlerNotFound",
-            InitError::NotExecutable { .. } => "Runtime.HandlerNotExecutable",
+            | InitError::NotAFile { .. } => error_types::HANDLER_NOT_FOUND,
+            InitError::NotExecutable { .. } => error_types::HANDLER_NOT_EXECUTABLE,
             InitError::InterpreterMissing { .. } | InitError::ShebangInterpreterMissing { .. } => {
                 lamina_context::facts::error_type::INTERPRETER_NOT_FOUND
             }
-            InitError::AdapterMissing { .. } => "Runtime.AdapterNotFound",
+            InitError::AdapterMissing { .. } => error_types::ADAPTER_NOT_FOUND,
             InitError::EnvFile { .. }
             | InitError::EnvValue { .. }
             | InitError::EnvFileTooLarge { .. }
-            | InitError::EnvironmentTooLarge { .. } => "Runtime.InvalidEnvFile",
-            InitError::Setting { .. } => "Runtime.InvalidSetting",
-            InitError::WorkerFailed { .. } => "Runtime.WorkerStartError",
+            | InitError::EnvironmentTooLarge { .. } => error_types::INVALID_ENV_FILE,
+            InitError::Setting { .. } => error_types::INVALID_SETTING,
+            InitError::WorkerFailed { .. } => error_types::WORKER_START,
             InitError::WorkerInit(error) => &error.error_type,
         }
     }

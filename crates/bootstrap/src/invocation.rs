@@ -88,121 +88,18 @@ impl InvocationError {
     }
 }
 
-/// Most bytes of an error's JSON (`{"errorType","errorMessage","stackTrace"}`) sent after a
-/// stream's first byte. Such an error travels base64-encoded in an HTTP trailer, and HTTP
-/// servers bound a trailer section as they bound headers (hyper, serving the local Runtime
-/// API, refuses more than 16 KiB): 8 KiB of JSON is 10,924 bytes of base64, which leaves room
-/// for the type trailer. A 20,000-byte traceback sent whole was refused, and the invocation
-/// was never answered.
-pub(crate) const MAX_STREAMED_ERROR_JSON_BYTES: usize = 8 * 1024;
-
-/// Longest `errorType` kept in an error sent after a stream's first byte, in bytes.
-const MAX_STREAMED_ERROR_TYPE_BYTES: usize = 256;
-
-/// The JSON of an empty error: `{"errorType":"","errorMessage":"","stackTrace":[]}`.
-const EMPTY_ERROR_JSON_BYTES: usize = 50;
-
 impl InvocationError {
-    /// This error cut so that its JSON fits in [`MAX_STREAMED_ERROR_JSON_BYTES`], as it must
-    /// to travel in the trailers of a streamed response: the type to 256 bytes, then the
-    /// stack trace to at most half of the room left (its first frames, and a line saying how
-    /// many were left out), then the message to the rest, ending with a note of its length.
-    /// An error that fits is unchanged.
-    pub fn fitted_for_trailers(self) -> Self {
-        self.fitted(MAX_STREAMED_ERROR_JSON_BYTES)
-    }
-
-    fn fitted(mut self, max: usize) -> Self {
-        if self.error_type.len() > MAX_STREAMED_ERROR_TYPE_BYTES {
-            let cut = prefix_within(
-                &self.error_type,
-                MAX_STREAMED_ERROR_TYPE_BYTES,
-                char::len_utf8,
-            );
-            self.error_type.truncate(cut);
-        }
-        if self.json_len() <= max {
-            return self;
-        }
-        let room = max.saturating_sub(EMPTY_ERROR_JSON_BYTES + escaped_len(&self.error_type));
-        // Each frame costs its escaped text, its quotes and a comma.
-        let frame_cost = |frame: &str| escaped_len(frame) + 3;
-        let stack_cost: usize = self.stack_trace.iter().map(|f| frame_cost(f)).sum();
-        if stack_cost > room / 2 {
-            let total = self.stack_trace.len();
-            // Room for the note, whatever the count.
-            let note_cost = frame_cost(&format!("... {total} more frames left out"));
-            let mut used = note_cost;
-            let kept = self
-                .stack_trace
-                .iter()
-                .take_while(|frame| {
-                    used += frame_cost(frame);
-                    used <= room / 2
-                })
-                .count();
-            self.stack_trace.truncate(kept);
-            if note_cost <= room / 2 {
-                self.stack_trace
-                    .push(format!("... {} more frames left out", total - kept));
-            }
-        }
-        let stack_cost: usize = self.stack_trace.iter().map(|f| frame_cost(f)).sum();
-        let message_room = room.saturating_sub(stack_cost);
-        if escaped_len(&self.message) > message_room {
-            let note = format!(
-                " ... [cut from {} bytes: an error after a stream's first byte travels in an HTTP trailer]",
-                self.message.len()
-            );
-            let keep = message_room.saturating_sub(escaped_len(&note));
-            let cut = prefix_within(&self.message, keep, escaped_char_len);
-            self.message.truncate(cut);
-            if escaped_len(&note) <= message_room {
-                self.message.push_str(&note);
-            }
-        }
+    /// This error cut so that its JSON fits in the trailers of a streamed response, as
+    /// `lamina_runtime::stream::fit_error_for_trailers` cuts a Rust handler's: the one rule
+    /// for every error sent after a stream's first byte. An error that fits is unchanged.
+    pub fn fitted_for_trailers(mut self) -> Self {
+        lamina_runtime::stream::fit_error_for_trailers(
+            &mut self.error_type,
+            &mut self.message,
+            &mut self.stack_trace,
+        );
         self
     }
-
-    /// The length of this error's JSON.
-    fn json_len(&self) -> usize {
-        // Each frame: its escaped text and quotes, and a comma between two.
-        let frames: usize = self
-            .stack_trace
-            .iter()
-            .map(|frame| escaped_len(frame) + 3)
-            .sum();
-        EMPTY_ERROR_JSON_BYTES
-            + escaped_len(&self.error_type)
-            + escaped_len(&self.message)
-            + frames.saturating_sub(1)
-    }
-}
-
-/// How many bytes `c` takes inside a JSON string (serde_json's escapes).
-fn escaped_char_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-        c if (c as u32) < 0x20 => 6,
-        c => c.len_utf8(),
-    }
-}
-
-/// How many bytes `text` takes inside a JSON string, without its quotes.
-fn escaped_len(text: &str) -> usize {
-    text.chars().map(escaped_char_len).sum()
-}
-
-/// The byte length of the longest prefix of `text` whose chars cost at most `budget`.
-fn prefix_within(text: &str, budget: usize, cost: impl Fn(char) -> usize) -> usize {
-    let mut spent = 0;
-    for (at, c) in text.char_indices() {
-        spent += cost(c);
-        if spent > budget {
-            return at;
-        }
-    }
-    text.len()
 }
 
 impl std::fmt::Display for InvocationError {
@@ -300,95 +197,16 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
     }
 }
 
-/// The error types the bootstrap itself reports (handlers pick their own).
-pub mod error_types {
-    /// The handler code ran past its deadline and was killed.
-    pub const TIMEOUT: &str = "Runtime.HandlerTimeout";
-    /// A worker process died (or closed its protocol pipe) during an invocation.
-    pub const WORKER_EXITED: &str = lamina_context::facts::error_type::EXIT;
-    /// An executable handler exited with a non-zero status or was killed by a signal.
-    pub const HANDLER_FAILED: &str = "HandlerError";
-    /// A worker broke the framing of `PROTOCOL.md`, answered with a missing or wrong id, or
-    /// wrote on its reply pipe between invocations.
-    pub const PROTOCOL: &str = "Runtime.ProtocolError";
-    /// The handler process could not be started.
-    pub const START_FAILED: &str = "Runtime.StartError";
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn json_of(error: &InvocationError) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "errorType": error.error_type,
-            "errorMessage": error.message,
-            "stackTrace": error.stack_trace,
-        }))
-        .unwrap_or_default()
-    }
-
     #[test]
-    fn the_length_counted_is_the_json_length() {
-        let mut error = InvocationError::new("Type\"x", "a\u{1}b\nc\u{e9}\\");
-        error.stack_trace = vec!["f\t1".into(), "\"f2\"".into()];
-        assert_eq!(error.json_len(), json_of(&error).len());
-        assert_eq!(
-            InvocationError::new("", "").json_len(),
-            EMPTY_ERROR_JSON_BYTES
-        );
-    }
-
-    #[test]
-    fn an_error_that_fits_is_unchanged() {
-        let mut error = InvocationError::new("ValueError", "x".repeat(1000));
-        error.stack_trace = vec!["frame".into(); 10];
-        assert_eq!(error.clone().fitted_for_trailers(), error);
-    }
-
-    #[test]
-    fn a_long_error_is_cut_to_fit_and_says_so() {
-        let cases = [
-            (
-                "x".repeat(20_000),
-                vec!["  File \"/var/task/handler.py\", line 3".to_string(); 3],
-            ),
-            ("\u{1}\u{e9}\"".repeat(5_000), Vec::new()),
-            ("short".to_string(), vec!["f".repeat(100); 1000]),
-            ("m".repeat(9_000), vec!["\n".repeat(3_000)]),
-        ];
-        for (message, stack) in cases {
-            let mut error = InvocationError::new("T".repeat(1000), message);
-            error.stack_trace = stack;
-            let fitted = error.clone().fitted_for_trailers();
-            let json = json_of(&fitted);
-            assert!(
-                json.len() <= MAX_STREAMED_ERROR_JSON_BYTES,
-                "{}",
-                json.len()
-            );
-            assert!(
-                json.len() > MAX_STREAMED_ERROR_JSON_BYTES / 2,
-                "{}",
-                json.len()
-            );
-            assert_eq!(fitted.error_type.len(), MAX_STREAMED_ERROR_TYPE_BYTES);
-            if fitted.message != error.message {
-                assert!(fitted.message.contains("cut from"), "{}", fitted.message);
-                assert!(
-                    error
-                        .message
-                        .starts_with(fitted.message.split(" ... [cut").next().unwrap_or_default())
-                );
-            }
-            if fitted.stack_trace != error.stack_trace {
-                let note = fitted.stack_trace.last().cloned().unwrap_or_default();
-                assert!(note.ends_with("more frames left out"), "{note}");
-            }
-        }
+    fn a_workers_long_error_is_cut_by_the_runtimes_rule() {
         let mut error = InvocationError::new("ValueError", "x".repeat(20_000));
         error.stack_trace = vec!["frame".into(); 2];
         let fitted = error.fitted_for_trailers();
+        assert_eq!(fitted.error_type, "ValueError");
         assert_eq!(fitted.stack_trace, vec!["frame", "frame"]);
         insta::assert_snapshot!(
             fitted.message.trim_start_matches('x'),

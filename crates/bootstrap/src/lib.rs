@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod environment;
+pub mod error_types;
 mod executable;
 mod handler_spec;
 mod init_error;
@@ -37,7 +38,7 @@ pub use handler_spec::{HandlerSpec, load_handler, load_handlers};
 pub use init_error::InitError;
 pub use invocation::{
     Answer, Collected, Context, Handler, InvocationError, ResponseSink, context_variables, cutoff,
-    error_types, names,
+    names,
 };
 pub use language::Language;
 pub use log::Log;

@@ -19,10 +19,9 @@ use lamina_http::{Body, HttpError};
 use ureq::RequestExt as _;
 
 use crate::environment::ChildEnvironment;
+use crate::error_types;
 use crate::init_error::InitError;
-use crate::invocation::{
-    Answer, Context, Handler, InvocationError, ResponseSink, cutoff, error_types,
-};
+use crate::invocation::{Answer, Context, Handler, InvocationError, ResponseSink, cutoff};
 use crate::log::Log;
 pub use command::WebCommand;
 use server::{READY_LIMIT, WebServer};
@@ -96,7 +95,7 @@ impl WebHandler {
             Err(HttpError::NotHttp { .. } | HttpError::Json(_)) => (None, None),
             Err(other) => {
                 return Err(InvocationError::new(
-                    "Runtime.InvalidHttpEvent",
+                    error_types::INVALID_HTTP_EVENT,
                     other.to_string(),
                 ));
             }
@@ -121,9 +120,9 @@ impl WebHandler {
                         outgoing = outgoing.header(name, value);
                     }
                 }
-                let outgoing = outgoing
-                    .body(body.as_bytes().to_vec())
-                    .map_err(|e| InvocationError::new("Runtime.InvalidHttpEvent", e.to_string()))?;
+                let outgoing = outgoing.body(body.as_bytes().to_vec()).map_err(|e| {
+                    InvocationError::new(error_types::INVALID_HTTP_EVENT, e.to_string())
+                })?;
                 outgoing
                     .with_agent(agent)
                     .configure()

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::environment::ChildEnvironment;
-use crate::invocation::{InvocationError, error_types};
+use crate::error_types;
+use crate::invocation::InvocationError;
 use crate::log::Log;
 use crate::process::{describe_status, die_with_parent, kill_group, own_pid};
 
@@ -262,7 +263,7 @@ impl WebServer {
             let mut error = if timed_out {
                 self.note("did not answer one request in time; it keeps serving the others");
                 InvocationError::new(
-                    error_types::TIMEOUT,
+                    error_types::HANDLER_TIMEOUT,
                     format!(
                         "the web server did not answer before the deadline (less {} ms); the request was abandoned, and the server, shared by {} slots, keeps running",
                         self.margin.as_millis(),
@@ -274,7 +275,7 @@ impl WebServer {
                     "failed one request ({transport}); it keeps serving the others"
                 ));
                 InvocationError::new(
-                    error_types::WORKER_EXITED,
+                    lamina_context::facts::error_type::EXIT,
                     format!(
                         "the request to the web server failed: {transport}; the server, shared by {} slots, keeps running",
                         self.slots
@@ -300,7 +301,7 @@ impl WebServer {
         });
         if exited.is_none() && timed_out {
             let mut error = InvocationError::new(
-                error_types::TIMEOUT,
+                error_types::HANDLER_TIMEOUT,
                 format!(
                     "the web server did not answer before the deadline (less {} ms) and was killed",
                     self.margin.as_millis()
@@ -328,11 +329,11 @@ impl Drop for WebServer {
 fn died(exited: Option<&str>, transport: &str, tail: Vec<String>) -> InvocationError {
     let mut error = match exited {
         Some(exited) => InvocationError::new(
-            error_types::WORKER_EXITED,
+            lamina_context::facts::error_type::EXIT,
             format!("Runtime exited with error: the web server {exited} during the request"),
         ),
         None => InvocationError::new(
-            error_types::WORKER_EXITED,
+            lamina_context::facts::error_type::EXIT,
             format!("the request to the web server failed: {transport}"),
         ),
     };

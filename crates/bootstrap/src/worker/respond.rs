@@ -6,9 +6,8 @@
 
 use std::io;
 
-use crate::invocation::{
-    Answer, Context, Handler, InvocationError, ResponseSink, cutoff, error_types,
-};
+use crate::error_types;
+use crate::invocation::{Answer, Context, Handler, InvocationError, ResponseSink, cutoff};
 use crate::lines::tail_suffix;
 use crate::protocol::{self, Reply};
 
@@ -208,7 +207,7 @@ impl WorkerHandler {
         Err(match failure {
             StartFailure::Init(error) => error,
             StartFailure::TimedOut => InvocationError::new(
-                error_types::TIMEOUT,
+                error_types::HANDLER_TIMEOUT,
                 format!(
                     "worker `{display}` was restarted but did not send READY before the invocation's deadline (less {} ms)",
                     self.margin.as_millis()
@@ -238,7 +237,7 @@ impl WorkerHandler {
                 // spend at most half the margin on the dead worker's last output.
                 let tail = self.restart_within("timed out", self.margin / 2);
                 InvocationError {
-                    error_type: error_types::TIMEOUT.into(),
+                    error_type: error_types::HANDLER_TIMEOUT.into(),
                     message: format!(
                         "worker `{display}` was still busy {} ms before the invocation's deadline, so its process group was killed and a new worker started",
                         self.margin.as_millis()
@@ -249,7 +248,7 @@ impl WorkerHandler {
             Exchange::Exited { status, killed } => {
                 let tail = self.restart("exited during an invocation");
                 InvocationError::new(
-                    error_types::WORKER_EXITED,
+                    lamina_context::facts::error_type::EXIT,
                     format!(
                         "worker `{display}` {} {during}; a new worker was started{}",
                         ending(status, killed),
