@@ -14,7 +14,8 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use crate::config::AsyncConfig;
-use crate::function::{Completion, Function, Invocation};
+use crate::function::Function;
+use crate::invocation::{Completion, Invocation};
 
 /// One accepted event, as the caller sent it.
 pub struct Event {

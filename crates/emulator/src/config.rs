@@ -135,7 +135,7 @@ pub struct EmulatorConfig {
     pub connections: ConnectionLimits,
     /// The event a plain HTTP request becomes at the front door (`/lambda-url/<function>/`,
     /// and [`http_port`](Self::http_port)). Default: a Function URL event (payload 2.0).
-    pub http_event: crate::front_door::HttpEventKind,
+    pub http_event: crate::front_door::event::HttpEventKind,
     /// Also serve the first function's front door at `/` on this port of 127.0.0.1 (0 picks a
     /// free one): the function as its Function URL would answer. Default: none.
     pub http_port: Option<u16>,
@@ -225,7 +225,7 @@ impl EmulatorConfig {
             strict_names: false,
             async_invokes: AsyncConfig::default(),
             connections: ConnectionLimits::default(),
-            http_event: crate::front_door::HttpEventKind::default(),
+            http_event: crate::front_door::event::HttpEventKind::default(),
             http_port: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),

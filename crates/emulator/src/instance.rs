@@ -1,7 +1,10 @@
 //! The life of one execution environment as a state machine: its phases and the transitions
 //! that the Runtime API and the function's supervision cause. Pure: no I/O, no clock, no
-//! locks; each transition returns what happened, and the driver ([`crate::function`]) does the
-//! effects (answering `/next`, starting timers, freezing, logging, killing).
+//! locks, no async runtime; generic over the invocation it runs (anything with a request id,
+//! [`Identified`]), so it is tested here with plain values. Each transition returns what
+//! happened, and the driver (`function/`) does the effects (answering `/next`, starting and
+//! cancelling timers, freezing, logging, killing) and keeps the timers and channels with its
+//! own invocation type.
 //!
 //! ```text
 //!   Init --/next--> ready --offer--> running (undelivered) --/next--> running (delivered)
@@ -18,20 +21,20 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tokio::task::AbortHandle;
-
-use crate::function::Invocation;
-
 /// How many answered request ids an instance remembers, to tell "answered twice" (403) from
 /// "never yours" (400).
 const REMEMBERED_ANSWERS: usize = 64;
 
+/// What the lifecycle needs of an invocation: the id the Runtime API knows it by.
+pub(crate) trait Identified {
+    /// The invocation's request id.
+    fn request_id(&self) -> &str;
+}
+
 /// The invocation an instance runs.
-pub(crate) struct Running {
-    pub(crate) invocation: Invocation,
+pub(crate) struct Running<I> {
+    pub(crate) invocation: I,
     pub(crate) delivered_at: Option<Instant>,
-    /// The invocation's timeout, once it runs.
-    pub(crate) timer: Option<AbortHandle>,
     /// The instance's init duration, reported with its first invocation only.
     pub(crate) init_duration: Option<Duration>,
     /// A streamed answer is being read for it: a second answer is refused, and `/next`
@@ -54,9 +57,9 @@ pub(crate) enum Next {
 }
 
 /// What a result (`/response` or `/error`) posted for a request id leads to.
-pub(crate) enum Posted {
+pub(crate) enum Posted<I> {
     /// It answers this running invocation, handed back to be finished.
-    Accepted(Box<Running>),
+    Accepted(Box<Running<I>>),
     /// That invocation was answered already (AWS: 403).
     AlreadyAnswered,
     /// Another answer to it is being read (AWS: 400, `Runtime.InvokeResponseInProgress`).
@@ -76,16 +79,16 @@ pub(crate) enum Poster {
 }
 
 /// How an instance ended: whether it was still initialising, and what it was running.
-pub(crate) struct Ended {
+pub(crate) struct Ended<I> {
     pub(crate) during_init: bool,
-    pub(crate) running: Vec<Running>,
+    pub(crate) running: Vec<Running<I>>,
 }
 
 /// One instance's state and what it remembers across invocations.
-pub(crate) struct Lifecycle {
+pub(crate) struct Lifecycle<I> {
     slots: usize,
     initialized: bool,
-    running: Vec<Running>,
+    running: Vec<Running<I>>,
     /// Invocations answered whose END and REPORT lines are still being written.
     finishing: usize,
     answered: VecDeque<String>,
@@ -93,7 +96,7 @@ pub(crate) struct Lifecycle {
     init_reported: bool,
 }
 
-impl Lifecycle {
+impl<I: Identified> Lifecycle<I> {
     /// A new, initialising instance with `slots` places. `report_init` is false where no Init
     /// Duration is measured (a runtime started by hand).
     pub(crate) fn new(slots: usize, report_init: bool) -> Self {
@@ -143,7 +146,7 @@ impl Lifecycle {
                 running.init_duration = self.init_duration;
             }
             return Next::Deliver {
-                request_id: running.invocation.request_id.clone(),
+                request_id: running.invocation.request_id().to_string(),
                 first: true,
             };
         }
@@ -155,7 +158,7 @@ impl Lifecycle {
             && !running.answering
         {
             return Next::Deliver {
-                request_id: running.invocation.request_id.clone(),
+                request_id: running.invocation.request_id().to_string(),
                 first: false,
             };
         }
@@ -165,14 +168,13 @@ impl Lifecycle {
     }
 
     /// Offers `invocation`: taken (`None`) when [`Lifecycle::can_take`], else given back.
-    pub(crate) fn offer(&mut self, invocation: Invocation) -> Option<Invocation> {
+    pub(crate) fn offer(&mut self, invocation: I) -> Option<I> {
         if !self.can_take() {
             return Some(invocation);
         }
         self.running.push(Running {
             invocation,
             delivered_at: None,
-            timer: None,
             init_duration: None,
             answering: false,
         });
@@ -180,22 +182,22 @@ impl Lifecycle {
     }
 
     /// The running invocation `request_id`, when it has been delivered.
-    pub(crate) fn delivered(&self, request_id: &str) -> Option<&Running> {
+    pub(crate) fn delivered(&self, request_id: &str) -> Option<&Running<I>> {
         self.running
             .iter()
-            .find(|r| r.delivered_at.is_some() && r.invocation.request_id == request_id)
+            .find(|r| r.delivered_at.is_some() && r.invocation.request_id() == request_id)
     }
 
     /// The running invocation `request_id`, delivered or not.
-    pub(crate) fn running_mut(&mut self, request_id: &str) -> Option<&mut Running> {
+    pub(crate) fn running_mut(&mut self, request_id: &str) -> Option<&mut Running<I>> {
         self.running
             .iter_mut()
-            .find(|r| r.invocation.request_id == request_id)
+            .find(|r| r.invocation.request_id() == request_id)
     }
 
     /// A streamed answer for `request_id` starts: `None` when it may go on (the invocation
     /// is delivered and no other answer is under way; none is let in after it), else why not.
-    pub(crate) fn begin_answer(&mut self, request_id: &str) -> Option<Posted> {
+    pub(crate) fn begin_answer(&mut self, request_id: &str) -> Option<Posted<I>> {
         let refused = self.refusal(request_id);
         if refused.is_some() {
             return refused;
@@ -203,7 +205,7 @@ impl Lifecycle {
         let Some(running) = self
             .running
             .iter_mut()
-            .find(|r| r.delivered_at.is_some() && r.invocation.request_id == request_id)
+            .find(|r| r.delivered_at.is_some() && r.invocation.request_id() == request_id)
         else {
             return Some(Posted::UnknownId);
         };
@@ -215,7 +217,7 @@ impl Lifecycle {
     }
 
     /// Why a result for `request_id` is refused before looking at its answer, if it is.
-    fn refusal(&self, request_id: &str) -> Option<Posted> {
+    fn refusal(&self, request_id: &str) -> Option<Posted<I>> {
         if self.delivered(request_id).is_some() {
             return None;
         }
@@ -229,7 +231,7 @@ impl Lifecycle {
     /// A result posted for `request_id` by `poster`. While a streamed answer is under way,
     /// only it or an error (which ends it, as AWS lets a runtime's error interrupt a stream)
     /// ends the invocation; another response is refused.
-    pub(crate) fn post(&mut self, request_id: &str, poster: Poster, is_error: bool) -> Posted {
+    pub(crate) fn post(&mut self, request_id: &str, poster: Poster, is_error: bool) -> Posted<I> {
         if let Some(refused) = self.refusal(request_id) {
             return refused;
         }
@@ -247,11 +249,11 @@ impl Lifecycle {
 
     /// Ends the running invocation `request_id` (answered, or timed out): its lines are being
     /// written.
-    pub(crate) fn finish_running(&mut self, request_id: &str) -> Option<Running> {
+    pub(crate) fn finish_running(&mut self, request_id: &str) -> Option<Running<I>> {
         let at = self
             .running
             .iter()
-            .position(|r| r.invocation.request_id == request_id)?;
+            .position(|r| r.invocation.request_id() == request_id)?;
         let running = self.running.remove(at);
         self.finishing += 1;
         self.answered.push_back(request_id.to_string());
@@ -263,7 +265,7 @@ impl Lifecycle {
 
     /// The instance is ending (crash, init failure, a timeout that kills it): whether it was
     /// initialising, and the invocations it ran, for the driver to answer.
-    pub(crate) fn end(&mut self) -> Ended {
+    pub(crate) fn end(&mut self) -> Ended<I> {
         Ended {
             during_init: !self.initialized,
             running: std::mem::take(&mut self.running),
@@ -282,12 +284,28 @@ impl Lifecycle {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
 
+    /// An invocation as the lifecycle sees it: an id, nothing else.
+    struct Invocation {
+        request_id: String,
+    }
+
+    impl Identified for Invocation {
+        fn request_id(&self) -> &str {
+            &self.request_id
+        }
+    }
+
+    type Lifecycle = super::Lifecycle<Invocation>;
+
     fn invocation() -> Invocation {
-        Invocation::new(Bytes::from_static(b"{}"), None)
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Invocation {
+            request_id: format!("request-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+        }
     }
 
     fn at(ms: u64) -> Instant {

@@ -2,7 +2,7 @@
 //! (read line by line into the log, with flush markers to know everything before a point has
 //! been read), the invocation's own bounded log tail, and the instance's cgroup or process
 //! group for memory, freezing and killing. Effects only: which of them to use when is
-//! decided by the instance's phases ([`crate::instance`]) and the function ([`crate::function`]).
+//! decided by the instance's phases ([`crate::instance`]) and the function (`function/`).
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, PipeReader, PipeWriter, Read as _, Write as _};
@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use lamina_context::facts::MAX_LOG_LINE_BYTES as MAX_LOG_LINE;
 use tokio::sync::oneshot;
 
-use crate::function::Function;
 use crate::{cgroup, process};
 
 /// How long to wait for a function's pipe to be read up to a flush marker before giving up:
@@ -224,8 +223,8 @@ impl InstanceIo {
 }
 
 /// Reads the function's stdout and stderr (one pipe, so their order is kept) line by line
-/// into the log, until every write end is closed.
-pub(crate) fn read_output(reader: PipeReader, function: &Function, io: &InstanceIo) {
+/// into the log (each line to `log_line`, the function's log), until every write end is closed.
+pub(crate) fn read_output(reader: PipeReader, log_line: &dyn Fn(&str), io: &InstanceIo) {
     let mut reader = BufReader::new(reader);
     let mut raw = Vec::new();
     loop {
@@ -247,7 +246,7 @@ pub(crate) fn read_output(reader: PipeReader, function: &Function, io: &Instance
             had_marker = true;
             let before = &rest[..at];
             if !before.is_empty() {
-                emit(function, io, before);
+                emit(log_line, io, before);
             }
             let after = &rest[at + MARKER_PREFIX.len()..];
             let end = after.find(MARKER_SUFFIX).unwrap_or(after.len());
@@ -259,12 +258,12 @@ pub(crate) fn read_output(reader: PipeReader, function: &Function, io: &Instance
             rest = after.get(end + MARKER_SUFFIX.len_utf8()..).unwrap_or("");
         }
         if !had_marker || !rest.is_empty() {
-            emit(function, io, rest);
+            emit(log_line, io, rest);
         }
     }
 }
 
-fn emit(function: &Function, io: &InstanceIo, line: &str) {
+fn emit(log_line: &dyn Fn(&str), io: &InstanceIo, line: &str) {
     io.append_current(line);
-    function.log_line(line);
+    log_line(line);
 }

@@ -11,7 +11,6 @@ use lamina_context::facts;
 
 use crate::config::{FunctionConfig, LambdaMounts, View};
 
-
 /// Why a function or layer zip could not be laid out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -28,6 +28,7 @@ macro_rules! to_stderr {
     }};
 }
 
+mod access;
 mod asynchronous;
 mod cgroup;
 mod config;
@@ -38,11 +39,13 @@ mod http;
 mod ids;
 mod instance;
 mod instance_io;
+mod invocation;
 mod invoke_api;
 pub mod layout;
 mod logs;
 mod process;
 mod runtime_api;
+mod shared;
 mod stream_api;
 pub mod view;
 
@@ -61,7 +64,10 @@ pub use config::{
 pub use front_door::HttpEventKind;
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
 
-use function::{Function, Invocation};
+use access::Access;
+use function::Function;
+use invocation::{Completion, Invocation, StreamPart};
+use shared::Shared;
 
 /// Largest synchronous request payload, in bytes (6 MiB, as AWS's Invoke API). Above it: 413.
 /// (The emulator itself reads [`facts::MAX_SYNC_REQUEST_BYTES`]; this names it for users.)
@@ -140,40 +146,6 @@ pub struct Invoked {
     pub function_error: Option<String>,
     /// The last 4 KiB of this invocation's log, START to REPORT.
     pub log_tail: String,
-}
-
-/// What the Invoke API handlers share.
-pub(crate) struct Shared {
-    functions: Vec<Arc<Function>>,
-    strict_names: bool,
-    /// The event a request at the front door becomes.
-    pub(crate) http_event: HttpEventKind,
-    /// Where `Event` invocations wait, run and are retried.
-    pub(crate) asynchronous: Arc<asynchronous::AsyncQueue>,
-    /// Which `Host`s and `Origin`s are answered.
-    pub(crate) access: invoke_api::Access,
-}
-
-impl Shared {
-    /// The function a name in the Invoke API path means: with one function (unless
-    /// `strict_names`), any name; otherwise the name, a `name:qualifier`, or an ARN ending in
-    /// `:function:name[:qualifier]`.
-    pub(crate) fn resolve(&self, requested: &str) -> Option<Arc<Function>> {
-        if let [only] = self.functions.as_slice()
-            && !self.strict_names
-        {
-            return Some(Arc::clone(only));
-        }
-        let name = match requested.split_once(":function:") {
-            Some((_, rest)) => rest,
-            None => requested,
-        };
-        let name = name.split(':').next().unwrap_or(name);
-        self.functions
-            .iter()
-            .find(|f| f.config.name == name)
-            .cloned()
-    }
 }
 
 /// A running emulator. Dropping it (or [`Emulator::shutdown`]) kills every function process.
@@ -271,7 +243,7 @@ impl Emulator {
             strict_names: config.strict_names,
             http_event: config.http_event,
             asynchronous: asynchronous::AsyncQueue::new(config.async_invokes, handle.clone()),
-            access: invoke_api::Access::new(&config.allowed_hosts, &config.allowed_origins),
+            access: Access::new(&config.allowed_hosts, &config.allowed_origins),
         });
 
         let bind_error = |source| EmulatorError::Bind {
@@ -394,7 +366,7 @@ impl Emulator {
         let completion = self.handle.block_on(async {
             // The channel closes when the invocation ends and its runtime stops posting.
             while let Some(part) = parts.recv().await {
-                if let function::StreamPart::Chunk(chunk) = part {
+                if let StreamPart::Chunk(chunk) = part {
                     on_chunk(&chunk);
                 }
             }
@@ -421,14 +393,7 @@ impl Emulator {
         &self,
         function: &str,
         payload: &[u8],
-    ) -> Result<
-        (
-            Arc<Function>,
-            Invocation,
-            oneshot::Receiver<function::Completion>,
-        ),
-        EmulatorError,
-    > {
+    ) -> Result<(Arc<Function>, Invocation, oneshot::Receiver<Completion>), EmulatorError> {
         let target = self
             .shared
             .functions
@@ -568,7 +533,10 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
             return Err(invalid(format!("max concurrency {refused}")));
         }
         if let Some(mounts) = &function.mounts {
-            for (what, dir) in [(facts::TASK_ROOT, &mounts.task), (facts::OPT_DIR, &mounts.opt)] {
+            for (what, dir) in [
+                (facts::TASK_ROOT, &mounts.task),
+                (facts::OPT_DIR, &mounts.opt),
+            ] {
                 if !dir.is_dir() {
                     return Err(invalid(format!(
                         "the folder to show at {what}, {}, is not a folder",

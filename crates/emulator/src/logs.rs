@@ -8,7 +8,7 @@ use std::time::Duration;
 const FUNCTION_LOG_CAP: usize = 16 * 1024 * 1024;
 
 /// How much of an invocation's log `X-Amz-Log-Type: Tail` returns, as on AWS.
-pub const TAIL_BYTES: usize = 4096;
+pub const TAIL_BYTES: usize = lamina_context::facts::LOG_TAIL_BYTES;
 
 /// Everything a function printed, plus platform lines, in order.
 #[derive(Default)]

@@ -1,5 +1,6 @@
 //! The Runtime API (`/2018-06-01/runtime/...`) of one instance, as a bootstrap sees it.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -11,8 +12,10 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use lamina_context::{facts, header};
 
-use crate::function::{Delivery, Function, RuntimeAnswer, StreamEnd, StreamPart};
+use tokio::sync::mpsc;
+
 use crate::http::{self, Body, BodyError};
+use crate::invocation::StreamPart;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -29,9 +32,136 @@ mod refusal {
     pub const TRUNCATED: &str = "TruncatedHTTPRequest";
 }
 
+/// What the function answers a runtime's request with; this module turns it into HTTP, as
+/// AWS's Runtime API words it.
+pub enum RuntimeAnswer {
+    /// `/next`: run this event.
+    Event(Box<Delivery>),
+    /// A result or init error is taken (202).
+    Accepted,
+    /// The instance is gone: the runtime must exit (500).
+    ContainerError,
+    /// The request id is not this instance's current invocation, or another answer to it is
+    /// under way (400).
+    InvalidRequestId,
+    /// That invocation was answered already (403).
+    AlreadyAnswered,
+    /// An init error after the init (403).
+    InitErrorAfterInit,
+    /// The result is over the payload limit of `limit` bytes (buffered or streamed); the
+    /// invocation failed (413).
+    TooLarge {
+        /// The limit it passed, in bytes.
+        limit: u64,
+    },
+    /// The result could not be read to its end; the invocation failed (400).
+    Truncated,
+}
+
+/// An event handed to a runtime, with what its `/next` headers say.
+pub struct Delivery {
+    pub payload: Bytes,
+    pub request_id: String,
+    /// Milliseconds since the epoch.
+    pub deadline_ms: u128,
+    pub function_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+}
+
+/// How a streamed answer ended, as [`Backend::end_stream`] takes it.
+pub(crate) enum StreamEnd {
+    /// The whole body arrived, with no error trailer: the response (empty when every byte
+    /// already went to a streaming caller).
+    Response(Bytes),
+    /// The error trailers: the type (decoded lossily) and the decoded body.
+    Error { error_type: String, body: Vec<u8> },
+    /// More than `limit` bytes were sent.
+    TooLarge { limit: u64 },
+    /// The body could not be read to its end, for this reason.
+    Truncated(String),
+}
+
+/// The function behind an instance's Runtime API: what each request asks of it. The Runtime
+/// API owns the HTTP; the function (`function/`) implements this, so neither side imports the
+/// other's internals.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The instance's slots (`AWS_LAMBDA_MAX_CONCURRENCY`): its runtime's connections.
+    fn slots(&self) -> usize;
+
+    /// `GET /runtime/invocation/next` from instance `instance_id`: waits for an invocation.
+    fn next_invocation(
+        self: &Arc<Self>,
+        instance_id: u64,
+    ) -> impl Future<Output = RuntimeAnswer> + Send;
+
+    /// `POST /runtime/invocation/{id}/response` with the whole response.
+    fn post_response(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        body: Bytes,
+    ) -> RuntimeAnswer;
+
+    /// `POST /runtime/invocation/{id}/error`.
+    fn post_error(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> RuntimeAnswer;
+
+    /// A streamed `/response` for `request_id` starts. `Ok` with where its bytes go as they
+    /// arrive (`None` when the caller takes the whole answer at once): the stream must then
+    /// end with [`Backend::end_stream`], and no other response is let in meanwhile. `Err`
+    /// with the Runtime API's answer when the id is not this instance's delivered
+    /// invocation, or another answer to it is under way.
+    fn begin_stream(
+        &self,
+        instance_id: u64,
+        request_id: &str,
+    ) -> Result<Option<mpsc::Sender<StreamPart>>, RuntimeAnswer>;
+
+    /// Ends the streamed answer [`Backend::begin_stream`] let in: the invocation ends with
+    /// it, whatever it is.
+    fn end_stream(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        end: StreamEnd,
+    ) -> RuntimeAnswer;
+
+    /// A whole `/response` (or, `is_error`, `/error`) whose body could not be read to its
+    /// end: the invocation fails.
+    fn answer_truncated(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        is_error: bool,
+        reason: &str,
+    ) -> RuntimeAnswer;
+
+    /// A whole response above the buffered payload limit: the invocation fails.
+    fn response_too_large(self: &Arc<Self>, instance_id: u64, request_id: &str) -> RuntimeAnswer;
+
+    /// `POST /runtime/init/error`.
+    fn post_init_error(
+        self: &Arc<Self>,
+        instance_id: u64,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> RuntimeAnswer;
+}
+
 /// Serves instance `instance_id`'s own Runtime API on `listener` until aborted.
-pub async fn serve(function: Arc<Function>, listener: tokio::net::TcpListener, instance_id: u64) {
-    let slots = function.config.max_concurrency;
+pub(crate) async fn serve<F: Backend>(
+    function: Arc<F>,
+    listener: tokio::net::TcpListener,
+    instance_id: u64,
+) {
+    let slots = function.slots();
     http::serve(listener, slots, move |request, _peer| {
         handle(Arc::clone(&function), instance_id, request)
     })
@@ -39,8 +169,8 @@ pub async fn serve(function: Arc<Function>, listener: tokio::net::TcpListener, i
 }
 
 /// Answers one Runtime API request from instance `instance_id` of `function`.
-pub async fn handle(
-    function: Arc<Function>,
+async fn handle<F: Backend>(
+    function: Arc<F>,
     instance_id: u64,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -122,8 +252,8 @@ pub async fn handle(
 /// whatever was sent before. Once it starts, the invocation ends with it, however it ends:
 /// no other response is let in meanwhile, and a body that cannot be read to its end (a
 /// broken connection, trailers over the server's limit) fails the invocation.
-async fn stream_response(
-    function: &Arc<Function>,
+async fn stream_response<F: Backend>(
+    function: &Arc<F>,
     instance_id: u64,
     request_id: &str,
     request: Request<Incoming>,
@@ -197,14 +327,14 @@ async fn stream_response(
 
 /// A streamed answer under way: it ends the invocation once, when the stream ends or, if the
 /// connection's future is dropped first, when it goes.
-struct OpenStream {
-    function: Arc<Function>,
+struct OpenStream<F: Backend> {
+    function: Arc<F>,
     instance_id: u64,
     request_id: String,
     ended: bool,
 }
 
-impl OpenStream {
+impl<F: Backend> OpenStream<F> {
     fn end(&mut self, end: StreamEnd) -> RuntimeAnswer {
         self.ended = true;
         self.function
@@ -212,7 +342,7 @@ impl OpenStream {
     }
 }
 
-impl Drop for OpenStream {
+impl<F: Backend> Drop for OpenStream<F> {
     fn drop(&mut self) {
         if !self.ended {
             self.end(StreamEnd::Truncated(

@@ -15,8 +15,9 @@ use hyper::{Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event_stream::{InvokeComplete, payload_chunks};
-use crate::function::{Completion, Function, Invocation, StreamPart};
+use crate::function::Function;
 use crate::http::{self, Body};
+use crate::invocation::{Completion, Invocation, StreamPart};
 
 /// Chunks in flight between the function and a slow caller before the function waits: the
 /// caller's pace holds the function back rather than the emulator's memory growing.

@@ -27,17 +27,12 @@ use std::path::{Path, PathBuf};
 
 mod entrypoint;
 
+use entrypoint::FILTERED_DIRS;
 pub use entrypoint::{MissingInterpreter, check_entrypoint};
 
 use lamina_context::facts;
 
 use crate::config::{FunctionConfig, LambdaMounts, View};
-
-/// Lambda's `PATH` folders, where a `#!/usr/bin/env NAME` line finds NAME.
-const LAMBDA_PATH_DIRS: [&str; 4] = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"];
-
-/// The host folders whose commands the view filters: Lambda's `PATH` and the `sbin`s.
-const FILTERED_DIRS: [&str; 5] = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
 /// The command that starts the function in its own user and mount namespaces, showing
 /// `mounts` as its view asks; the caller adds the environment and the pipes. On error, the
@@ -68,8 +63,12 @@ pub(crate) fn namespaced_command(
         View::Al2023 {
             ephemeral_storage_mb,
         } => {
-            check_entrypoint(&config.executable, mounts)
-                .map_err(|err| (facts::error_type::INVALID_ENTRYPOINT.to_string(), err.to_string()))?;
+            check_entrypoint(&config.executable, mounts).map_err(|err| {
+                (
+                    facts::error_type::INVALID_ENTRYPOINT.to_string(),
+                    err.to_string(),
+                )
+            })?;
             let stage = mount_point("lamina-emulator-view")?;
             let plan = plan(&stage, ephemeral_storage_mb);
             command

@@ -8,7 +8,7 @@
 //! invocation like any other and writes the response.
 
 mod answer;
-mod event;
+pub(crate) mod event;
 mod streamed;
 
 use std::sync::Arc;
@@ -24,9 +24,10 @@ use tokio::sync::oneshot;
 pub use answer::answer;
 pub use event::{HttpEventKind, HttpRequest, Origin, event};
 
-use crate::Shared;
-use crate::function::{Function, Invocation, StreamPart};
+use crate::function::Function;
 use crate::http::{self, Body, BodyError};
+use crate::invocation::{Invocation, StreamPart};
+use crate::shared::Shared;
 
 /// Where the front door answers on the Invoke API's port: `/lambda-url/<function>/<path>`.
 pub const PREFIX: &str = "/lambda-url/";

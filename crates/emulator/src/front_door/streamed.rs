@@ -8,8 +8,8 @@ use hyper::Response;
 use hyper::header::{HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
-use crate::function::StreamPart;
 use crate::http::{self, Body};
+use crate::invocation::StreamPart;
 
 use lamina_context::facts::{
     HTTP_INTEGRATION_CONTENT_TYPE as HTTP_INTEGRATION, PRELUDE_DELIMITER as DELIMITER,

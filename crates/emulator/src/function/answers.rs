@@ -3,31 +3,33 @@
 //! is checked against the instance's state machine, then ends its invocation (or the
 //! instance) once; the answer to the runtime is a [`RuntimeAnswer`].
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use lamina_context::facts;
+use tokio::sync::mpsc;
 
-use super::{Ending, Function, KILLED, RuntimeAnswer, StreamPart};
+use super::{Ending, Function, Job, KILLED};
 use crate::instance::{Posted, Poster};
 use crate::instance_io::lock;
+use crate::invocation::StreamPart;
+use crate::runtime_api::{Backend, RuntimeAnswer, StreamEnd};
 
-/// How a streamed answer ended, as [`Function::end_stream`] takes it.
-pub(crate) enum StreamEnd {
-    /// The whole body arrived, with no error trailer: the response (empty when every byte
-    /// already went to a streaming caller).
-    Response(Bytes),
-    /// The error trailers: the type (decoded lossily) and the decoded body.
-    Error { error_type: String, body: Vec<u8> },
-    /// More than `limit` bytes were sent.
-    TooLarge { limit: u64 },
-    /// The body could not be read to its end, for this reason.
-    Truncated(String),
-}
+impl Backend for Function {
+    fn slots(&self) -> usize {
+        self.config.max_concurrency
+    }
 
-impl Function {
+    fn next_invocation(
+        self: &Arc<Self>,
+        instance_id: u64,
+    ) -> impl Future<Output = RuntimeAnswer> + Send {
+        self.wait_for_invocation(instance_id)
+    }
+
     /// `POST /runtime/invocation/{id}/response` with the whole response.
-    pub fn post_response(
+    fn post_response(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
@@ -43,7 +45,7 @@ impl Function {
     }
 
     /// `POST /runtime/invocation/{id}/error`.
-    pub fn post_error(
+    fn post_error(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
@@ -65,11 +67,11 @@ impl Function {
     /// end with [`Function::end_stream`], and no other response is let in meanwhile. `Err`
     /// with the Runtime API's answer when the id is not this instance's delivered
     /// invocation, or another answer to it is under way.
-    pub(crate) fn begin_stream(
+    fn begin_stream(
         &self,
         instance_id: u64,
         request_id: &str,
-    ) -> Result<Option<tokio::sync::mpsc::Sender<StreamPart>>, RuntimeAnswer> {
+    ) -> Result<Option<mpsc::Sender<StreamPart>>, RuntimeAnswer> {
         let mut state = lock(&self.state);
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return Err(RuntimeAnswer::ContainerError);
@@ -80,13 +82,13 @@ impl Function {
         Ok(instance
             .life
             .delivered(request_id)
-            .and_then(|running| running.invocation.stream.clone()))
+            .and_then(|running| running.invocation.invocation.stream.clone()))
     }
 
     /// Ends the streamed answer [`Function::begin_stream`] let in: the invocation ends with
     /// it, whatever it is (a stream that could not be read fails the invocation, which is
     /// never handed out again).
-    pub(crate) fn end_stream(
+    fn end_stream(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
@@ -121,7 +123,7 @@ impl Function {
 
     /// A whole `/response` (or, `is_error`, `/error`) whose body could not be read to its
     /// end: the invocation fails (400 to the runtime, if it is still there to read it).
-    pub fn answer_truncated(
+    fn answer_truncated(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
@@ -140,11 +142,7 @@ impl Function {
 
     /// A whole response above the buffered payload limit: 413 to the runtime, and the
     /// invocation fails.
-    pub fn response_too_large(
-        self: &Arc<Self>,
-        instance_id: u64,
-        request_id: &str,
-    ) -> RuntimeAnswer {
+    fn response_too_large(self: &Arc<Self>, instance_id: u64, request_id: &str) -> RuntimeAnswer {
         let limit = facts::MAX_SYNC_RESPONSE_BYTES as u64;
         match self.end_invocation(
             instance_id,
@@ -158,50 +156,8 @@ impl Function {
         }
     }
 
-    fn end_invocation(
-        self: &Arc<Self>,
-        instance_id: u64,
-        request_id: &str,
-        ending: Ending,
-        poster: Poster,
-        is_error: bool,
-    ) -> RuntimeAnswer {
-        let mut state = lock(&self.state);
-        let Some(instance) = state.instances.get_mut(&instance_id) else {
-            return RuntimeAnswer::ContainerError;
-        };
-        let running = match instance.life.post(request_id, poster, is_error) {
-            Posted::Accepted(running) => *running,
-            refused => return refused_answer(refused),
-        };
-        let io = Arc::clone(&instance.io);
-        if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
-            // A process of the instance (a worker in a group of its own) was killed for
-            // memory while the runtime lived on. Lambda ends the whole sandbox then; v2 does
-            // it with memory.oom.group, v1 has no such switch, so it is done here.
-            if let Some(instance) = state.instances.remove(&instance_id) {
-                instance.retire();
-            }
-            io.sample_cgroup_peak();
-            io.kill_all();
-            self.dispatch(&mut state);
-            drop(state);
-            let ending = Ending::Crash {
-                exit: KILLED,
-                error_type: facts::error_type::OUT_OF_MEMORY,
-            };
-            self.handle
-                .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
-            return RuntimeAnswer::Accepted;
-        }
-        drop(state);
-        self.handle
-            .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));
-        RuntimeAnswer::Accepted
-    }
-
     /// `POST /runtime/init/error`: the caller waiting for this instance gets the error.
-    pub fn post_init_error(
+    fn post_init_error(
         self: &Arc<Self>,
         instance_id: u64,
         error_type: Option<&str>,
@@ -252,8 +208,52 @@ impl Function {
     }
 }
 
+impl Function {
+    fn end_invocation(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        ending: Ending,
+        poster: Poster,
+        is_error: bool,
+    ) -> RuntimeAnswer {
+        let mut state = lock(&self.state);
+        let Some(instance) = state.instances.get_mut(&instance_id) else {
+            return RuntimeAnswer::ContainerError;
+        };
+        let running = match instance.life.post(request_id, poster, is_error) {
+            Posted::Accepted(running) => *running,
+            refused => return refused_answer(refused),
+        };
+        let io = Arc::clone(&instance.io);
+        if io.cgroup.as_ref().is_some_and(|c| c.oom_killed()) {
+            // A process of the instance (a worker in a group of its own) was killed for
+            // memory while the runtime lived on. Lambda ends the whole sandbox then; v2 does
+            // it with memory.oom.group, v1 has no such switch, so it is done here.
+            if let Some(instance) = state.instances.remove(&instance_id) {
+                instance.retire();
+            }
+            io.sample_cgroup_peak();
+            io.kill_all();
+            self.dispatch(&mut state);
+            drop(state);
+            let ending = Ending::Crash {
+                exit: KILLED,
+                error_type: facts::error_type::OUT_OF_MEMORY,
+            };
+            self.handle
+                .spawn(Arc::clone(self).finish(instance_id, io, running, ending, false));
+            return RuntimeAnswer::Accepted;
+        }
+        drop(state);
+        self.handle
+            .spawn(Arc::clone(self).finish(instance_id, io, running, ending, true));
+        RuntimeAnswer::Accepted
+    }
+}
+
 /// What the Runtime API answers a result it refused.
-fn refused_answer(refused: Posted) -> RuntimeAnswer {
+fn refused_answer(refused: Posted<Job>) -> RuntimeAnswer {
     match refused {
         Posted::AlreadyAnswered => RuntimeAnswer::AlreadyAnswered,
         // AWS answers a response while another is under way as it answers a stranger's id
@@ -289,7 +289,9 @@ fn normalise_error(error_type_header: Option<&str>, body: &[u8]) -> (Bytes, Stri
             (Bytes::copy_from_slice(body), error_type)
         }
         None => {
-            let error_type = error_type_header.unwrap_or(facts::error_type::UNKNOWN).to_string();
+            let error_type = error_type_header
+                .unwrap_or(facts::error_type::UNKNOWN)
+                .to_string();
             let message = String::from_utf8_lossy(body);
             (
                 Bytes::from(facts::error_body(&error_type, &message)),

@@ -2,8 +2,18 @@
 //! lines and answers that follow.
 
 use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::*;
+use bytes::Bytes;
+use lamina_context::facts;
+
+use super::{Ending, Exit, Function, Job, KILLED};
+use crate::instance::Running;
+use crate::instance_io::{InstanceIo, lock};
+use crate::invocation::{Completion, Invocation};
+use crate::logs::{self, Report};
 
 impl Function {
     pub(super) fn on_timeout(self: &Arc<Self>, instance_id: u64, request_id: &str) {
@@ -24,14 +34,14 @@ impl Function {
             instance.io.kill_all();
             // Killing the instance ends whatever else its other slots were running; what
             // the runtime had not seen yet goes to another instance instead.
-            let (delivered, undelivered): (Vec<Running>, Vec<Running>) = instance
+            let (delivered, undelivered): (Vec<Running<Job>>, Vec<Running<Job>>) = instance
                 .life
                 .end()
                 .running
                 .into_iter()
                 .partition(|other| other.delivered_at.is_some());
             for other in undelivered.into_iter().rev() {
-                state.queue.push_front(other.invocation);
+                state.queue.push_front(other.invocation.invocation);
             }
             others = delivered;
             self.dispatch(&mut state);
@@ -157,13 +167,13 @@ impl Function {
             });
             return;
         }
-        let (delivered, undelivered): (Vec<Running>, Vec<Running>) = ended
+        let (delivered, undelivered): (Vec<Running<Job>>, Vec<Running<Job>>) = ended
             .running
             .into_iter()
             .partition(|running| running.delivered_at.is_some());
         // What the runtime never saw goes to another instance instead of failing.
         for running in undelivered.into_iter().rev() {
-            state.queue.push_front(running.invocation);
+            state.queue.push_front(running.invocation.invocation);
         }
         self.dispatch(&mut state);
         drop(state);
@@ -196,7 +206,7 @@ impl Function {
         self: Arc<Self>,
         instance_id: u64,
         io: Arc<InstanceIo>,
-        mut running: Running,
+        mut running: Running<Job>,
         ending: Ending,
         alive: bool,
     ) {
@@ -204,12 +214,12 @@ impl Function {
             .delivered_at
             .map(|at| at.elapsed())
             .unwrap_or_default();
-        if let Some(timer) = running.timer.take() {
+        if let Some(timer) = running.invocation.timer.take() {
             timer.abort();
         }
         io.flush().await;
         let max_memory_used_mb = io.max_memory_used_mb().await;
-        let request_id = running.invocation.request_id.clone();
+        let request_id = running.invocation.invocation.request_id.clone();
         let mut lines = Vec::new();
         let (body, function_error, status, error_type) = match ending {
             Ending::Response(body) => (body, false, None, None),
@@ -290,7 +300,7 @@ impl Function {
             invocation_log.push_str(line);
             invocation_log.push('\n');
         }
-        if let Some(responder) = running.invocation.responder.take() {
+        if let Some(responder) = running.invocation.invocation.responder.take() {
             let _ = responder.send(Completion {
                 body,
                 function_error,

@@ -2,135 +2,65 @@
 //! invocation from the Invoke API to the caller's answer. This is the driver: each instance's
 //! phases and transitions are the pure state machine of [`crate::instance`]; this module asks it
 //! what happened and does the effects (starting processes, timers, START/END/REPORT lines,
-//! freezing, killing, answering callers). What it says to a runtime is a [`RuntimeAnswer`],
-//! which [`crate::runtime_api`] turns into HTTP.
+//! freezing, killing, answering callers). It is the [`runtime_api::Backend`] of its instances'
+//! Runtime APIs: what it says to a runtime is a [`RuntimeAnswer`], which [`crate::runtime_api`]
+//! turns into HTTP.
+//!
+//! Its parts (`answers.rs`, `ending.rs`, `spawn.rs`) import from here, never the other way.
 //!
 //! All bookkeeping sits behind one mutex per function ([`FunctionState`]); every change of
 //! phase happens under it, so an invocation is handed to exactly one instance and answered
 //! exactly once. Log text is kept behind separate locks, never taken while holding the
 //! state lock for long.
 
+mod answers;
+mod ending;
+mod spawn;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use lamina_context::env;
+use lamina_context::facts;
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::config::FunctionConfig;
-mod answers;
-mod ending;
-
-pub(crate) use answers::StreamEnd;
-mod spawn;
-
-use spawn::bind_loopback;
-
-use crate::instance::{Lifecycle, Next, Running};
-use crate::instance_io::{InstanceIo, lock, read_output};
-use crate::logs::{self, FunctionLog, Report};
-use crate::{cgroup, ids, runtime_api, view};
+use crate::ids;
+use crate::instance::{Identified, Lifecycle, Next};
+use crate::instance_io::{InstanceIo, lock};
+use crate::invocation::Invocation;
+use crate::logs::{self, FunctionLog};
+use crate::runtime_api::{self, Delivery, RuntimeAnswer};
 
 /// Region and account of every ARN the emulator makes up.
-pub const REGION: &str = facts::DEFAULT_REGION;
+const REGION: &str = facts::DEFAULT_REGION;
 const ACCOUNT: &str = facts::LOCAL_ACCOUNT_ID;
 
-use lamina_context::facts::{self, PATH as LAMBDA_PATH};
-
-/// One request to run the function.
-pub struct Invocation {
-    pub request_id: String,
-    pub payload: Bytes,
-    /// Compact JSON, passed as `Lambda-Runtime-Client-Context`.
-    pub client_context: Option<String>,
-    /// Compact JSON, passed as `Lambda-Runtime-Cognito-Identity`.
-    pub cognito_identity: Option<String>,
-    pub trace_id: String,
-    /// `None` for `Event` invocations: nobody waits for the result.
-    pub responder: Option<oneshot::Sender<Completion>>,
-    /// Where a streamed response goes as it arrives, for a caller that reads it as a stream
-    /// (`InvokeWithResponseStream`); `None` for callers that take the whole answer at once.
-    pub stream: Option<tokio::sync::mpsc::Sender<StreamPart>>,
+/// An invocation handed to an instance, with what the driver keeps beside it: the timer of
+/// its timeout, once it runs (the lifecycle, [`crate::instance`], holds no async types).
+pub(crate) struct Job {
+    pub(crate) invocation: Invocation,
+    pub(crate) timer: Option<AbortHandle>,
 }
 
-/// What a caller reading a streamed response gets before the invocation's [`Completion`].
-pub enum StreamPart {
-    /// The runtime started streaming with this content type.
-    Start {
-        /// The response's `Content-Type`.
-        content_type: String,
-    },
-    /// The next bytes of the response.
-    Chunk(Bytes),
-}
-
-impl Invocation {
-    /// A new invocation of `payload` with fresh ids.
-    pub fn new(payload: Bytes, responder: Option<oneshot::Sender<Completion>>) -> Self {
-        Invocation {
-            request_id: ids::request_id(),
-            payload,
-            client_context: None,
-            cognito_identity: None,
-            trace_id: ids::trace_id(SystemTime::now()),
-            responder,
-            stream: None,
-        }
+impl Identified for Job {
+    fn request_id(&self) -> &str {
+        &self.invocation.request_id
     }
 }
 
-/// The answer to one invocation.
-pub struct Completion {
-    /// The response, or the error JSON when `function_error` is set.
-    pub body: Bytes,
-    /// The invocation failed (`X-Amz-Function-Error: Unhandled`).
-    pub function_error: bool,
-    /// The last 4 KiB of this invocation's log.
-    pub log_tail: String,
-}
-
-/// What the function answers a runtime's request with; [`crate::runtime_api`] turns it into
-/// HTTP, as AWS's Runtime API words it.
-pub enum RuntimeAnswer {
-    /// `/next`: run this event.
-    Event(Box<Delivery>),
-    /// A result or init error is taken (202).
-    Accepted,
-    /// The instance is gone: the runtime must exit (500).
-    ContainerError,
-    /// The request id is not this instance's current invocation, or another answer to it is
-    /// under way (400).
-    InvalidRequestId,
-    /// That invocation was answered already (403).
-    AlreadyAnswered,
-    /// An init error after the init (403).
-    InitErrorAfterInit,
-    /// The result is over the payload limit of `limit` bytes (buffered or streamed); the
-    /// invocation failed (413).
-    TooLarge {
-        /// The limit it passed, in bytes.
-        limit: u64,
-    },
-    /// The result could not be read to its end; the invocation failed (400).
-    Truncated,
-}
-
-/// An event handed to a runtime, with what its `/next` headers say.
-pub struct Delivery {
-    pub payload: Bytes,
-    pub request_id: String,
-    /// Milliseconds since the epoch.
-    pub deadline_ms: u128,
-    pub function_arn: String,
-    pub trace_id: String,
-    pub client_context: Option<String>,
-    pub cognito_identity: Option<String>,
+impl Job {
+    fn new(invocation: Invocation) -> Self {
+        Job {
+            invocation,
+            timer: None,
+        }
+    }
 }
 
 /// How an invocation that reached an instance ended.
@@ -197,7 +127,7 @@ struct FunctionState {
 /// endpoint) with its own Runtime API listener.
 struct Instance {
     /// Its phase and what it remembers: the pure part ([`crate::instance`]).
-    life: Lifecycle,
+    life: Lifecycle<Job>,
     /// Wakes the instance's pending `/next` when an invocation is assigned.
     wake: Arc<Notify>,
     io: Arc<InstanceIo>,
@@ -298,10 +228,10 @@ impl Function {
             while instance.life.can_take()
                 && let Some(invocation) = queue.pop_front()
             {
-                match instance.life.offer(invocation) {
+                match instance.life.offer(Job::new(invocation)) {
                     None => instance.wake.notify_one(),
                     Some(refused) => {
-                        queue.push_front(refused);
+                        queue.push_front(refused.invocation);
                         break;
                     }
                 }
@@ -371,7 +301,7 @@ impl Function {
     }
 
     /// `GET /runtime/invocation/next` from instance `instance_id`: waits for an invocation.
-    pub async fn next_invocation(self: &Arc<Self>, instance_id: u64) -> RuntimeAnswer {
+    async fn wait_for_invocation(self: &Arc<Self>, instance_id: u64) -> RuntimeAnswer {
         loop {
             let wake = {
                 let mut state = lock(&self.state);
@@ -394,7 +324,7 @@ impl Function {
                             self.log_line(&start);
                             let timer = Arc::clone(self);
                             let timeout = self.config.timeout;
-                            running.timer = Some(
+                            running.invocation.timer = Some(
                                 self.handle
                                     .spawn(async move {
                                         tokio::time::sleep(timeout).await;
@@ -404,7 +334,7 @@ impl Function {
                             );
                         }
                         instance.io.thaw();
-                        return self.delivery(&running.invocation);
+                        return self.delivery(&running.invocation.invocation);
                     }
                     Next::Wait { freeze } => {
                         // Nothing runs and nothing is queued (a queued invocation would have
@@ -448,4 +378,12 @@ impl Function {
             instance.io.close_writer();
         }
     }
+}
+
+/// A listener on 127.0.0.1 (`port` 0: any free one), for an instance's Runtime API.
+fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    Ok((tokio::net::TcpListener::from_std(listener)?, addr))
 }

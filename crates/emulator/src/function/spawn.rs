@@ -1,7 +1,19 @@
 //! Starting an instance: its Runtime API listener, its process (in its cgroup, process group
 //! and Lambda's layout), its output reader and the environment Lambda gives it.
 
-use super::*;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use lamina_context::{env, facts};
+use tokio::sync::Notify;
+
+use super::{Function, FunctionState, Instance, REGION, bind_loopback};
+use crate::instance::Lifecycle;
+use crate::instance_io::{InstanceIo, read_output};
+use crate::{cgroup, view};
 
 impl Function {
     /// Starts one process with its own Runtime API endpoint; on failure, the error type and
@@ -14,7 +26,10 @@ impl Function {
         // thread (async or not) queued the invocation.
         let _entered = self.handle.enter();
         let unknown = |what: &str, err: std::io::Error| {
-            (facts::error_type::UNKNOWN.to_string(), format!("{what}: {err}"))
+            (
+                facts::error_type::UNKNOWN.to_string(),
+                format!("{what}: {err}"),
+            )
         };
         let (listener, addr) =
             bind_loopback(0).map_err(|e| unknown("binding the Runtime API listener", e))?;
@@ -92,7 +107,7 @@ impl Function {
         let reader_io = Arc::clone(&io);
         let reader_thread = std::thread::Builder::new()
             .name(format!("{}-log-{id}", self.config.name))
-            .spawn(move || read_output(reader, &reader_function, &reader_io));
+            .spawn(move || read_output(reader, &|line| reader_function.log_line(line), &reader_io));
         if let Err(err) = reader_thread {
             io.kill_all();
             return Err(unknown("starting the log reader", err));
@@ -139,7 +154,7 @@ impl Function {
     pub(super) fn environment(&self, runtime_api: SocketAddr) -> Vec<(String, String)> {
         let config = &self.config;
         let task_root = config.task_root.to_string_lossy().into_owned();
-        let mut path = LAMBDA_PATH.to_string();
+        let mut path = facts::PATH.to_string();
         // The host's PATH comes after Lambda's so local tools (curl, interpreters) are found;
         // the AL2023 view shows Lambda's alone.
         if let Some(host_path) = std::env::var_os("PATH").filter(|_| !view::is_al2023(config)) {
@@ -213,11 +228,4 @@ pub(super) fn os_error_text(err: &std::io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-pub(super) fn bind_loopback(port: u16) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    Ok((tokio::net::TcpListener::from_std(listener)?, addr))
 }

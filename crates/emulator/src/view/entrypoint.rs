@@ -4,8 +4,14 @@ use std::path::{Component, Path, PathBuf};
 
 use lamina_context::facts;
 
-use super::{FILTERED_DIRS, LAMBDA_PATH_DIRS};
 use crate::config::LambdaMounts;
+
+/// Lambda's `PATH` folders, where a `#!/usr/bin/env NAME` line finds NAME.
+const LAMBDA_PATH_DIRS: [&str; 4] = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"];
+
+/// The host folders whose commands the view filters: Lambda's `PATH` and the `sbin`s.
+pub(super) const FILTERED_DIRS: [&str; 5] =
+    ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 
 /// A bootstrap whose `#!` line runs an interpreter the AL2023 view does not have. Its message
 /// starts with Lambda's own words for this failure (`fork/exec /var/task/bootstrap: no such
@@ -127,7 +133,10 @@ fn host_path(seen: &Path, mounts: &LambdaMounts) -> Option<PathBuf> {
     if !seen.is_absolute() {
         return None;
     }
-    for (root, host) in [(facts::TASK_ROOT, &mounts.task), (facts::OPT_DIR, &mounts.opt)] {
+    for (root, host) in [
+        (facts::TASK_ROOT, &mounts.task),
+        (facts::OPT_DIR, &mounts.opt),
+    ] {
         if let Ok(rest) = seen.strip_prefix(root) {
             // `..` could climb out of the mounted folder; such a path is not checked.
             if rest
