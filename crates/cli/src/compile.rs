@@ -23,6 +23,16 @@ pub struct Compiler {
 }
 
 impl Compiler {
+    /// The compiler of `project`'s workspace, showing cargo's progress on a terminal: a first
+    /// build takes minutes on a small machine.
+    pub fn for_project(project: &crate::project::Project) -> Compiler {
+        Compiler {
+            root: project.root.clone(),
+            target_dir: project.target_dir.clone(),
+            show_progress: true,
+        }
+    }
+
     /// Cross-compiles binary `bin` of package `package` for Lambda's `arch` in the release
     /// profile and returns the executable's path. A missing rustup target is added first.
     ///

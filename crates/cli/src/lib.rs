@@ -3,10 +3,12 @@
 //!
 //! - [`arch`]: `--arch x86_64 | arm64 | all`;
 //! - [`project`]: finds the functions of any Cargo package or workspace, or folder of scripts;
+//! - [`suggest`]: "did you mean" for a mistyped name;
 //! - [`spec`]: `lamina.toml`, one function's spec, checked against Lambda's limits;
 //! - [`compile`]: the reproducible cross-compile recipe (static musl, `rust-lld`);
 //! - [`package`], [`layer`], [`pipeline`]: function and layer zips, byte for byte;
 //! - [`check`]: what in any zip would fail on Lambda;
+//! - [`invoke`]: what `cargo lamina invoke` runs, decided apart from running it;
 //! - [`local`]: the local Lambda set up for `invoke` and `serve`;
 //! - [`deploy`]: a project's functions as `lamina-deploy` inputs;
 //! - [`new`]: function templates.
@@ -17,6 +19,7 @@ pub mod arch;
 pub mod check;
 pub mod compile;
 pub mod deploy;
+pub mod invoke;
 pub mod layer;
 pub mod local;
 pub mod new;
@@ -24,3 +27,4 @@ pub mod package;
 pub mod pipeline;
 pub mod project;
 pub mod spec;
+pub mod suggest;

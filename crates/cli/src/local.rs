@@ -11,8 +11,9 @@ use lamina_emulator::{FunctionConfig, View};
 use lamina_layer_builder::{Architecture, BuildOptions, Mode};
 
 use crate::compile::{Compiler, host_architecture};
-use crate::package::package_function;
-use crate::project::{Function, Project};
+use crate::layer::LayerBuilder;
+use crate::package::{options_from_env, package_function};
+use crate::project::{Function, Project, Selection};
 
 /// Settings given on the command line; each overrides the spec's.
 #[derive(Clone, Debug, Default)]
@@ -73,6 +74,102 @@ impl RunFolder {
         }
         Ok(dest)
     }
+}
+
+/// `--host-view` trades fidelity for convenience: say so every time.
+pub fn warn_host_view(overrides: &Overrides) {
+    if overrides.host_view {
+        eprintln!(
+            "warning: --host-view: the function sees this machine's programs (python3, perl, ...) \
+             that provided.al2023 does not have; what works now may fail on Lambda"
+        );
+    }
+}
+
+/// An executable run as the function, as it is (`--bootstrap`), named after its file.
+pub fn bootstrap_function(
+    bootstrap: &Path,
+    overrides: &Overrides,
+) -> anyhow::Result<FunctionConfig> {
+    let path = std::path::absolute(bootstrap)?;
+    if !path.is_file() {
+        bail!("--bootstrap {}: no such file", path.display());
+    }
+    if let Some(refused) = refused_with_bootstrap(overrides) {
+        bail!("{refused}");
+    }
+    let mut config = FunctionConfig::new(function_name_from(&path), path);
+    apply(&mut config, overrides)?;
+    Ok(config)
+}
+
+/// The flag `--bootstrap` cannot honour, if one is given, and why: the executable runs as it
+/// is, on this machine, from where it lies, so there is no zip to lay out with layers, no
+/// other architecture to pick and no `/tmp` of its own to size.
+pub fn refused_with_bootstrap(overrides: &Overrides) -> Option<String> {
+    let as_it_is = "--bootstrap runs the executable as it is, on this machine, outside \
+                    /var/task and /opt";
+    if overrides.layers.is_some() {
+        return Some(format!(
+            "--layer: {as_it_is}; to run with layers, give a function of the project or --zip"
+        ));
+    }
+    if let Some(arch) = overrides.arch {
+        return Some(format!(
+            "--arch {arch}: {as_it_is}; to run another architecture, give a function of the project or --zip"
+        ));
+    }
+    if overrides.ephemeral_storage_mb.is_some() {
+        return Some(format!(
+            "--ephemeral-storage: {as_it_is}, with this machine's /tmp; to size /tmp, give a function of the project or --zip"
+        ));
+    }
+    None
+}
+
+/// A function zip from any tool (`--zip`), with layer zips or lamina layers, unpacked in a
+/// new [`RunFolder`] of the project's (or the current folder's) target folder.
+pub fn zip_function(
+    zip: &Path,
+    layers: &[String],
+    overrides: &Overrides,
+) -> anyhow::Result<(FunctionConfig, RunFolder)> {
+    if !zip.is_file() {
+        bail!("--zip {}: no such file", zip.display());
+    }
+    let project = Project::discover(&Selection::default())?;
+    // An arm64 zip runs under qemu on x86_64: its architecture is its bootstrap's.
+    let arch = match overrides.arch {
+        Some(arch) => arch,
+        None => match crate::check::zip_architecture(zip)? {
+            Some(arch) => arch,
+            None => host_architecture()?,
+        },
+    };
+    let compiler = Compiler::for_project(&project);
+    let options = options_from_env()?;
+    let builder = LayerBuilder {
+        project: &project,
+        compiler: &compiler,
+        options: &options,
+        mode: Mode::Write,
+    };
+    let base = std::env::current_dir()?;
+    let set = builder.resolve(layers, &base, arch)?;
+    if let Some(remote) = set.remote.first() {
+        bail!("--layer {remote}: not a zip, a layer folder or lamina's `runtime`");
+    }
+    let run = RunFolder::new(&project.target_dir)?;
+    let mut config = from_zip(
+        &function_name_from(zip),
+        zip,
+        &set.zips,
+        &run,
+        arch,
+        overrides,
+    )?;
+    apply(&mut config, overrides)?;
+    Ok((config, run))
 }
 
 /// The emulator's configuration for a function of the project: packaged as it would be
@@ -219,16 +316,12 @@ fn find_qemu(arch: Architecture) -> Option<PathBuf> {
 /// Sets what the command line asked for, checked against Lambda's limits.
 pub fn apply(config: &mut FunctionConfig, overrides: &Overrides) -> anyhow::Result<()> {
     if let Some(timeout) = overrides.timeout_s {
-        if !(timeout.is_finite() && (1.0..=900.0).contains(&timeout)) {
-            bail!("--timeout {timeout}: Lambda allows 1 to 900 seconds");
-        }
-        config.timeout = Duration::from_secs_f64(timeout);
+        config.timeout = lamina_context::facts::check_timeout(timeout)
+            .map_err(|refused| anyhow::anyhow!("--timeout {timeout}: {}", refused.allowed))?;
     }
     if let Some(memory) = overrides.memory_mb {
-        if !crate::spec::MEMORY_MB.contains(&memory) {
-            bail!("--memory {memory}: Lambda allows 128 to 10240 MB");
-        }
-        config.memory_mb = memory;
+        config.memory_mb = lamina_context::facts::check_memory_mb(u64::from(memory))
+            .map_err(|refused| anyhow::anyhow!("--memory {memory}: {}", refused.allowed))?;
     }
     if !overrides.env.is_empty() {
         // Lambda counts the whole environment it is given: the spec's and the flags'. The
@@ -299,5 +392,90 @@ pub fn function_name_from(path: &Path) -> String {
         "function".to_string()
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_refuses_what_only_a_zip_can_have() {
+        assert_eq!(refused_with_bootstrap(&Overrides::default()), None);
+        let with = |overrides: Overrides| refused_with_bootstrap(&overrides).unwrap();
+        assert!(
+            with(Overrides {
+                layers: Some(vec!["runtime".into()]),
+                arch: Some(Architecture::Arm64),
+                ..Overrides::default()
+            })
+            .starts_with("--layer: --bootstrap runs the executable as it is")
+        );
+        assert!(
+            with(Overrides {
+                arch: Some(Architecture::Arm64),
+                ..Overrides::default()
+            })
+            .starts_with("--arch arm64: ")
+        );
+        assert!(
+            with(Overrides {
+                ephemeral_storage_mb: Some(1024),
+                ..Overrides::default()
+            })
+            .ends_with("to size /tmp, give a function of the project or --zip")
+        );
+        // What it can honour passes.
+        let honoured = Overrides {
+            timeout_s: Some(5.0),
+            memory_mb: Some(256),
+            host_view: true,
+            ..Overrides::default()
+        };
+        assert_eq!(refused_with_bootstrap(&honoured), None);
+    }
+
+    #[test]
+    fn flags_outside_lambdas_ranges_are_refused_in_the_flags_words() {
+        let mut config = FunctionConfig::new("f".to_string(), PathBuf::from("/bin/true"));
+        let refused = |config: &mut FunctionConfig, overrides: Overrides| {
+            apply(config, &overrides).unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused(
+                &mut config,
+                Overrides {
+                    timeout_s: Some(0.0),
+                    ..Overrides::default()
+                }
+            ),
+            "--timeout 0: Lambda allows 1 to 900 seconds"
+        );
+        assert_eq!(
+            refused(
+                &mut config,
+                Overrides {
+                    memory_mb: Some(lamina_context::facts::MEMORY_MB_RANGE.end() + 1),
+                    ..Overrides::default()
+                }
+            ),
+            "--memory 10241: Lambda allows 128 to 10240 MB"
+        );
+        apply(
+            &mut config,
+            &Overrides {
+                timeout_s: Some(900.0),
+                memory_mb: Some(*lamina_context::facts::MEMORY_MB_RANGE.end()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (config.timeout, config.memory_mb),
+            (
+                Duration::from_secs(900),
+                *lamina_context::facts::MEMORY_MB_RANGE.end()
+            )
+        );
     }
 }

@@ -7,9 +7,10 @@ mod serve;
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
-use lamina_cli::compile::{Compiler, host_architecture};
+use lamina_cli::compile::Compiler;
+use lamina_cli::invoke::{self, InvokeRequest, Target};
 use lamina_cli::layer::{LayerBuilder, LayerRef};
-use lamina_cli::local::{self, Overrides, RunFolder};
+use lamina_cli::local::{self, RunFolder};
 use lamina_cli::package::{options_from_env, package_function, table};
 use lamina_cli::project::{Project, Selection};
 use lamina_emulator::{Emulator, EmulatorConfig};
@@ -55,7 +56,7 @@ fn run(cli: cli::Lamina) -> anyhow::Result<()> {
         }
         Command::Build(args) => {
             let project = Project::discover(&selection)?;
-            let compiler = compiler_for(&project);
+            let compiler = Compiler::for_project(&project);
             let options = options_from_env()?;
             let mode = if args.check { Mode::Check } else { Mode::Write };
             let mut all = Vec::new();
@@ -72,7 +73,7 @@ fn run(cli: cli::Lamina) -> anyhow::Result<()> {
         }
         Command::Layer(args) => {
             let project = Project::discover(&selection)?;
-            let compiler = compiler_for(&project);
+            let compiler = Compiler::for_project(&project);
             let options = options_from_env()?;
             let base = std::env::current_dir()?;
             let layer = match LayerRef::parse(&args.layer, &base, &project)? {
@@ -80,7 +81,7 @@ fn run(cli: cli::Lamina) -> anyhow::Result<()> {
                     "no layer `{name}`: not a folder with a layer.toml, not layers/{name} of {}, \
                      and not lamina's `runtime`{}",
                     project.root.display(),
-                    lamina_cli::project::did_you_mean(&name, &["runtime"])
+                    lamina_cli::suggest::did_you_mean(&name, &["runtime"])
                 ),
                 LayerRef::Zip(zip) => bail!(
                     "{} is already a zip; `cargo lamina check` checks it",
@@ -118,105 +119,80 @@ fn run(cli: cli::Lamina) -> anyhow::Result<()> {
     }
 }
 
-/// Cargo's progress on a terminal: a first build takes minutes on a small machine.
-pub fn compiler_for(project: &Project) -> Compiler {
-    Compiler {
-        root: project.root.clone(),
-        target_dir: project.target_dir.clone(),
-        show_progress: true,
-    }
-}
-
 fn print_table(built: &[Built]) {
     let refs: Vec<&Built> = built.iter().collect();
     print!("{}", table(&refs));
 }
 
 fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
-    let InvokeArgs {
-        name,
-        payload,
-        data_file,
-        remote,
-        stream,
-        aws,
-        function,
-    } = args;
-    // A lone argument that is JSON is the payload of the only function.
-    let (name, payload) = match (name, payload) {
-        (Some(first), None) if serde_json::from_str::<serde::de::IgnoredAny>(&first).is_ok() => {
-            (None, Some(first))
+    let overrides = args.function.overrides();
+    let zip = args.function.zip.clone();
+    let bootstrap = args.function.bootstrap.clone();
+    let plan = invoke::plan(InvokeRequest {
+        local_flag: invoke::local_flag(&overrides, zip.is_some(), bootstrap.is_some()),
+        zip,
+        bootstrap,
+        name: args.name,
+        payload: args.payload,
+        data_file: args.data_file,
+        remote: args.remote,
+        aws_given: args.aws.region.is_some()
+            || args.aws.endpoint_url.is_some()
+            || args.aws.profile.is_some(),
+    })?;
+    let payload = plan.payload.read()?;
+    let (config, run) = match plan.target {
+        Target::Remote(name) => {
+            // The project's spec, where it has this function, says whether it streams.
+            let (name, streams) = match name {
+                Some(name) => {
+                    let streams = Project::discover(selection)
+                        .ok()
+                        .is_some_and(|p| p.function(&name).is_ok_and(|f| f.spec.streams()));
+                    (name, streams)
+                }
+                None => {
+                    let project = Project::discover(selection)?;
+                    let function = project.only_function()?;
+                    (function.name.clone(), function.spec.streams())
+                }
+            };
+            return remote::invoke(&args.aws, &name, payload, args.stream || streams);
         }
-        other => other,
-    };
-    let payload = match (payload, data_file) {
-        (Some(text), _) => text.into_bytes(),
-        (None, Some(path)) => std::fs::read(&path)
-            .with_context(|| format!("reading the payload file {}", path.display()))?,
-        (None, None) => b"{}".to_vec(),
-    };
-    if let Some(flag) = local_flag(&function).filter(|_| remote) {
-        bail!(
-            "{flag} sets up the local run; --remote invokes the function deployed on AWS as \
-             it is configured there (change it with the spec and `cargo lamina deploy`)"
-        );
-    }
-    if !remote && (aws.region.is_some() || aws.endpoint_url.is_some() || aws.profile.is_some()) {
-        bail!("--region, --endpoint-url and --profile say how to reach AWS: add --remote");
-    }
-    if remote {
-        // The project's spec, where it has this function, says whether it streams.
-        let (name, streams) = match name {
-            Some(name) => {
-                let streams = Project::discover(selection)
-                    .ok()
-                    .is_some_and(|p| p.function(&name).is_ok_and(|f| f.spec.streams()));
-                (name, streams)
-            }
-            None => {
-                let project = Project::discover(selection)?;
-                let function = project.only_function()?;
-                (function.name.clone(), function.spec.streams())
-            }
-        };
-        return remote::invoke(&aws, &name, payload, stream || streams);
-    }
-    let overrides = function.overrides();
-    warn_host_view(&overrides);
-    let (config, run) = if let Some(zip) = &function.zip {
-        if name.is_some() {
-            bail!("give either a function name or --zip, not both");
+        Target::Zip(zip) => {
+            local::warn_host_view(&overrides);
+            let (config, run) = local::zip_function(&zip, &args.function.layers, &overrides)?;
+            (config, Some(run))
         }
-        let (config, run) = zip_function(zip, &function.layers, &overrides)?;
-        (config, run)
-    } else if let Some(bootstrap) = &function.bootstrap {
-        if name.is_some() {
-            bail!("give either a function name or --bootstrap, not both");
+        Target::Bootstrap(bootstrap) => {
+            local::warn_host_view(&overrides);
+            (local::bootstrap_function(&bootstrap, &overrides)?, None)
         }
-        (bootstrap_function(bootstrap, &overrides)?, None)
-    } else {
-        let project = Project::discover(selection)?;
-        let function_def = match &name {
-            Some(name) => project.function(name)?,
-            None => project.only_function()?,
-        };
-        let run = RunFolder::new(&project.target_dir)?;
-        let config = local::project_function(
-            &project,
-            function_def,
-            &compiler_for(&project),
-            &options_from_env()?,
-            &overrides,
-            &run,
-        )?;
-        (config, Some(run))
+        Target::Project(name) => {
+            local::warn_host_view(&overrides);
+            let project = Project::discover(selection)?;
+            let function = match &name {
+                Some(name) => project.function(name)?,
+                None => project.only_function()?,
+            };
+            let run = RunFolder::new(&project.target_dir)?;
+            let config = local::project_function(
+                &project,
+                function,
+                &Compiler::for_project(&project),
+                &options_from_env()?,
+                &overrides,
+                &run,
+            )?;
+            (config, Some(run))
+        }
     };
     let name = config.name.clone();
-    let streamed = stream || config.response_streaming;
+    let streamed = args.stream || config.response_streaming;
     let emulator = Emulator::start(EmulatorConfig::new(vec![config]))
         .context("starting the local Lambda emulator")?;
     let invoked = if streamed {
-        emulator.invoke_stream(&name, &payload, &mut print_chunk)
+        emulator.invoke_stream(&name, &payload, &mut invoke::print_chunk)
     } else {
         emulator.invoke(&name, &payload)
     };
@@ -224,126 +200,15 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
     emulator.shutdown();
     drop(run);
     let invoked = invoked.with_context(|| format!("invoking `{name}`"))?;
-    if streamed {
-        // The answer is already out, as it came; the error, if any, goes on a line of its own.
+    let printing = invoke::printing(streamed, invoked.function_error.is_some());
+    if printing.end_stream_line {
         println!();
     }
-    if !streamed || invoked.function_error.is_some() {
+    if printing.payload {
         println!("{}", String::from_utf8_lossy(&invoked.payload));
     }
-    if let Some(kind) = invoked.function_error {
+    if let Some(kind) = invoked.function_error.filter(|_| printing.failed) {
         bail!("the function failed ({kind}); its error is on stdout");
     }
     Ok(())
-}
-
-/// The first flag given that only a local run uses, if any.
-fn local_flag(function: &cli::FunctionArgs) -> Option<&'static str> {
-    [
-        (function.timeout.is_some(), "--timeout"),
-        (function.memory.is_some(), "--memory"),
-        (!function.env.is_empty(), "--env"),
-        (function.handler.is_some(), "--handler"),
-        (!function.layers.is_empty(), "--layer"),
-        (function.arch.is_some(), "--arch"),
-        (function.zip.is_some(), "--zip"),
-        (function.bootstrap.is_some(), "--bootstrap"),
-        (function.host_view, "--host-view"),
-        (function.ephemeral_storage.is_some(), "--ephemeral-storage"),
-    ]
-    .into_iter()
-    .find_map(|(given, flag)| given.then_some(flag))
-}
-
-/// Writes one chunk of a streamed answer to stdout at once. A closed stdout (`| head`) only
-/// stops the printing: the invocation still runs to its end, as on Lambda.
-pub fn print_chunk(chunk: &[u8]) {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout();
-    let _ = stdout.write_all(chunk).and_then(|()| stdout.flush());
-}
-
-/// `--host-view` trades fidelity for convenience: say so every time.
-pub fn warn_host_view(overrides: &Overrides) {
-    if overrides.host_view {
-        eprintln!(
-            "warning: --host-view: the function sees this machine's programs (python3, perl, ...) \
-             that provided.al2023 does not have; what works now may fail on Lambda"
-        );
-    }
-}
-
-/// An executable run as the function, as it is (`--bootstrap`), named after its file.
-pub fn bootstrap_function(
-    bootstrap: &std::path::Path,
-    overrides: &Overrides,
-) -> anyhow::Result<lamina_emulator::FunctionConfig> {
-    let path = std::path::absolute(bootstrap)?;
-    if !path.is_file() {
-        bail!("--bootstrap {}: no such file", path.display());
-    }
-    // The executable runs as it is, on this machine, from where it lies: there is no zip to
-    // lay out with layers, no other architecture to pick and no /tmp of its own to size.
-    let as_it_is = "--bootstrap runs the executable as it is, on this machine, outside \
-                    /var/task and /opt";
-    if overrides.layers.is_some() {
-        bail!("--layer: {as_it_is}; to run with layers, give a function of the project or --zip");
-    }
-    if let Some(arch) = overrides.arch {
-        bail!(
-            "--arch {arch}: {as_it_is}; to run another architecture, give a function of the project or --zip"
-        );
-    }
-    if overrides.ephemeral_storage_mb.is_some() {
-        bail!(
-            "--ephemeral-storage: {as_it_is}, with this machine's /tmp; to size /tmp, give a function of the project or --zip"
-        );
-    }
-    let mut config = lamina_emulator::FunctionConfig::new(local::function_name_from(&path), path);
-    local::apply(&mut config, overrides)?;
-    Ok(config)
-}
-
-/// A function zip from any tool, with layer zips or lamina layers.
-pub fn zip_function(
-    zip: &std::path::Path,
-    layers: &[String],
-    overrides: &Overrides,
-) -> anyhow::Result<(lamina_emulator::FunctionConfig, Option<RunFolder>)> {
-    if !zip.is_file() {
-        bail!("--zip {}: no such file", zip.display());
-    }
-    let project = Project::discover(&Selection::default())?;
-    // An arm64 zip runs under qemu on x86_64: its architecture is its bootstrap's.
-    let arch = match overrides.arch {
-        Some(arch) => arch,
-        None => match lamina_cli::check::zip_architecture(zip)? {
-            Some(arch) => arch,
-            None => host_architecture()?,
-        },
-    };
-    let compiler = compiler_for(&project);
-    let options = options_from_env()?;
-    let builder = LayerBuilder {
-        project: &project,
-        compiler: &compiler,
-        options: &options,
-        mode: Mode::Write,
-    };
-    let base = std::env::current_dir()?;
-    let set = builder.resolve(layers, &base, arch)?;
-    if let Some(remote) = set.remote.first() {
-        bail!("--layer {remote}: not a zip, a layer folder or lamina's `runtime`");
-    }
-    let run = RunFolder::new(&project.target_dir)?;
-    let mut config = local::from_zip(
-        &local::function_name_from(zip),
-        zip,
-        &set.zips,
-        &run,
-        arch,
-        overrides,
-    )?;
-    local::apply(&mut config, overrides)?;
-    Ok((config, Some(run)))
 }

@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use cargo_metadata::{Metadata, Package};
 
 use crate::spec::{FunctionSpec, SPEC_FILE, valid_function_name};
+use crate::suggest::did_you_mean;
 
 /// Where to look, as the user said it (`--manifest-path`, `-p`, `--bin`).
 #[derive(Clone, Debug, Default)]
@@ -383,15 +384,4 @@ fn check_unique(functions: &[Function]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// ", did you mean `x`?" when one of `known` is a near miss of `asked`.
-pub fn did_you_mean(asked: &str, known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| (strsim::levenshtein(asked, k), k))
-        .filter(|(distance, _)| *distance <= 2.max(asked.len() / 3))
-        .min()
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default()
 }

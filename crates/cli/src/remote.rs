@@ -11,7 +11,7 @@ use lamina_cli::project::{Project, Selection};
 use lamina_deploy::{ApplyOptions, ClientOptions};
 
 use crate::cli::{AwsArgs, DeployArgs, PruneArgs, StateArgs};
-use crate::compiler_for;
+use lamina_cli::compile::Compiler;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -37,7 +37,7 @@ fn plan_inputs(
     build: bool,
 ) -> anyhow::Result<Vec<lamina_deploy::FunctionPlanInput>> {
     let project = Project::discover(selection)?;
-    let compiler = compiler_for(&project);
+    let compiler = Compiler::for_project(&project);
     let options = options_from_env()?;
     project
         .selected(names)?
@@ -146,8 +146,13 @@ pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>, stream: bool) -> anyh
     if stream {
         let outcome = runtime.block_on(async {
             let client = lamina_deploy::connect(&client_options(aws)).await?;
-            lamina_deploy::invoke_remote_stream(&client, name, payload, &mut crate::print_chunk)
-                .await
+            lamina_deploy::invoke_remote_stream(
+                &client,
+                name,
+                payload,
+                &mut lamina_cli::invoke::print_chunk,
+            )
+            .await
         })?;
         println!();
         if let Some(tail) = &outcome.log_tail {

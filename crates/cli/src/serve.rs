@@ -14,7 +14,7 @@ use lamina_cli::project::{Function, Project, Selection};
 use lamina_emulator::{AsyncConfig, Emulator, EmulatorConfig, FunctionConfig};
 
 use crate::cli::ServeArgs;
-use crate::compiler_for;
+use lamina_cli::compile::Compiler;
 
 /// What wakes the serving loop.
 enum Wake {
@@ -26,7 +26,7 @@ enum Wake {
 
 pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
     let overrides = args.function.overrides();
-    crate::warn_host_view(&overrides);
+    local::warn_host_view(&overrides);
     let (wake_tx, wake_rx) = mpsc::channel();
     spawn_signal_listener(wake_tx.clone())?;
 
@@ -53,7 +53,7 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(zip) = &args.function.zip {
-        let (mut config, run) = crate::zip_function(zip, &args.function.layers, &overrides)?;
+        let (mut config, run) = local::zip_function(zip, &args.function.layers, &overrides)?;
         instances(&mut config, &args);
         let emulator = start(vec![config], &args)?;
         let _ = wake_rx.recv();
@@ -62,7 +62,7 @@ pub fn run(selection: &Selection, args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(bootstrap) = &args.function.bootstrap {
-        let mut config = crate::bootstrap_function(bootstrap, &overrides)?;
+        let mut config = local::bootstrap_function(bootstrap, &overrides)?;
         instances(&mut config, &args);
         let emulator = start(vec![config], &args)?;
         let _ = wake_rx.recv();
@@ -240,7 +240,7 @@ fn configure(
     let mut config = local::project_function(
         project,
         function,
-        &compiler_for(project),
+        &Compiler::for_project(project),
         &options_from_env()?,
         overrides,
         run,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use lamina_context::facts;
 use lamina_layer_builder::{
     Architecture, CopySpec, DEFAULT_RUNTIME, ElfOptions, ElfSpec, GeneratedSpec, Spec, SymlinkSpec,
 };
@@ -144,14 +145,12 @@ pub struct FunctionSpec {
     pub tree: Spec,
 }
 
-/// Lambda's memory range, in MB.
-pub const MEMORY_MB: Range<u32> = 128..10_241;
-/// Lambda's ephemeral storage range, in MB.
-pub const EPHEMERAL_STORAGE_MB: Range<u32> = 512..10_241;
-/// Lambda's longest timeout, in seconds.
-pub const MAX_TIMEOUT_S: f64 = 900.0;
-/// Lambda's most layers per function.
-pub const MAX_LAYERS: usize = 5;
+/// The memory a function gets when its spec says none, in MB: Lambda's default.
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+/// The timeout a function gets when its spec says none, in seconds: Lambda's default.
+pub const DEFAULT_TIMEOUT_S: f64 = 3.0;
+/// The `/tmp` a function gets when its spec says none, in MB: Lambda's default.
+pub const DEFAULT_EPHEMERAL_STORAGE_MB: u32 = 512;
 
 /// The variables Lambda sets itself and refuses in a function's configuration ("Defined
 /// runtime environment variables", Lambda developer guide: the reserved keys). `_HANDLER` and
@@ -177,18 +176,10 @@ pub const RESERVED_ENV_NAMES: &[&str] = &[
 ];
 
 /// Checks an instance's concurrency (`max-concurrency`, `--max-concurrency`) against Lambda
-/// Managed Instances' range; the message is the same for the spec and the flag.
+/// Managed Instances' range ([`facts::check_max_concurrency`]); the message is the same for
+/// the spec and the flag.
 pub fn check_max_concurrency(slots: u64) -> Result<u32, String> {
-    let range = lamina_context::facts::MAX_CONCURRENCY_RANGE;
-    match u32::try_from(slots) {
-        Ok(slots) if range.contains(&slots) => Ok(slots),
-        _ => Err(format!(
-            "{slots}: Lambda Managed Instances run {} to {} invocations at once in one \
-             execution environment (PerExecutionEnvironmentMaxConcurrency)",
-            range.start(),
-            range.end()
-        )),
-    }
+    facts::check_max_concurrency(slots).map_err(|refused| refused.to_string())
 }
 
 /// The size of an environment as Lambda counts it against its 4 KB: every key's and value's
@@ -204,7 +195,7 @@ pub fn environment_too_large(bytes: usize) -> String {
     format!(
         "the variables take {bytes} bytes (keys and values): Lambda allows {} bytes (4 KB) in \
          all; put larger settings in a file of the function or layer",
-        lamina_context::facts::MAX_ENVIRONMENT_BYTES
+        facts::MAX_ENVIRONMENT_BYTES
     )
 }
 
@@ -276,7 +267,7 @@ fn syntax(path: &Path, error: toml::de::Error) -> SpecError {
         && let Some((unknown, expected)) = rest.split_once('`')
     {
         let keys: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        message.push_str(&crate::project::did_you_mean(unknown, &keys));
+        message.push_str(&crate::suggest::did_you_mean(unknown, &keys));
     }
     SpecError::Syntax {
         path: path.to_owned(),
@@ -284,193 +275,47 @@ fn syntax(path: &Path, error: toml::de::Error) -> SpecError {
     }
 }
 
-/// Checks each value of `raw` against Lambda's rules.
+/// Checks each value of `raw` against Lambda's rules; a refusal names the file, the line and
+/// the key.
 fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecError> {
-    let refuse = |span: Range<usize>, key: &str, message: String| SpecError::Value {
+    decide(raw, path).map_err(|refusal| SpecError::Value {
         path: path.to_owned(),
-        line: line_of(text, span.start),
+        line: line_of(text, refusal.span.start),
+        key: refusal.key,
+        message: refusal.message,
+    })
+}
+
+/// A value refused: where it is written (bytes of the text), its key, and why.
+#[derive(Debug, PartialEq)]
+struct Refusal {
+    span: Range<usize>,
+    key: String,
+    message: String,
+}
+
+fn refuse<T>(span: Range<usize>, key: &str, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        span,
         key: key.to_owned(),
-        message,
-    };
-    if let Some(name) = &raw.name
-        && !valid_function_name(name.get_ref())
-    {
-        return Err(refuse(
-            name.span(),
-            "name",
-            format!(
-                "`{}` is not a Lambda function name: 1 to 64 letters, digits, `-` or `_`",
-                name.get_ref()
-            ),
-        ));
-    }
-    if let Some(handler) = &raw.handler {
-        if handler.get_ref().is_empty() || handler.get_ref().len() > 128 {
-            return Err(refuse(
-                handler.span(),
-                "handler",
-                "Lambda's handler is 1 to 128 characters".into(),
-            ));
-        }
-        if handler.get_ref().contains('\0') {
-            return Err(refuse(handler.span(), "handler", nul_refused()));
-        }
-    }
-    let runtime = match raw.runtime {
-        Some(runtime) if runtime.get_ref() != DEFAULT_RUNTIME => {
-            return Err(refuse(
-                runtime.span(),
-                "runtime",
-                format!(
-                    "`{}`: lamina builds for `{DEFAULT_RUNTIME}` (the OS-only runtime)",
-                    runtime.get_ref()
-                ),
-            ));
-        }
-        _ => DEFAULT_RUNTIME.to_owned(),
-    };
-    let architectures = match raw.architectures {
-        Some(archs) if archs.get_ref().is_empty() => {
-            return Err(refuse(
-                archs.span(),
-                "architectures",
-                "is empty: name x86_64, arm64 or both".into(),
-            ));
-        }
-        Some(archs) => archs.into_inner(),
-        None => Architecture::all(),
-    };
-    let memory_mb = match raw.memory {
-        Some(memory) if !MEMORY_MB.contains(memory.get_ref()) => {
-            return Err(refuse(
-                memory.span(),
-                "memory",
-                format!("{} MB: Lambda allows 128 to 10240 MB", memory.get_ref()),
-            ));
-        }
-        Some(memory) => memory.into_inner(),
-        None => 128,
-    };
-    let timeout_s = match raw.timeout {
-        Some(timeout)
-            if !(timeout.get_ref().is_finite()
-                && *timeout.get_ref() >= 1.0
-                && *timeout.get_ref() <= MAX_TIMEOUT_S) =>
-        {
-            return Err(refuse(
-                timeout.span(),
-                "timeout",
-                format!("{} s: Lambda allows 1 to 900 seconds", timeout.get_ref()),
-            ));
-        }
-        Some(timeout) => timeout.into_inner(),
-        None => 3.0,
-    };
-    let ephemeral_storage_mb = match raw.ephemeral_storage {
-        Some(storage) if !EPHEMERAL_STORAGE_MB.contains(storage.get_ref()) => {
-            return Err(refuse(
-                storage.span(),
-                "ephemeral-storage",
-                format!("{} MB: Lambda allows 512 to 10240 MB", storage.get_ref()),
-            ));
-        }
-        Some(storage) => storage.into_inner(),
-        None => 512,
-    };
-    let (layers_span, layers) = match raw.layers {
-        Some(layers) => (layers.span(), layers.into_inner()),
-        None => (0..0, Vec::new()),
-    };
-    if layers.len() > MAX_LAYERS {
-        return Err(refuse(
-            layers_span,
-            "layers",
-            format!(
-                "{} layers: Lambda allows at most {MAX_LAYERS}",
-                layers.len()
-            ),
-        ));
-    }
-    if let Some(empty) = layers.iter().find(|l| l.trim().is_empty()) {
-        return Err(refuse(
-            layers_span,
-            "layers",
-            format!("`{empty}`: give a layer folder, zip, name or ARN"),
-        ));
-    }
-    let (environment_span, environment) = match raw.environment {
-        Some(table) => (table.span(), table.into_inner()),
-        None => (0..0, BTreeMap::new()),
-    };
-    for (key, value) in &environment {
-        let refuse_key = |message: String| {
-            // The table's keys carry no span: the value's line is the key's.
-            refuse(value.span(), &format!("environment.{key}"), message)
-        };
-        if !valid_env_name(key) {
-            return Err(refuse_key(
-                "not an environment variable name: a letter, then at least one more letter, \
-                 digit or `_`"
-                    .into(),
-            ));
-        }
-        if RESERVED_ENV_NAMES.contains(&key.as_str()) {
-            return Err(refuse_key(
-                "reserved: Lambda sets this variable itself and refuses it in a function's \
-                 configuration"
-                    .into(),
-            ));
-        }
-        if value.get_ref().contains('\0') {
-            return Err(refuse_key(nul_refused()));
-        }
-    }
-    let bytes = environment_bytes(
-        environment
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.get_ref().as_str())),
-    );
-    if bytes > lamina_context::facts::MAX_ENVIRONMENT_BYTES {
-        return Err(refuse(
-            environment_span,
-            "environment",
-            environment_too_large(bytes),
-        ));
-    }
-    let environment: BTreeMap<String, String> = environment
-        .into_iter()
-        .map(|(k, v)| (k, v.into_inner()))
-        .collect();
-    if let Some(role) = &raw.role
-        && !role.get_ref().starts_with("arn:")
-    {
-        return Err(refuse(
-            role.span(),
-            "role",
-            format!(
-                "`{}` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
-                role.get_ref()
-            ),
-        ));
-    }
-    let invoke_mode = match raw.invoke_mode {
-        Some(mode) if !matches!(mode.get_ref().as_str(), "BUFFERED" | "RESPONSE_STREAM") => {
-            return Err(refuse(
-                mode.span(),
-                "invoke-mode",
-                format!("`{}`: BUFFERED or RESPONSE_STREAM", mode.get_ref()),
-            ));
-        }
-        Some(mode) => mode.into_inner(),
-        None => "BUFFERED".into(),
-    };
-    let max_concurrency = match raw.max_concurrency {
-        Some(slots) => match check_max_concurrency(u64::from(*slots.get_ref())) {
-            Ok(slots) => slots,
-            Err(message) => return Err(refuse(slots.span(), "max-concurrency", message)),
-        },
-        None => 1,
-    };
+        message: message.into(),
+    })
+}
+
+/// The checked spec of `raw`, each key by its own rule, in the order a reader meets them.
+fn decide(raw: RawSpec, path: &Path) -> Result<FunctionSpec, Refusal> {
+    check_name(raw.name.as_ref())?;
+    check_handler(raw.handler.as_ref())?;
+    let runtime = runtime_of(raw.runtime)?;
+    let architectures = architectures_of(raw.architectures)?;
+    let memory_mb = memory_of(raw.memory)?;
+    let timeout_s = timeout_of(raw.timeout)?;
+    let ephemeral_storage_mb = ephemeral_storage_of(raw.ephemeral_storage)?;
+    let layers = layers_of(raw.layers)?;
+    let environment = environment_of(raw.environment)?;
+    check_role(raw.role.as_ref())?;
+    let invoke_mode = invoke_mode_of(raw.invoke_mode)?;
+    let max_concurrency = max_concurrency_of(raw.max_concurrency)?;
     let tree = Spec {
         description: raw.description.clone(),
         architectures: architectures.clone(),
@@ -502,6 +347,196 @@ fn check(raw: RawSpec, text: &str, path: &Path) -> Result<FunctionSpec, SpecErro
         bin: raw.bin,
         tree,
     })
+}
+
+fn check_name(name: Option<&Spanned<String>>) -> Result<(), Refusal> {
+    match name {
+        Some(name) if !valid_function_name(name.get_ref()) => refuse(
+            name.span(),
+            "name",
+            format!(
+                "`{}` is not a Lambda function name: 1 to 64 letters, digits, `-` or `_`",
+                name.get_ref()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_handler(handler: Option<&Spanned<String>>) -> Result<(), Refusal> {
+    let Some(handler) = handler else {
+        return Ok(());
+    };
+    if handler.get_ref().is_empty() || handler.get_ref().len() > 128 {
+        return refuse(
+            handler.span(),
+            "handler",
+            "Lambda's handler is 1 to 128 characters",
+        );
+    }
+    if handler.get_ref().contains('\0') {
+        return refuse(handler.span(), "handler", nul_refused());
+    }
+    Ok(())
+}
+
+fn runtime_of(runtime: Option<Spanned<String>>) -> Result<String, Refusal> {
+    match runtime {
+        Some(runtime) if runtime.get_ref() != DEFAULT_RUNTIME => refuse(
+            runtime.span(),
+            "runtime",
+            format!(
+                "`{}`: lamina builds for `{DEFAULT_RUNTIME}` (the OS-only runtime)",
+                runtime.get_ref()
+            ),
+        ),
+        _ => Ok(DEFAULT_RUNTIME.to_owned()),
+    }
+}
+
+fn architectures_of(
+    archs: Option<Spanned<Vec<Architecture>>>,
+) -> Result<Vec<Architecture>, Refusal> {
+    match archs {
+        Some(archs) if archs.get_ref().is_empty() => refuse(
+            archs.span(),
+            "architectures",
+            "is empty: name x86_64, arm64 or both",
+        ),
+        Some(archs) => Ok(archs.into_inner()),
+        None => Ok(Architecture::all()),
+    }
+}
+
+fn memory_of(memory: Option<Spanned<u32>>) -> Result<u32, Refusal> {
+    match memory {
+        Some(memory) => facts::check_memory_mb(u64::from(*memory.get_ref()))
+            .or_else(|refused| refuse(memory.span(), "memory", refused.to_string())),
+        None => Ok(DEFAULT_MEMORY_MB),
+    }
+}
+
+fn timeout_of(timeout: Option<Spanned<f64>>) -> Result<f64, Refusal> {
+    match timeout {
+        Some(timeout) => match facts::check_timeout(*timeout.get_ref()) {
+            Ok(_) => Ok(timeout.into_inner()),
+            Err(refused) => refuse(timeout.span(), "timeout", refused.to_string()),
+        },
+        None => Ok(DEFAULT_TIMEOUT_S),
+    }
+}
+
+fn ephemeral_storage_of(storage: Option<Spanned<u32>>) -> Result<u32, Refusal> {
+    match storage {
+        Some(storage) => facts::check_ephemeral_storage_mb(u64::from(*storage.get_ref()))
+            .or_else(|refused| refuse(storage.span(), "ephemeral-storage", refused.to_string())),
+        None => Ok(DEFAULT_EPHEMERAL_STORAGE_MB),
+    }
+}
+
+fn layers_of(layers: Option<Spanned<Vec<String>>>) -> Result<Vec<String>, Refusal> {
+    let Some(layers) = layers else {
+        return Ok(Vec::new());
+    };
+    let span = layers.span();
+    let layers = layers.into_inner();
+    if layers.len() > facts::MAX_LAYERS {
+        return refuse(
+            span,
+            "layers",
+            format!(
+                "{} layers: Lambda allows at most {}",
+                layers.len(),
+                facts::MAX_LAYERS
+            ),
+        );
+    }
+    if let Some(empty) = layers.iter().find(|l| l.trim().is_empty()) {
+        return refuse(
+            span,
+            "layers",
+            format!("`{empty}`: give a layer folder, zip, name or ARN"),
+        );
+    }
+    Ok(layers)
+}
+
+fn environment_of(
+    table: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+) -> Result<BTreeMap<String, String>, Refusal> {
+    let Some(table) = table else {
+        return Ok(BTreeMap::new());
+    };
+    let span = table.span();
+    let environment = table.into_inner();
+    for (key, value) in &environment {
+        // The table's keys carry no span: the value's line is the key's.
+        let key_refused =
+            |message: String| refuse(value.span(), &format!("environment.{key}"), message);
+        if !valid_env_name(key) {
+            return key_refused(
+                "not an environment variable name: a letter, then at least one more letter, \
+                 digit or `_`"
+                    .into(),
+            );
+        }
+        if RESERVED_ENV_NAMES.contains(&key.as_str()) {
+            return key_refused(
+                "reserved: Lambda sets this variable itself and refuses it in a function's \
+                 configuration"
+                    .into(),
+            );
+        }
+        if value.get_ref().contains('\0') {
+            return key_refused(nul_refused());
+        }
+    }
+    let bytes = environment_bytes(
+        environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get_ref().as_str())),
+    );
+    if bytes > facts::MAX_ENVIRONMENT_BYTES {
+        return refuse(span, "environment", environment_too_large(bytes));
+    }
+    Ok(environment
+        .into_iter()
+        .map(|(k, v)| (k, v.into_inner()))
+        .collect())
+}
+
+fn check_role(role: Option<&Spanned<String>>) -> Result<(), Refusal> {
+    match role {
+        Some(role) if !role.get_ref().starts_with("arn:") => refuse(
+            role.span(),
+            "role",
+            format!(
+                "`{}` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                role.get_ref()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn invoke_mode_of(mode: Option<Spanned<String>>) -> Result<String, Refusal> {
+    match mode {
+        Some(mode) if !matches!(mode.get_ref().as_str(), "BUFFERED" | "RESPONSE_STREAM") => refuse(
+            mode.span(),
+            "invoke-mode",
+            format!("`{}`: BUFFERED or RESPONSE_STREAM", mode.get_ref()),
+        ),
+        Some(mode) => Ok(mode.into_inner()),
+        None => Ok("BUFFERED".into()),
+    }
+}
+
+fn max_concurrency_of(slots: Option<Spanned<u32>>) -> Result<u32, Refusal> {
+    match slots {
+        Some(slots) => check_max_concurrency(u64::from(*slots.get_ref()))
+            .or_else(|message| refuse(slots.span(), "max-concurrency", message)),
+        None => Ok(1),
+    }
 }
 
 /// Lambda hands the environment and the handler to the runtime as C strings, which end at the
@@ -640,7 +675,7 @@ to = "handler.py"
         ];
         insta::assert_snapshot!(errors.join("\n"));
         // Just under the limit passes: 4096 bytes of keys and values.
-        let value = "v".repeat(lamina_context::facts::MAX_ENVIRONMENT_BYTES - 3);
+        let value = "v".repeat(facts::MAX_ENVIRONMENT_BYTES - 3);
         let spec = FunctionSpec::parse(
             &format!("[environment]\nBIG = \"{value}\"\n"),
             Path::new("f"),
@@ -649,6 +684,92 @@ to = "handler.py"
         assert_eq!(spec.environment["BIG"].len(), 4093);
         let spec = FunctionSpec::parse("max-concurrency = 1600\n", Path::new("f")).unwrap();
         assert_eq!(spec.max_concurrency, 1600);
+    }
+
+    fn at<T>(value: T) -> Option<Spanned<T>> {
+        Some(Spanned::new(3..5, value))
+    }
+
+    fn refused<T: std::fmt::Debug>(decided: Result<T, Refusal>) -> (Range<usize>, String, String) {
+        let refusal = decided.unwrap_err();
+        (refusal.span, refusal.key, refusal.message)
+    }
+
+    /// Each key's rule alone: Lambda's defaults when left out, its range's ends accepted, one
+    /// past them refused at the value's place in the facts' words.
+    #[test]
+    fn each_rule_decides_alone() {
+        assert_eq!(memory_of(None), Ok(DEFAULT_MEMORY_MB));
+        assert_eq!(memory_of(at(10_240)), Ok(10_240));
+        assert_eq!(
+            refused(memory_of(at(127))),
+            (
+                3..5,
+                "memory".into(),
+                "127 MB: Lambda allows 128 to 10240 MB".into()
+            )
+        );
+        assert_eq!(timeout_of(None), Ok(DEFAULT_TIMEOUT_S));
+        assert_eq!(timeout_of(at(1.5)), Ok(1.5));
+        assert_eq!(
+            refused(timeout_of(at(f64::INFINITY))).2,
+            "inf s: Lambda allows 1 to 900 seconds"
+        );
+        assert_eq!(ephemeral_storage_of(None), Ok(DEFAULT_EPHEMERAL_STORAGE_MB));
+        assert_eq!(
+            refused(ephemeral_storage_of(at(10_241))).2,
+            "10241 MB: Lambda allows 512 to 10240 MB"
+        );
+        assert_eq!(layers_of(at(vec!["a".into(); 5])).unwrap().len(), 5);
+        assert_eq!(
+            refused(layers_of(at(vec!["a".into(); 6]))).2,
+            "6 layers: Lambda allows at most 5"
+        );
+        assert_eq!(
+            refused(layers_of(at(vec![" ".into()]))).2,
+            "` `: give a layer folder, zip, name or ARN"
+        );
+        assert_eq!(max_concurrency_of(None), Ok(1));
+        assert_eq!(refused(max_concurrency_of(at(0))).1, "max-concurrency");
+        assert_eq!(invoke_mode_of(None), Ok("BUFFERED".into()));
+        assert_eq!(
+            refused(invoke_mode_of(at("stream".into()))).1,
+            "invoke-mode"
+        );
+        assert_eq!(runtime_of(None), Ok(DEFAULT_RUNTIME.into()));
+        assert_eq!(architectures_of(None), Ok(Architecture::all()));
+        assert_eq!(refused(architectures_of(at(vec![]))).1, "architectures");
+        assert!(check_name(at("a".repeat(64)).as_ref()).is_ok());
+        assert!(check_name(at("a".repeat(65)).as_ref()).is_err());
+        assert!(check_handler(at("h".repeat(128)).as_ref()).is_ok());
+        assert!(check_handler(at(String::new()).as_ref()).is_err());
+        assert!(check_role(at("role".into()).as_ref()).is_err());
+    }
+
+    #[test]
+    fn environment_keys_are_refused_at_their_values_line() {
+        let table = |pairs: &[(&str, &str)]| {
+            at(pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    (
+                        k.to_string(),
+                        Spanned::new(10 * i..10 * i + 1, v.to_string()),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>())
+        };
+        assert_eq!(environment_of(None), Ok(BTreeMap::new()));
+        assert_eq!(environment_of(table(&[("OK", "1")])).unwrap()["OK"], "1");
+        let (span, key, message) = refused(environment_of(table(&[("AB", "1"), ("TZ", "UTC")])));
+        assert_eq!((span, key.as_str()), (10..11, "environment.TZ"));
+        assert!(message.starts_with("reserved:"), "{message}");
+        let big = "v".repeat(facts::MAX_ENVIRONMENT_BYTES - 1);
+        assert_eq!(
+            refused(environment_of(table(&[("AB", &big)]))).1,
+            "environment"
+        );
     }
 
     #[test]
