@@ -2,7 +2,7 @@
 //! temporary files, check limits, rename into place.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -11,12 +11,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
+use crate::digest::{hex, sha256_file};
 use crate::epoch::SourceDateEpoch;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::manifest::{Artifact, ArtifactKind, Manifest, ManifestEntry, manifest_path};
-use crate::tree::{EntryKind, PlannedEntry, Tree, hex};
-use crate::zipfile::{COMPRESSION, CopyError, copy_hashing, write_zip};
+use crate::tree::{EntryKind, PlannedEntry, Tree};
+use crate::zipfile::{COMPRESSION, write_zip};
 
 /// Bumped whenever the writer's output for the same inputs changes, so
 /// the inputs digest stops matching zips written by older code.
@@ -335,15 +336,6 @@ fn manifest_entry(entry: &PlannedEntry) -> ManifestEntry {
         sha256: entry.sha256.clone(),
         target: entry.target.clone(),
     }
-}
-
-/// Size and SHA-256 of a file.
-pub(crate) fn sha256_file(path: &Path) -> Result<(u64, [u8; 32])> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    // A sink never fails to take bytes: any error is the file's.
-    copy_hashing(&mut file, &mut io::sink()).map_err(|e| match e {
-        CopyError::Read(e) | CopyError::Write(e) => Error::io("reading", path, e),
-    })
 }
 
 /// Writes `bytes` to a new temporary file in `folder`.

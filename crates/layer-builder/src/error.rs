@@ -184,7 +184,7 @@ pub enum Error {
         problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
     )]
     ElfClosure {
-        arch: crate::Architecture,
+        arch: crate::architecture::Architecture,
         problems: Vec<String>,
         report: String,
     },

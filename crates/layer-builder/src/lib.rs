@@ -28,8 +28,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // Tests fail loudly on purpose.
 
+mod architecture;
 mod build;
 mod dedup;
+mod digest;
 mod elf;
 mod elfcheck;
 mod epoch;
@@ -45,6 +47,7 @@ mod spec;
 mod tree;
 mod zipfile;
 
+pub use architecture::Architecture;
 pub use build::{BuildOptions, Built, LayerUsage, Mode, Status, build, zip_folder, zip_sha256};
 pub use dedup::{DedupReport, LeftOut, leave_out_layer_files};
 pub use elf::{
@@ -56,7 +59,7 @@ pub use epoch::SourceDateEpoch;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use manifest::{
-    Architecture, Artifact, ArtifactKind, DEFAULT_RUNTIME, Manifest, ManifestEntry, manifest_path,
+    Artifact, ArtifactKind, DEFAULT_RUNTIME, Manifest, ManifestEntry, manifest_path,
 };
 pub use path::TreePath;
 pub use pip::{PipInstall, PipOptions, PipSpec, python_dir};

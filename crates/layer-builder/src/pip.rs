@@ -12,19 +12,16 @@
 use std::fs;
 use std::io;
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use base64::Engine as _;
 use lamina_context::facts;
 use lamina_elf::GlibcVersion;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Architecture, ArtifactKind};
-use crate::spec::Spec;
 use crate::tree::Tree;
 
 /// The oldest pip run: 23 is the first that knows PEP 668 (Debian 12's is 23.0.1), so its
@@ -189,35 +186,32 @@ fn python_minor(version: &str) -> Option<u16> {
     minor.parse().ok()
 }
 
-impl Spec {
-    /// Installs each `[[pip]]` requirements file's wheels for `arch` into `tree` at
-    /// `python/`, staged in `options.work_dir` (see [`PipOptions`]). Requirements files
-    /// must stay inside `repo_root`. Nothing is run when the spec has no `[[pip]]`.
-    pub fn add_pip_into(
-        &self,
-        tree: &mut Tree,
-        spec_dir: &Path,
-        repo_root: &Path,
-        arch: Architecture,
-        options: &PipOptions,
-    ) -> Result<Vec<PipInstall>> {
-        if self.pip.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pip = pip_version(&options.python)?;
-        fs::create_dir_all(&options.work_dir)
-            .map_err(|e| Error::io("creating", &options.work_dir, e))?;
-        let mut installs = Vec::new();
-        for (index, spec) in self.pip.iter().enumerate() {
-            let requirements = requirements_path(spec.requirements.get_ref(), spec_dir, repo_root)?;
-            let dir = options.work_dir.join(index.to_string());
-            let mut install = install(spec, &requirements, arch, options, &dir)?;
-            install.pip = pip.clone();
-            tree.add_folder(python_dir(), &dir)?;
-            installs.push(install);
-        }
-        Ok(installs)
+/// Installs each `[[pip]]` requirements file's wheels for `arch` into `tree` at `python/`
+/// (see [`Spec::add_pip_into`](crate::Spec::add_pip_into)).
+pub(crate) fn add_pip(
+    specs: &[PipSpec],
+    tree: &mut Tree,
+    spec_dir: &Path,
+    repo_root: &Path,
+    arch: Architecture,
+    options: &PipOptions,
+) -> Result<Vec<PipInstall>> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
     }
+    let pip = pip_version(&options.python)?;
+    fs::create_dir_all(&options.work_dir)
+        .map_err(|e| Error::io("creating", &options.work_dir, e))?;
+    let mut installs = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let requirements = requirements_path(spec.requirements.get_ref(), spec_dir, repo_root)?;
+        let dir = options.work_dir.join(index.to_string());
+        let mut install = install(spec, &requirements, arch, options, &dir)?;
+        install.pip = pip.clone();
+        tree.add_folder(python_dir(), &dir)?;
+        installs.push(install);
+    }
+    Ok(installs)
 }
 
 /// `pip X.Y.Z` of `python -m pip`, refused when missing or older than [`MIN_PIP_MAJOR`].
@@ -383,19 +377,6 @@ fn install(
         distributions,
         dir: dir.to_owned(),
     })
-}
-
-/// `true` when `path` (relative, from a RECORD or a walk) has only normal components.
-pub(crate) fn is_plain_relative(path: &Path) -> bool {
-    path.components().all(|c| matches!(c, Component::Normal(_)))
-}
-
-/// The sha256 of `bytes` as a RECORD writes it: `sha256=` and URL-safe base64 unpadded.
-pub(crate) fn record_hash(bytes: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes))
-    )
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::pip::{is_plain_relative, record_hash};
 
 /// Files pip writes into a `.dist-info` about the install rather than the package: the
 /// tool's name, whether it was asked for, and (for a local or URL requirement) a `file://`
@@ -228,6 +230,19 @@ fn write_row(fields: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `true` when `path` (relative, from a RECORD or a walk) has only normal components.
+pub(crate) fn is_plain_relative(path: &Path) -> bool {
+    path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// The sha256 of `bytes` as a RECORD writes it: `sha256=` and URL-safe base64 unpadded.
+pub(crate) fn record_hash(bytes: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes))
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::elf::{ElfBundle, ElfOptions, ElfSpec, ElfTarget, add_elf_files};
 use crate::error::{Error, Result};
 use crate::manifest::{Architecture, ArtifactKind, DEFAULT_RUNTIME};
-use crate::pip::PipSpec;
+use crate::pip::{PipInstall, PipOptions, PipSpec};
 use crate::tree::{FileMode, Tree};
 
 /// A tree spec, as parsed from TOML. Unknown keys are refused so a typo
@@ -159,6 +159,20 @@ fn default_mode() -> u32 {
 }
 
 impl Spec {
+    /// Installs each `[[pip]]` requirements file's wheels for `arch` into `tree` at
+    /// `python/`, staged in `options.work_dir` (see [`PipOptions`]). Requirements files
+    /// must stay inside `repo_root`. Nothing is run when the spec has no `[[pip]]`.
+    pub fn add_pip_into(
+        &self,
+        tree: &mut Tree,
+        spec_dir: &Path,
+        repo_root: &Path,
+        arch: Architecture,
+        options: &PipOptions,
+    ) -> Result<Vec<PipInstall>> {
+        crate::pip::add_pip(&self.pip, tree, spec_dir, repo_root, arch, options)
+    }
+
     /// Reads and parses a spec file; `kind` decides which keys are allowed.
     pub fn load(path: &Path, kind: ArtifactKind) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;

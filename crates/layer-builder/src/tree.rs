@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::{hex, sha256_file};
 use crate::error::{Error, Result};
 use crate::path::TreePath;
 
@@ -555,18 +556,8 @@ fn hash_content(content: &Content) -> Result<(u64, String)> {
     match content {
         Content::Inline(bytes) => Ok((bytes.len() as u64, hex(&Sha256::digest(bytes)))),
         Content::Disk(path) => {
-            let (size, digest) = crate::build::sha256_file(path)?;
+            let (size, digest) = sha256_file(path)?;
             Ok((size, hex(&digest)))
         }
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }

@@ -1,16 +1,17 @@
 //! The deterministic zip writer: planned entries in, identical bytes out.
 
 use std::fs;
-use std::io::{self, Cursor, Read, Seek, Write};
+use std::io::{Cursor, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, System, ZipArchive, ZipWriter};
 
+use crate::digest::{CopyError, copy_hashing, hex};
 use crate::epoch::SourceDateEpoch;
 use crate::error::{Error, Result};
-use crate::tree::{Content, EntryKind, PlannedEntry, hex};
+use crate::tree::{Content, EntryKind, PlannedEntry};
 
 /// The one compression used for file entries. Folders and symlinks are
 /// stored (the `zip` crate always stores them; they have no content worth
@@ -166,31 +167,4 @@ fn compress_one(entry: &PlannedEntry, base: SimpleFileOptions) -> Result<Vec<u8>
         return Err(Error::SourceChanged { path });
     }
     Ok(zip.finish().map_err(zip_error(&entry.name))?.into_inner())
-}
-
-pub(crate) enum CopyError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Copies `from` into `to` and returns the size and SHA-256 of what was copied.
-pub(crate) fn copy_hashing(
-    from: &mut impl Read,
-    to: &mut impl Write,
-) -> Result<(u64, [u8; 32]), CopyError> {
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = match from.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        size += read as u64;
-        hasher.update(&buffer[..read]);
-        to.write_all(&buffer[..read]).map_err(CopyError::Write)?;
-    }
-    Ok((size, hasher.finalize().into()))
 }

@@ -1,6 +1,7 @@
 //! A host `[[copy]]` whose `from` names `{arch}` or `{triplet}` takes each architecture's
 //! own files (an interpreter's compiled modules, its heap image): an x86_64 zip never gets
 //! the arm64 files, nor the other way round.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use std::fs;
 use std::path::Path;
