@@ -139,7 +139,7 @@ impl HandlerSpec {
         if found.len() > 1 {
             let names: Vec<String> = found.iter().map(|(_, p)| p.display().to_string()).collect();
             log.note(&format!(
-                "_HANDLER={handler}: found {}; using {} (precedence: .pl, .py, .sh)",
+                "_HANDLER={handler}: found {}; using {} (precedence: .pl, .py, .sh, .lisp)",
                 names.join(" and "),
                 source.display()
             ));
@@ -162,11 +162,16 @@ impl HandlerSpec {
             })?;
         Ok(HandlerSpec::Worker(WorkerCommand {
             program: interpreter,
-            args: vec![
-                adapter.into_os_string(),
-                source.into_os_string(),
-                function.into(),
-            ],
+            args: language
+                .interpreter_args()
+                .iter()
+                .map(Into::into)
+                .chain([
+                    adapter.into_os_string(),
+                    source.into_os_string(),
+                    function.into(),
+                ])
+                .collect(),
             display: format!("{handler} ({} adapter)", language.name()),
         }))
     }

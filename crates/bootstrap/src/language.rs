@@ -9,12 +9,19 @@ pub enum Language {
     Python,
     /// `FILE.sh`, run by `bash <adapters>/shell.sh`.
     Shell,
+    /// `FILE.lisp`, run by `sbcl --script <adapters>/lisp.lisp` (Common Lisp, SBCL).
+    Lisp,
 }
 
 impl Language {
-    /// The order in which `FILE.pl`, `FILE.py` and `FILE.sh` are looked for: the first that
-    /// exists wins.
-    pub const PRECEDENCE: [Language; 3] = [Language::Perl, Language::Python, Language::Shell];
+    /// The order in which `FILE.pl`, `FILE.py`, `FILE.sh` and `FILE.lisp` are looked for:
+    /// the first that exists wins.
+    pub const PRECEDENCE: [Language; 4] = [
+        Language::Perl,
+        Language::Python,
+        Language::Shell,
+        Language::Lisp,
+    ];
 
     /// File extension of handler files, without the dot.
     pub fn extension(self) -> &'static str {
@@ -22,6 +29,7 @@ impl Language {
             Language::Perl => "pl",
             Language::Python => "py",
             Language::Shell => "sh",
+            Language::Lisp => "lisp",
         }
     }
 
@@ -31,6 +39,16 @@ impl Language {
             Language::Perl => "perl",
             Language::Python => "python3",
             Language::Shell => "bash",
+            Language::Lisp => "sbcl",
+        }
+    }
+
+    /// Arguments the interpreter takes before the adapter: SBCL runs a file as a program
+    /// only with `--script` (which also keeps the debugger and init files out).
+    pub fn interpreter_args(self) -> &'static [&'static str] {
+        match self {
+            Language::Lisp => &["--script"],
+            Language::Perl | Language::Python | Language::Shell => &[],
         }
     }
 
@@ -40,6 +58,7 @@ impl Language {
             Language::Perl => "perl.pl",
             Language::Python => "python.py",
             Language::Shell => "shell.sh",
+            Language::Lisp => "lisp.lisp",
         }
     }
 
@@ -49,6 +68,7 @@ impl Language {
             Language::Perl => "Perl",
             Language::Python => "Python",
             Language::Shell => "shell",
+            Language::Lisp => "Lisp",
         }
     }
 }

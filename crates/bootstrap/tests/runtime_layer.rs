@@ -255,6 +255,7 @@ fn build_runtime_layer(out: &Path) -> PathBuf {
             "bootstrap",
             "lamina/",
             "lamina/adapters/",
+            "lamina/adapters/lisp.lisp",
             "lamina/adapters/perl.pl",
             "lamina/adapters/python.py",
             "lamina/adapters/shell.sh"
