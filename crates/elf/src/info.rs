@@ -1,5 +1,5 @@
 //! What the dynamic loader reads from one ELF file: the types. `parse.rs` reads them from
-//! the file's bytes ([`ElfInfo::parse`]).
+//! the file's bytes ([`ElfInfo::parse`]) or from the file itself ([`ElfInfo::parse_file`]).
 
 use std::fmt;
 
@@ -14,6 +14,17 @@ pub enum ElfError {
     /// The file is shorter than its headers say, or a header field is out of range.
     #[error("malformed ELF file: {0}")]
     Malformed(String),
+}
+
+/// Why a file could not be read as an ELF file ([`ElfInfo::parse_file`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ElfFileError {
+    /// Opening or reading the file failed (shown as the I/O error alone, as `fs::read`'s).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Its bytes are not an ELF file, or a malformed one.
+    #[error(transparent)]
+    Elf(#[from] ElfError),
 }
 
 impl ElfError {

@@ -3,7 +3,8 @@
 //!
 //! - [`ElfInfo::parse`]: machine, class, type, interpreter, `DT_SONAME`, `DT_NEEDED`,
 //!   `DT_RPATH`/`DT_RUNPATH`, and the symbol versions needed (`GLIBC_2.xx`), from bytes.
-//!   Bad input is an [`ElfError`], never a panic.
+//!   Bad input is an [`ElfError`], never a panic. [`ElfInfo::parse_file`] reads the same
+//!   from a file, reading only those tables (a 240 MB program costs a few of its KB).
 //! - [`Closure::resolve`]: the transitive closure of shared libraries a set of programs and
 //!   libraries need, resolved in the loader's order from the files alone (so it works for
 //!   arm64 files under a sysroot on an x86_64 machine), each library marked bundled,
@@ -55,7 +56,9 @@ pub use arch::{Arch, ElfClass, UnknownArch};
 pub use check::{Problem, check};
 pub use closure::{Closure, FoundVia, Library, Resolution, ResolveError, ResolveOptions, RootFile};
 pub use commands::{al2023_commands, al2023_has_command};
-pub use info::{ElfError, ElfInfo, FileKind, GlibcVersion, MAX_SYMBOLS_PER_VERSION, VersionNeed};
+pub use info::{
+    ElfError, ElfFileError, ElfInfo, FileKind, GlibcVersion, MAX_SYMBOLS_PER_VERSION, VersionNeed,
+};
 pub use provided::{ProvidedKind, ProvidedLibraries, ProvidedListError};
 pub use rpath::{RpathEdit, RpathError, set_rpath};
 

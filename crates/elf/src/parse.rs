@@ -8,15 +8,27 @@
 //! [`parse_layout`] is the walk; each step it takes (the file kind, the dynamic entries, the
 //! string table, the strings the entries name, the version tables, the ranges an edit must
 //! not touch) is a function of plain values, tested on its own below.
+//!
+//! The walk reads through `object`'s [`ReadRef`]: from a slice for [`ElfInfo::parse`], or
+//! from a file for [`ElfInfo::parse_file`], which then reads only the ranges the walk asks
+//! for (headers, `PT_INTERP`, `PT_DYNAMIC`, the string and version tables, `.dynsym`),
+//! never the code and data that make a program large.
 
+use std::fs::File;
+use std::io;
 use std::ops::Range;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
 
 use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, SectionHeader as _, Sym as _};
+use object::read::{ReadCache, ReadCacheOps, ReadRef};
 use object::{Endianness, U16};
 
 use crate::arch::ElfClass;
-use crate::info::{ElfError, ElfInfo, FileKind, MAX_SYMBOLS_PER_VERSION, VersionNeed};
+use crate::info::{
+    ElfError, ElfFileError, ElfInfo, FileKind, MAX_SYMBOLS_PER_VERSION, VersionNeed,
+};
 
 impl ElfInfo {
     /// Reads an ELF file from its bytes. Never panics: bad or truncated input is an
@@ -24,6 +36,156 @@ impl ElfInfo {
     pub fn parse(data: &[u8]) -> Result<ElfInfo, ElfError> {
         parse_layout(data).map(|(info, _layout)| info)
     }
+
+    /// Reads the ELF file at `path` as [`ElfInfo::parse`] reads its bytes (same result, same
+    /// errors), reading only the parts the loader reads: memory stays in proportion to
+    /// its headers and tables, not to the file (`/usr/bin/true` followed by 240 MB of
+    /// zeros is read in 9 KB).
+    /// Opening or reading the file failing is [`ElfFileError::Io`].
+    pub fn parse_file(path: impl AsRef<Path>) -> Result<ElfInfo, ElfFileError> {
+        let file = File::open(path)?;
+        parse_source(PositionedReads {
+            file,
+            position: 0,
+            error: None,
+        })
+    }
+}
+
+/// Parses through a [`ReadCache`] over `source` (a file, or in tests a counted buffer).
+/// An I/O error met on the way wins over what the parse made of the missing bytes, even
+/// when the parse went on without them (the section table is optional).
+fn parse_source<S: ReadCacheOps + IoErrors>(source: S) -> Result<ElfInfo, ElfFileError> {
+    let cache = ReadCache::new(source);
+    let parsed = parse_layout_from(CachedReads(&cache)).map(|(info, _layout)| info);
+    match cache.into_inner().take_error() {
+        Some(error) => Err(ElfFileError::Io(error)),
+        None => Ok(parsed?),
+    }
+}
+
+/// A source that keeps the first I/O error it met, since [`ReadCacheOps`] can only say
+/// `Err(())`.
+trait IoErrors {
+    /// The first I/O error met, if any.
+    fn take_error(&mut self) -> Option<io::Error>;
+}
+
+/// A file read with positioned reads (`pread`: no shared cursor), keeping its first
+/// I/O error.
+struct PositionedReads {
+    file: File,
+    position: u64,
+    error: Option<io::Error>,
+}
+
+impl PositionedReads {
+    /// Keeps `error` (unless an earlier one is kept) and fails the read.
+    fn fail<T>(&mut self, error: io::Error) -> Result<T, ()> {
+        self.error.get_or_insert(error);
+        Err(())
+    }
+}
+
+impl IoErrors for PositionedReads {
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+impl ReadCacheOps for PositionedReads {
+    fn len(&mut self) -> Result<u64, ()> {
+        match self.file.metadata() {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    fn seek(&mut self, position: u64) -> Result<u64, ()> {
+        self.position = position;
+        Ok(position)
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        loop {
+            match self.file.read_at(buf, self.position) {
+                Ok(read) => {
+                    self.position += read as u64;
+                    return Ok(read);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return self.fail(error),
+            }
+        }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ()> {
+        match self.file.read_exact_at(buf, self.position) {
+            Ok(()) => {
+                self.position += buf.len() as u64;
+                Ok(())
+            }
+            // The file ended before the length it had when the parse began: bytes missing,
+            // which the parse names like any truncated file.
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Err(()),
+            Err(error) => self.fail(error),
+        }
+    }
+}
+
+/// The [`ReadRef`] over a [`ReadCache`] the walk reads a file through. Reads of bytes are
+/// the cache's. Reads of a delimited string (which the walk avoids: it looks names up in
+/// tables it read once) are done here with the same result as from a slice: the cache's
+/// own gives up on strings over 4 KiB, a slice never does.
+struct CachedReads<'a, S: ReadCacheOps>(&'a ReadCache<S>);
+
+impl<S: ReadCacheOps> Clone for CachedReads<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: ReadCacheOps> Copy for CachedReads<'_, S> {}
+
+impl<'a, S: ReadCacheOps> ReadRef<'a> for CachedReads<'a, S> {
+    fn len(self) -> Result<u64, ()> {
+        self.0.len()
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
+        self.0.read_bytes_at(offset, size)
+    }
+
+    fn read_bytes_at_until(self, range: Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
+        if range.start > range.end || range.end > self.len()? {
+            return Err(());
+        }
+        let whole = range.end - range.start;
+        // Doubling reads: a name costs at most twice its length, a table is never read
+        // whole for one name.
+        let mut size = 256u64;
+        loop {
+            let size_now = size.min(whole);
+            let bytes = self.read_bytes_at(range.start, size_now)?;
+            if let Some(end) = bytes.iter().position(|&b| b == delimiter) {
+                return Ok(&bytes[..end]);
+            }
+            if size_now == whole {
+                return Err(());
+            }
+            size = size.saturating_mul(2);
+        }
+    }
+}
+
+/// `size` bytes at `offset`, or `None` when they run past the end of `data` (even for an
+/// empty range, which a [`ReadRef`] itself allows anywhere).
+fn bytes_at<'d, R: ReadRef<'d>>(data: R, offset: usize, size: u64) -> Option<&'d [u8]> {
+    let end = (offset as u64).checked_add(size)?;
+    if end > data.len().ok()? {
+        return None;
+    }
+    data.read_bytes_at(offset as u64, size).ok()
 }
 
 /// A dynamic string reference kept while parsing, for the in-place rpath editor too.
@@ -49,19 +211,33 @@ pub(crate) struct DynamicLayout {
 
 /// Dispatches on the ELF class and returns the info plus the dynamic layout.
 pub(crate) fn parse_layout(data: &[u8]) -> Result<(ElfInfo, Option<DynamicLayout>), ElfError> {
-    if !data.starts_with(b"\x7fELF") {
+    parse_layout_from(data)
+}
+
+/// [`parse_layout`] from any [`ReadRef`]: a slice, or a file read through a cache.
+fn parse_layout_from<'d, R: ReadRef<'d>>(
+    data: R,
+) -> Result<(ElfInfo, Option<DynamicLayout>), ElfError> {
+    // A length that cannot be told is a file that cannot be read: the caller reports the
+    // I/O error it kept; for a slice it never happens.
+    let len = data
+        .len()
+        .map_err(|()| ElfError::malformed("the file's length cannot be read"))?;
+    let ident = data
+        .read_bytes_at(0, len.min(16))
+        .map_err(|()| ElfError::malformed("the file's first bytes cannot be read"))?;
+    if !ident.starts_with(b"\x7fELF") {
         return Err(ElfError::NotElf);
     }
-    if data.len() < 16 {
+    if len < 16 {
         return Err(ElfError::malformed(format!(
-            "truncated: {} bytes, shorter than the 16-byte e_ident",
-            data.len()
+            "truncated: {len} bytes, shorter than the 16-byte e_ident"
         )));
     }
     // e_ident[EI_CLASS]
-    match elf::FileClass(data[4]) {
-        elf::ELFCLASS32 => parse_with_layout::<elf::FileHeader32<Endianness>>(data),
-        elf::ELFCLASS64 => parse_with_layout::<elf::FileHeader64<Endianness>>(data),
+    match elf::FileClass(ident[4]) {
+        elf::ELFCLASS32 => parse_with_layout::<elf::FileHeader32<Endianness>, R>(data),
+        elf::ELFCLASS64 => parse_with_layout::<elf::FileHeader64<Endianness>, R>(data),
         other => Err(ElfError::malformed(format!(
             "unknown ELF class {} in e_ident (expected 1 for 32-bit or 2 for 64-bit)",
             other.0
@@ -71,8 +247,8 @@ pub(crate) fn parse_layout(data: &[u8]) -> Result<(ElfInfo, Option<DynamicLayout
 
 /// The walk: header, program headers, then (for a dynamic file) its entries, strings and
 /// version tables, each read by one of the steps below.
-fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
-    data: &[u8],
+fn parse_with_layout<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
+    data: R,
 ) -> Result<(ElfInfo, Option<DynamicLayout>), ElfError> {
     let header = Elf::parse(data).map_err(|e| ElfError::malformed(format!("ELF header: {e}")))?;
     let endian = header
@@ -143,7 +319,7 @@ fn parse_with_layout<Elf: FileHeader<Endian = Endianness>>(
         mut string_refs,
     } = VersionTables::read(&entries, &loads, endian, data, &strings)?;
     info.version_needs = needs;
-    let symbol_names_known = attach_symbols::<Elf>(
+    let symbol_names_known = attach_symbols::<Elf, R>(
         header,
         endian,
         data,
@@ -260,10 +436,10 @@ struct StringTable<'a> {
 impl<'a> StringTable<'a> {
     /// Finds the table the entries point at, checking it lies inside a `PT_LOAD` segment
     /// and inside the file.
-    fn locate(
+    fn locate<R: ReadRef<'a>>(
         entries: &[(i64, u64)],
         loads: &[LoadSegment],
-        data: &'a [u8],
+        data: R,
     ) -> Result<Self, ElfError> {
         let string_tags = [
             elf::DT_NEEDED,
@@ -292,14 +468,11 @@ impl<'a> StringTable<'a> {
                 "DT_STRTAB {address:#x} (size {size}) is not inside a PT_LOAD segment"
             ))
         })?;
-        let bytes = usize::try_from(size)
-            .ok()
-            .and_then(|size| data.get(offset..offset.checked_add(size)?))
-            .ok_or_else(|| {
-                ElfError::malformed(format!(
-                    "DT_STRTAB at file offset {offset} (size {size}) runs past the end of the file"
-                ))
-            })?;
+        let bytes = bytes_at(data, offset, size).ok_or_else(|| {
+            ElfError::malformed(format!(
+                "DT_STRTAB at file offset {offset} (size {size}) runs past the end of the file"
+            ))
+        })?;
         Ok(StringTable { offset, bytes })
     }
 
@@ -364,11 +537,11 @@ struct VersionTables {
 }
 
 impl VersionTables {
-    fn read(
+    fn read<'d, R: ReadRef<'d>>(
         entries: &[(i64, u64)],
         loads: &[LoadSegment],
         endian: Endianness,
-        data: &[u8],
+        data: R,
         strings: &StringTable<'_>,
     ) -> Result<Self, ElfError> {
         let mut tables = VersionTables::default();
@@ -379,7 +552,7 @@ impl VersionTables {
                     "DT_VERNEED {address:#x} is not inside a PT_LOAD segment"
                 ))
             })?;
-            let verneed = data.get(offset..).ok_or_else(|| {
+            let verneed = Tail::new(data, offset).ok_or_else(|| {
                 ElfError::malformed(format!(
                     "DT_VERNEED at file offset {offset} is past the end of the file"
                 ))
@@ -398,7 +571,7 @@ impl VersionTables {
         if let Some(address) = value_of(entries, elf::DT_VERDEF) {
             let count = value_of(entries, elf::DT_VERDEFNUM).unwrap_or(0);
             let verdef = address_to_offset(loads, address, 1)
-                .and_then(|offset| data.get(offset..))
+                .and_then(|offset| Tail::new(data, offset))
                 .ok_or_else(|| {
                     ElfError::malformed(format!(
                         "DT_VERDEF {address:#x} is not inside the file's PT_LOAD segments"
@@ -434,14 +607,35 @@ fn protected_ranges(
     ]
 }
 
+/// The bytes of a file from `start` to its end, read on demand: where a table that is
+/// walked by its links (`DT_VERNEED`, `DT_VERDEF`) begins, its end being unknown.
+#[derive(Clone, Copy)]
+struct Tail<R> {
+    data: R,
+    start: u64,
+}
+
+impl<'d, R: ReadRef<'d>> Tail<R> {
+    /// The tail from `start`, `None` when `start` is past the end of `data`.
+    fn new(data: R, start: usize) -> Option<Self> {
+        let start = start as u64;
+        (start <= data.len().ok()?).then_some(Tail { data, start })
+    }
+
+    /// The `T` at `offset` into the tail, `Err` when it runs past the end.
+    fn read_at<T: object::Pod>(self, offset: usize) -> Result<&'d T, ()> {
+        let offset = self.start.checked_add(offset as u64).ok_or(())?;
+        self.data.read_at(offset)
+    }
+}
+
 /// Walks `DT_VERNEED` entries: (vn_file, vna_name, vna_other) triples. Bounded by the data
 /// and by the declared count, so a cycle or a huge count cannot loop forever.
-fn read_verneed(
+fn read_verneed<'d, R: ReadRef<'d>>(
     endian: Endianness,
-    data: &[u8],
+    bytes: Tail<R>,
     count: u64,
 ) -> Result<Vec<(u32, u32, u16)>, ElfError> {
-    let bytes = object::Bytes(data);
     let mut found = Vec::new();
     let mut offset = 0usize;
     for i in 0..count.min(u64::from(u16::MAX)) {
@@ -484,10 +678,10 @@ fn read_verneed(
 /// `.gnu.version`, and collects every dynamic symbol's name offset. Best effort: the loader
 /// never reads section headers, so a file whose section table is missing or broken still
 /// parses, just without symbol names; then this returns false.
-fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
+fn attach_symbols<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
     header: &Elf,
     endian: Endianness,
-    data: &[u8],
+    data: R,
     indices: &[u16],
     info: &mut ElfInfo,
     string_refs: &mut Vec<u64>,
@@ -501,6 +695,16 @@ fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
     if symbols.is_empty() {
         return false;
     }
+    // The symbols' string section, read once and looked up in place (as `object` looks
+    // names up, from `sh_offset` to `sh_offset + sh_size`): one read per name from a file
+    // would copy each name again, and a hostile table's overlapping names far more.
+    let names = (symbols.string_section() != object::SectionIndex(0))
+        .then(|| sections.section(symbols.string_section()).ok())
+        .flatten()
+        .and_then(|s| {
+            data.read_bytes_at(s.sh_offset(endian).into(), s.sh_size(endian).into())
+                .ok()
+        });
     let versym = sections
         .iter()
         .find(|s| s.sh_type(endian) == elf::SHT_GNU_VERSYM)
@@ -526,7 +730,7 @@ fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
         if need.symbols.len() >= MAX_SYMBOLS_PER_VERSION {
             continue;
         }
-        if let Ok(name) = symbols.symbol_name(endian, symbol)
+        if let Some(name) = name_at(names, symbol.st_name(endian))
             && let Ok(name) = std::str::from_utf8(name)
             && !name.is_empty()
         {
@@ -536,10 +740,20 @@ fn attach_symbols<Elf: FileHeader<Endian = Endianness>>(
     true
 }
 
+/// The NUL-terminated name at `offset` in a string section, `None` when it runs past it.
+fn name_at(names: Option<&[u8]>, offset: u32) -> Option<&[u8]> {
+    let rest = names?.get(usize::try_from(offset).ok()?..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some(&rest[..end])
+}
+
 /// The string offsets of `DT_VERDEF` names (version definitions of a library). Bounded
 /// like [`read_verneed`].
-fn read_verdef_names(endian: Endianness, data: &[u8], count: u64) -> Result<Vec<u64>, ElfError> {
-    let bytes = object::Bytes(data);
+fn read_verdef_names<'d, R: ReadRef<'d>>(
+    endian: Endianness,
+    bytes: Tail<R>,
+    count: u64,
+) -> Result<Vec<u64>, ElfError> {
     let mut names = Vec::new();
     let mut offset = 0usize;
     for i in 0..count.min(u64::from(u16::MAX)) {
@@ -593,6 +807,11 @@ fn split_path_list(value: &str) -> Vec<String> {
 #[allow(clippy::unwrap_used)] // tests fail loudly by design
 mod tests {
     use super::*;
+
+    /// A whole buffer as the tail a table walk reads.
+    fn tail(data: &[u8]) -> Tail<&[u8]> {
+        Tail { data, start: 0 }
+    }
 
     fn malformed(result: Result<impl std::fmt::Debug, ElfError>) -> String {
         match result {
@@ -682,11 +901,11 @@ mod tests {
     fn the_string_table_is_located_or_its_fault_named() {
         let mut data = vec![0u8; 0x100];
         data[0x10..0x20].copy_from_slice(b"\0libc.so.6\0\xff\xfe\0xy");
-        let table = StringTable::locate(&strings_entries(16), &LOADS, &data).unwrap();
+        let table = StringTable::locate(&strings_entries(16), &LOADS, &data[..]).unwrap();
         assert_eq!((table.offset, table.bytes.len()), (0x10, 16));
 
         // No entry names a string: no table needed, none read.
-        let none = StringTable::locate(&[(elf::DT_STRTAB.0, 0xdead)], &LOADS, &data).unwrap();
+        let none = StringTable::locate(&[(elf::DT_STRTAB.0, 0xdead)], &LOADS, &data[..]).unwrap();
         assert_eq!((none.offset, none.bytes.len()), (0, 0));
 
         let without = |tag: elf::DynamicTag| {
@@ -694,7 +913,7 @@ mod tests {
                 .into_iter()
                 .filter(|(t, _)| *t != tag.0)
                 .collect();
-            malformed(StringTable::locate(&entries, &LOADS, &data).map(|_| ()))
+            malformed(StringTable::locate(&entries, &LOADS, &data[..]).map(|_| ()))
         };
         assert_eq!(
             without(elf::DT_STRTAB),
@@ -705,7 +924,7 @@ mod tests {
             "dynamic section has strings but no DT_STRSZ entry"
         );
         assert_eq!(
-            malformed(StringTable::locate(&strings_entries(0x1000), &LOADS, &data).map(|_| ())),
+            malformed(StringTable::locate(&strings_entries(0x1000), &LOADS, &data[..]).map(|_| ())),
             "DT_STRTAB 0x1010 (size 4096) is not inside a PT_LOAD segment"
         );
         // Mapped by the headers, but the file is shorter than they say.
@@ -816,24 +1035,24 @@ mod tests {
         data.extend(verneed(1, 40, 16, 0));
         data.extend(vernaux(4, 50, 0));
         assert_eq!(
-            read_verneed(le, &data, 2).unwrap(),
+            read_verneed(le, tail(&data), 2).unwrap(),
             [(10, 20, 2), (10, 30, 3), (40, 50, 4)]
         );
         // The declared count bounds the walk, whatever the links say.
-        assert_eq!(read_verneed(le, &data, 1).unwrap().len(), 2);
-        assert_eq!(read_verneed(le, &data, 0).unwrap(), []);
+        assert_eq!(read_verneed(le, tail(&data), 1).unwrap().len(), 2);
+        assert_eq!(read_verneed(le, tail(&data), 0).unwrap(), []);
         // A count larger than the entries: the walk stops at vn_next = 0.
-        assert_eq!(read_verneed(le, &data, u64::MAX).unwrap().len(), 3);
+        assert_eq!(read_verneed(le, tail(&data), u64::MAX).unwrap().len(), 3);
         assert_eq!(
-            malformed(read_verneed(le, &data[..40], 2)),
+            malformed(read_verneed(le, tail(&data[..40]), 2)),
             "DT_VERNEED entry 0, auxiliary entry 1 runs past the end of the file"
         );
         assert_eq!(
-            malformed(read_verneed(le, &data[..60], 2)),
+            malformed(read_verneed(le, tail(&data[..60]), 2)),
             "DT_VERNEED entry 1 runs past the end of the file"
         );
         assert_eq!(
-            malformed(read_verneed(le, &verneed(1, 0, u32::MAX, 0), 1)),
+            malformed(read_verneed(le, tail(&verneed(1, 0, u32::MAX, 0)), 1)),
             "DT_VERNEED entry 0, auxiliary entry 0 runs past the end of the file"
         );
     }
@@ -852,9 +1071,9 @@ mod tests {
             (elf::DT_VERNEED.0, 0x1040),
             (elf::DT_VERNEEDNUM.0, 1),
         ];
-        let table = StringTable::locate(&entries, &LOADS, &data).unwrap();
+        let table = StringTable::locate(&entries, &LOADS, &data[..]).unwrap();
         let tables =
-            VersionTables::read(&entries, &LOADS, Endianness::Little, &data, &table).unwrap();
+            VersionTables::read(&entries, &LOADS, Endianness::Little, &data[..], &table).unwrap();
         assert_eq!(
             tables.needs,
             [VersionNeed {
@@ -869,7 +1088,7 @@ mod tests {
         entries[2] = (elf::DT_VERNEED.0, 0x9000);
         assert_eq!(
             malformed(
-                VersionTables::read(&entries, &LOADS, Endianness::Little, &data, &table)
+                VersionTables::read(&entries, &LOADS, Endianness::Little, &data[..], &table)
                     .map(|_| ())
             ),
             "DT_VERNEED 0x9000 is not inside a PT_LOAD segment"
@@ -900,11 +1119,137 @@ mod tests {
         data.extend(verdaux(6, 0));
         data.extend(verdef(1, 0));
         data.extend(verdaux(7, 0));
-        assert_eq!(read_verdef_names(le, &data, 2).unwrap(), [5, 6, 7]);
-        assert_eq!(read_verdef_names(le, &data, 1).unwrap(), [5, 6]);
+        assert_eq!(read_verdef_names(le, tail(&data), 2).unwrap(), [5, 6, 7]);
+        assert_eq!(read_verdef_names(le, tail(&data), 1).unwrap(), [5, 6]);
         assert_eq!(
-            malformed(read_verdef_names(le, &data[..50], 2)),
+            malformed(read_verdef_names(le, tail(&data[..50]), 2)),
             "DT_VERDEF entry 1 runs past the end of the file"
         );
+    }
+
+    /// A file as a stream: its real bytes, then zeros up to `len` (a huge file that costs
+    /// nothing to hold), counting the bytes read from it.
+    struct Padded<'a> {
+        real: &'a [u8],
+        len: u64,
+        position: u64,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl std::io::Read for Padded<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let left = self.len.saturating_sub(self.position);
+            let n = buf.len().min(usize::try_from(left).unwrap());
+            for (i, byte) in buf[..n].iter_mut().enumerate() {
+                let at = usize::try_from(self.position).unwrap() + i;
+                *byte = self.real.get(at).copied().unwrap_or(0);
+            }
+            self.position += n as u64;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl std::io::Seek for Padded<'_> {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.position = match to {
+                std::io::SeekFrom::Start(at) => at,
+                std::io::SeekFrom::End(back) => self.len.checked_add_signed(back).unwrap(),
+                std::io::SeekFrom::Current(by) => self.position.checked_add_signed(by).unwrap(),
+            };
+            Ok(self.position)
+        }
+    }
+
+    impl IoErrors for Padded<'_> {
+        fn take_error(&mut self) -> Option<io::Error> {
+            None
+        }
+    }
+
+    /// Parses `real` followed by zeros up to `len` through the reader-based path; returns
+    /// what it made of it and how many bytes it read.
+    fn parse_padded(real: &[u8], len: u64) -> (Result<ElfInfo, ElfError>, u64) {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let source = Padded {
+            real,
+            len,
+            position: 0,
+            read: std::rc::Rc::clone(&read),
+        };
+        let parsed = match parse_source(source) {
+            Ok(info) => Ok(info),
+            Err(ElfFileError::Elf(error)) => Err(error),
+            Err(ElfFileError::Io(error)) => panic!("no I/O error can happen here: {error}"),
+        };
+        (parsed, read.get())
+    }
+
+    const REAL_PROGRAM: &str = "/usr/bin/true";
+
+    #[test]
+    fn a_file_is_read_as_its_bytes_are_down_to_every_error_message() {
+        let real = std::fs::read(REAL_PROGRAM).unwrap();
+        let same = |bytes: &[u8], what: &str| {
+            let (from_reads, _) = parse_padded(bytes, bytes.len() as u64);
+            assert_eq!(from_reads, ElfInfo::parse(bytes), "{what}");
+        };
+        same(&real, "the whole program");
+        // Every length through the headers and dynamic tables, then a stride through the
+        // rest (the section table and .dynsym are near the end).
+        for length in (0..4096.min(real.len())).chain((4096..real.len()).step_by(61)) {
+            same(&real[..length], &format!("{length} bytes"));
+        }
+        // Header fields (offsets, counts, class, endianness) broken one byte at a time.
+        for index in 0..64 {
+            for value in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut bytes = real.clone();
+                bytes[index] = value;
+                same(&bytes, &format!("byte {index} set to {value:#x}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_file_is_read_only_where_the_loader_looks() {
+        let real = std::fs::read(REAL_PROGRAM).unwrap();
+        let huge = 1 << 40; // 1 TiB of zeros after the program.
+        let (parsed, read) = parse_padded(&real, huge);
+        assert_eq!(parsed, ElfInfo::parse(&real));
+        // Headers, PT_INTERP, PT_DYNAMIC, .dynstr, the version tables, the section table
+        // and .dynsym: a fraction of even this small program, nothing of the zeros.
+        assert!(
+            read < real.len() as u64,
+            "{read} bytes read of a {}-byte program",
+            real.len()
+        );
+    }
+
+    #[test]
+    fn parse_file_reads_a_real_file_and_names_io_errors_as_such() {
+        let real = std::fs::read(REAL_PROGRAM).unwrap();
+        assert_eq!(
+            ElfInfo::parse_file(REAL_PROGRAM).unwrap(),
+            ElfInfo::parse(&real).unwrap()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let folder = ElfInfo::parse_file(dir.path()).unwrap_err();
+        assert!(
+            matches!(&folder, ElfFileError::Io(e) if e.raw_os_error() == Some(21)),
+            "{folder:?}"
+        );
+        // Shown as the I/O error alone, as `fs::read`'s was.
+        assert_eq!(folder.to_string(), "Is a directory (os error 21)");
+        let missing = ElfInfo::parse_file(dir.path().join("missing")).unwrap_err();
+        assert!(
+            matches!(&missing, ElfFileError::Io(e) if e.kind() == io::ErrorKind::NotFound),
+            "{missing:?}"
+        );
+        let text = dir.path().join("script");
+        std::fs::write(&text, "#!/bin/sh\n").unwrap();
+        assert!(matches!(
+            ElfInfo::parse_file(&text),
+            Err(ElfFileError::Elf(ElfError::NotElf))
+        ));
     }
 }

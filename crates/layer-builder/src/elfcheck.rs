@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
-use lamina_elf::{Closure, ElfInfo, GlibcVersion, Problem, ResolveOptions, is_elf};
+use lamina_elf::{Closure, ElfFileError, ElfInfo, GlibcVersion, Problem, ResolveOptions, is_elf};
 
 use crate::elf::{ElfTarget, elf_arch};
 use crate::error::{Error, Result};
@@ -21,7 +21,15 @@ use crate::tree::{Content, EntryKind, PlannedEntry, Tree};
 
 /// Lambda's `LD_LIBRARY_PATH` on `provided.al2023`, minus the image's own folders
 /// (whose libraries are the provided list).
-const LIBRARY_PATH: [&str; 3] = ["/var/task", "/var/task/lib", "/opt/lib"];
+static LIBRARY_PATH: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    use crate::manifest::ArtifactKind::{Function, Layer};
+    let library_dir = crate::elf::library_dir;
+    [
+        lamina_context::facts::TASK_ROOT.to_string(),
+        library_dir(Function),
+        library_dir(Layer),
+    ]
+});
 
 /// The outcome of checking an artifact's ELF files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,14 +154,16 @@ impl Stage {
         let mut roots = Vec::new();
         let mut infos = Vec::new();
         for file in files {
-            let bytes = fs::read(file).map_err(|e| Error::io("reading", file, e))?;
-            match ElfInfo::parse(&bytes) {
+            // Only the headers and tables the loader reads: a small zip may unpack to a
+            // huge program.
+            match ElfInfo::parse_file(file) {
                 Ok(info) if info.is_loadable() => {
                     roots.push(file.clone());
                     infos.push(info);
                 }
                 Ok(_) => {} // Object files and core dumps are never loaded.
-                Err(error) => problems.push(
+                Err(ElfFileError::Io(e)) => return Err(Error::io("reading", file, e)),
+                Err(ElfFileError::Elf(error)) => problems.push(
                     Problem::Unreadable {
                         path: file.clone(),
                         error: error.to_string(),

@@ -6,12 +6,11 @@ mod resolver;
 mod types;
 
 use std::fmt;
-use std::fs;
 use std::path::Path;
 
 use crate::arch::Arch;
 use crate::check::{Problem, check};
-use crate::info::{ElfInfo, FileKind, GlibcVersion};
+use crate::info::{ElfFileError, ElfInfo, FileKind, GlibcVersion};
 use crate::provided::ProvidedKind;
 use resolver::Resolver;
 pub use types::{FoundVia, Library, Resolution, ResolveError, ResolveOptions, RootFile};
@@ -47,13 +46,16 @@ impl Closure {
         let mut root_files = Vec::new();
         for root in roots {
             let path = root.as_ref();
-            let bytes = fs::read(path).map_err(|source| ResolveError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let info = ElfInfo::parse(&bytes).map_err(|source| ResolveError::Elf {
-                path: path.to_owned(),
-                source,
+            // Only the headers and tables, never the whole file: a root may be huge.
+            let info = ElfInfo::parse_file(path).map_err(|error| match error {
+                ElfFileError::Io(source) => ResolveError::Read {
+                    path: path.to_owned(),
+                    source,
+                },
+                ElfFileError::Elf(source) => ResolveError::Elf {
+                    path: path.to_owned(),
+                    source,
+                },
             })?;
             root_files.push(RootFile {
                 path: path.to_owned(),

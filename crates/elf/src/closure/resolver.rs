@@ -379,8 +379,9 @@ impl<'o, 'a> Resolver<'o, 'a> {
         self.parsed
             .entry(real_path.to_owned())
             .or_insert_with(|| {
-                let bytes = fs::read(real_path).map_err(|e| e.to_string())?;
-                ElfInfo::parse(&bytes)
+                // Reads only the headers and tables; the message is the I/O error's or
+                // the parse's, as it was from the whole file's bytes.
+                ElfInfo::parse_file(real_path)
                     .map(Rc::new)
                     .map_err(|e| e.to_string())
             })
