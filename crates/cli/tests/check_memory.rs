@@ -31,6 +31,8 @@ fn checking_a_zip_holding_a_huge_elf_file_does_not_read_it_whole() {
 
     let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
+    // Waited for by `wait4`, which also gives its peak memory; `Child::wait` would not.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_cargo-lamina"))
         .args(["lamina", "check", "huge.zip", "--arch", "x86_64"])
         .current_dir(dir.path())
