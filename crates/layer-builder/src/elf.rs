@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lamina_context::facts;
 use lamina_elf::{
     Arch, Closure, ElfInfo, FileKind, GlibcVersion, Problem, ProvidedLibraries, ResolveOptions,
     RootFile, RpathError, set_rpath,
@@ -18,18 +19,15 @@ use crate::error::{Error, Result};
 use crate::manifest::{Architecture, ArtifactKind};
 use crate::tree::{Content, FileMode, Tree};
 
-/// Where bundled libraries go in a layer, as Lambda sees it (last on `LD_LIBRARY_PATH`).
-pub const LAYER_LIBRARY_DIR: &str = "/opt/lib";
-/// Where bundled libraries go in a function, as Lambda sees it (on `LD_LIBRARY_PATH`
-/// after `/lib64`).
-pub const FUNCTION_LIBRARY_DIR: &str = "/var/task/lib";
-
-/// The folder `lib/` of an artifact of `kind` is on Lambda.
-pub fn library_dir(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::Layer => LAYER_LIBRARY_DIR,
-        ArtifactKind::Function => FUNCTION_LIBRARY_DIR,
-    }
+/// The folder `lib/` of an artifact of `kind` is on Lambda, where bundled libraries go: a
+/// layer's `/opt/lib` (last on `LD_LIBRARY_PATH`), a function's `/var/task/lib` (after
+/// `/lib64`).
+pub fn library_dir(kind: ArtifactKind) -> String {
+    let root = match kind {
+        ArtifactKind::Layer => facts::OPT_DIR,
+        ArtifactKind::Function => facts::TASK_ROOT,
+    };
+    format!("{root}/lib")
 }
 
 /// `[[elf]]`: an executable or shared library of the build machine.
@@ -110,7 +108,7 @@ pub struct RpathFix {
     /// The bundled library sonames it makes win.
     pub sonames: Vec<String>,
     /// The `DT_RPATH` set: `/opt/lib` in a layer, `/var/task/lib` in a function.
-    pub rpath: &'static str,
+    pub rpath: String,
     /// `in place` (lamina-elf) or `patchelf`.
     pub how: &'static str,
 }
@@ -293,11 +291,11 @@ pub fn add_elf_files(
         };
         let content = match rpath_wanted.get(&root.path) {
             Some(sonames) => {
-                let (bytes, how) = with_rpath(&real, rpath)?;
+                let (bytes, how) = with_rpath(&real, &rpath)?;
                 rpath_fixes.push(RpathFix {
                     dest: dest.clone(),
                     sonames: sonames.clone(),
-                    rpath,
+                    rpath: rpath.clone(),
                     how,
                 });
                 Content::Inline(bytes)
@@ -398,5 +396,26 @@ fn with_rpath(path: &Path, rpath: &str) -> Result<(Vec<u8>, &'static str)> {
                  not be run ({error}); install it (Debian package patchelf)"
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundled library's folder is one Lambda's `LD_LIBRARY_PATH` searches, under the
+    /// artifact's root: what an `[[elf]]` program's `DT_RPATH` names must be there.
+    #[test]
+    fn library_dirs_are_on_lambdas_library_path() {
+        let path = facts::ld_library_path(facts::TASK_ROOT);
+        let searched: Vec<&str> = path.split(':').collect();
+        for (kind, root) in [
+            (ArtifactKind::Layer, facts::OPT_DIR),
+            (ArtifactKind::Function, facts::TASK_ROOT),
+        ] {
+            let dir = library_dir(kind);
+            assert!(searched.contains(&dir.as_str()), "{dir} not in {path}");
+            assert_eq!(dir.strip_prefix(root), Some("/lib"));
+        }
     }
 }

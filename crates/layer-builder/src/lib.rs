@@ -51,8 +51,8 @@ pub use architecture::Architecture;
 pub use build::{BuildOptions, Built, LayerUsage, Mode, Status, build, zip_folder, zip_sha256};
 pub use dedup::{DedupReport, LeftOut, leave_out_layer_files};
 pub use elf::{
-    ElfBundle, ElfOptions, ElfSpec, ElfTarget, FUNCTION_LIBRARY_DIR, LAYER_LIBRARY_DIR, PlacedFile,
-    RpathFix, add_elf_files, elf_arch, library_dir,
+    ElfBundle, ElfOptions, ElfSpec, ElfTarget, PlacedFile, RpathFix, add_elf_files, elf_arch,
+    library_dir,
 };
 pub use elfcheck::{ElfCheck, check_tree, check_zip};
 pub use epoch::SourceDateEpoch;

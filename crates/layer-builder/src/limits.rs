@@ -1,5 +1,7 @@
 //! Lambda's size and count limits, checked at build time.
 
+use lamina_context::facts;
+
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
@@ -16,11 +18,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Lambda's limits: 50 MB zip, 262,144,000 bytes unzipped, 5 layers.
+    /// Lambda's limits ([`lamina_context::facts`]): a 50 MB zip for a direct upload,
+    /// 262,144,000 bytes unzipped, 5 layers.
     pub const LAMBDA: Limits = Limits {
-        max_zip_bytes: 52_428_800,
-        max_unzipped_bytes: 262_144_000,
-        max_layers_per_function: 5,
+        max_zip_bytes: facts::MAX_DIRECT_UPLOAD_BYTES,
+        max_unzipped_bytes: facts::MAX_UNZIPPED_BYTES,
+        max_layers_per_function: facts::MAX_LAYERS,
     };
 
     /// No limits at all (benchmarks of big trees).
