@@ -10,6 +10,11 @@ use common::{Function, SAFETY, context};
 use lamina_bootstrap::{Handler, InvocationError};
 
 /// A worker that misbehaves on request, written directly against PROTOCOL.md.
+///
+/// `double-later:DIR` replies, then waits for `DIR/go` (the test's barrier), writes a second
+/// reply and creates `DIR/sent`; `double-on-next` replies, then reads the next request's
+/// header and only then writes a second reply for the earlier id: each late reply provoked by
+/// the test, not timed.
 const MISBEHAVING: &str = r#"#!/usr/bin/env python3
 import os, time
 requests = os.fdopen(int(os.environ["LAMINA_PROTOCOL_IN"]), "rb")
@@ -27,9 +32,17 @@ while header := requests.readline():
     if event == b"double-now":
         # Two replies in one write: the second is in the bootstrap's buffer with the first.
         replies.write(response(rid, b"first") + response(rid, b"extra")); replies.flush()
-    elif event == b"double-later":
+    elif event.startswith(b"double-later:"):
+        gate = event[len(b"double-later:"):].decode()
         replies.write(response(rid, b"first")); replies.flush()
-        time.sleep(0.3)
+        while not os.path.exists(os.path.join(gate, "go")):
+            time.sleep(0.005)
+        replies.write(response(rid, b"stale")); replies.flush()
+        open(os.path.join(gate, "sent"), "w").close()
+    elif event == b"double-on-next":
+        replies.write(response(rid, b"first")); replies.flush()
+        # The next INVOKE is on its way: take its header, then answer the old id.
+        requests.readline()
         replies.write(response(rid, b"stale")); replies.flush()
     elif event == b"old":
         replies.write(response(previous, b"for the previous invocation")); replies.flush()
@@ -96,12 +109,13 @@ fn a_late_second_reply_fails_the_next_invocation_before_its_event_is_sent() {
     let function = function();
     let mut handler = function.load("worker:./serve.py").unwrap();
     let before = pid(&mut *handler, "req-0");
-    assert_eq!(
-        call(&mut *handler, "double-later", "req-1").unwrap(),
-        "first"
-    );
-    // The extra reply is written 0.3 s after the first: let it land while nothing is asked.
-    std::thread::sleep(Duration::from_millis(800));
+    let gate = tempfile::tempdir().unwrap();
+    let event = format!("double-later:{}", gate.path().display());
+    assert_eq!(call(&mut *handler, &event, "req-1").unwrap(), "first");
+    // Only now, with req-1 answered and nothing asked, is the worker let write its extra
+    // reply; the next invocation is sent once that reply is in the pipe.
+    std::fs::write(gate.path().join("go"), b"").unwrap();
+    common::wait_for_file(&gate.path().join("sent"));
     let message = protocol_error(call(&mut *handler, "whoami", "req-2"));
     insta::assert_snapshot!(message, @"worker `worker:./serve.py` wrote to its reply pipe while no invocation was running (`RESPONSE req-1 5`: a reply too many, or too late, for an earlier invocation), so this invocation was not sent to it and it was replaced");
     let after = pid(&mut *handler, "req-3");
@@ -113,11 +127,11 @@ fn a_second_reply_arriving_during_the_next_invocation_is_refused_by_its_id() {
     let function = function();
     let mut handler = function.load("worker:./serve.py").unwrap();
     assert_eq!(
-        call(&mut *handler, "double-later", "req-1").unwrap(),
+        call(&mut *handler, "double-on-next", "req-1").unwrap(),
         "first"
     );
-    // Sent at once: the worker is still asleep, so the INVOKE goes out and the stale reply
-    // for req-1 comes back as if it answered req-2.
+    // The worker writes its stale reply for req-1 once req-2's INVOKE reaches it, so the reply
+    // comes back as if it answered req-2.
     let message = protocol_error(call(&mut *handler, "whoami", "req-2"));
     insta::assert_snapshot!(message, @"worker `worker:./serve.py` answered INVOKE `req-2` with a RESPONSE for `req-1`; it was not taken as this invocation's answer, and the worker was replaced");
     pid(&mut *handler, "req-3");

@@ -90,6 +90,20 @@ pub fn write_file(path: &Path, contents: &str, mode: u32) -> PathBuf {
     path.to_path_buf()
 }
 
+/// Waits until a process under test has created `path` (an event it signals, not a time it
+/// takes); fails past [`SAFETY`].
+pub fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + SAFETY;
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} was never created",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// This crate's adapters, as the layer ships them under `/opt/lamina/adapters`.
 pub fn adapters_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters")
