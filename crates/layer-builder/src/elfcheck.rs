@@ -21,7 +21,15 @@ use crate::tree::{Content, EntryKind, PlannedEntry, Tree};
 
 /// Lambda's `LD_LIBRARY_PATH` on `provided.al2023`, minus the image's own folders
 /// (whose libraries are the provided list).
-const LIBRARY_PATH: [&str; 3] = ["/var/task", "/var/task/lib", "/opt/lib"];
+static LIBRARY_PATH: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    use crate::manifest::ArtifactKind::{Function, Layer};
+    let library_dir = crate::elf::library_dir;
+    [
+        lamina_context::facts::TASK_ROOT.to_string(),
+        library_dir(Function),
+        library_dir(Layer),
+    ]
+});
 
 /// The outcome of checking an artifact's ELF files.
 #[derive(Clone, Debug, PartialEq, Eq)]
