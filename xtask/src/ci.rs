@@ -42,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     install_moto(&sh)?;
     install_node_ric(&sh)?;
     install_perl_sysroot(&sh)?;
+    install_sbcl_sysroots(&sh)?;
     if args.prerequisites_only {
         return Ok(());
     }
@@ -174,6 +175,37 @@ fn install_perl_sysroot(sh: &Shell) -> anyhow::Result<()> {
 
 /// The perl layer's sysroot (`[elf-options] sysroot` in `layers/perl/layer.toml`).
 const PERL_SYSROOT: &str = "/srv/lamina/debian11-perl-x86_64";
+
+/// The perl layer's arm64 sysroot: unpacked only (this machine runs x86_64 perl).
+const PERL_SYSROOT_ARM64: &str = "/srv/lamina/debian11-perl-arm64";
+
+/// The sbcl layer's sysroots (`[elf-options] sysroot` in `layers/sbcl/layer.toml`).
+const SBCL_SYSROOTS: [(&str, &str); 2] = [
+    ("x86_64", "/srv/lamina/debian12-sbcl-x86_64"),
+    ("arm64", "/srv/lamina/debian12-sbcl-arm64"),
+];
+
+/// Unpacks Debian 11's arm64 perl and Debian 12's SBCL for both architectures where
+/// `layers/perl` and `layers/sbcl` take them from (each script does nothing when its pinned
+/// packages are there, and runs this machine's own architecture's interpreter once), then
+/// proves each layer's files are there.
+fn install_sbcl_sysroots(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(sh, "sh layers/perl/debian11.sh {PERL_SYSROOT_ARM64} arm64")
+        .run()
+        .context("unpacking Debian 11's arm64 perl for layers/perl")?;
+    for (arch, root) in SBCL_SYSROOTS {
+        cmd!(sh, "sh layers/sbcl/debian12.sh {root} {arch}")
+            .run()
+            .with_context(|| format!("unpacking Debian 12's SBCL ({arch}) for layers/sbcl"))?;
+        for file in ["usr/bin/sbcl", "usr/lib/sbcl/sbcl.core"] {
+            let path = std::path::Path::new(root).join(file);
+            if !path.is_file() {
+                bail!("{} is missing after layers/sbcl/debian12.sh", path.display());
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Installs moto, the AWS CLI and awslambdaric into `target/tools/moto` (where the tests
 /// look) and proves that they import and run.
