@@ -174,7 +174,7 @@ pub struct Config {
 }
 
 /// Default of [`Config::task_root`].
-pub const DEFAULT_TASK_ROOT: &str = "/var/task";
+pub const DEFAULT_TASK_ROOT: &str = facts::TASK_ROOT;
 /// Default of [`Config::function_version`].
 pub const DEFAULT_FUNCTION_VERSION: &str = "$LATEST";
 /// Default of [`Config::memory_mb`].
@@ -230,20 +230,28 @@ impl Config {
         // start billions of slots (which aborted the bootstrap).
         let max_concurrency = match get(env::MAX_CONCURRENCY) {
             None => NonZeroU32::MIN,
-            Some(value) => match value.trim().parse::<NonZeroU32>() {
-                Ok(slots) if facts::MAX_CONCURRENCY_RANGE.contains(&slots.get()) => slots,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: env::MAX_CONCURRENCY,
-                        value,
-                        reason: format!(
-                            "expected a whole number from {} to {} (Lambda Managed Instances' PerExecutionEnvironmentMaxConcurrency)",
-                            facts::MAX_CONCURRENCY_RANGE.start(),
-                            facts::MAX_CONCURRENCY_RANGE.end()
-                        ),
+            Some(value) => {
+                let checked = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| "expected a whole number".to_string())
+                    .and_then(|slots| {
+                        facts::check_max_concurrency(slots).map_err(|refused| refused.allowed)
+                    })
+                    .and_then(|slots| {
+                        NonZeroU32::new(slots).ok_or_else(|| "expected at least 1".to_string())
                     });
+                match checked {
+                    Ok(slots) => slots,
+                    Err(reason) => {
+                        return Err(ConfigError::Invalid {
+                            name: env::MAX_CONCURRENCY,
+                            value,
+                            reason,
+                        });
+                    }
                 }
-            },
+            }
         };
         Ok(Self {
             runtime_api,
@@ -475,7 +483,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "environment variable AWS_LAMBDA_MAX_CONCURRENCY has invalid value \"4294967295\": expected a whole number from 1 to 1600 (Lambda Managed Instances' PerExecutionEnvironmentMaxConcurrency)"
+            "environment variable AWS_LAMBDA_MAX_CONCURRENCY has invalid value \"4294967295\": Lambda Managed Instances run 1 to 1600 invocations at once in one execution environment (PerExecutionEnvironmentMaxConcurrency)"
         );
         let at_limit = config(&[
             ("AWS_LAMBDA_RUNTIME_API", "x:1"),
