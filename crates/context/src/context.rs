@@ -59,6 +59,10 @@ pub struct Context {
     pub identity: Option<serde_json::Value>,
     /// `Lambda-Runtime-Aws-Tenant-Id`; `None` when absent or empty.
     pub tenant_id: Option<String>,
+    /// `Lambda-Runtime-Invocation-Id`, to echo on this invocation's answer; `None` when absent
+    /// or empty (an older Runtime API: nothing is echoed). Made only of visible ASCII, since it
+    /// is sent back as a header value.
+    pub invocation_id: Option<String>,
 }
 
 impl Context {
@@ -124,6 +128,16 @@ impl Context {
             });
         }
         let deadline = parse_deadline(required(header::DEADLINE_MS)?, received_at)?;
+        let invocation_id = find(header::INVOCATION_ID)?;
+        if let Some(id) = invocation_id
+            && let Some(bad) = id.chars().find(|c| !c.is_ascii_graphic())
+        {
+            return Err(ContextError::Invalid {
+                name: header::INVOCATION_ID,
+                value: id.into(),
+                reason: format!("character {bad:?} cannot be sent back in a header"),
+            });
+        }
         Ok(Self {
             request_id: request_id.into(),
             deadline,
@@ -132,6 +146,7 @@ impl Context {
             client_context: json(header::CLIENT_CONTEXT)?,
             identity: json(header::COGNITO_IDENTITY)?,
             tenant_id: find(header::TENANT_ID)?.map(Into::into),
+            invocation_id: invocation_id.map(Into::into),
         })
     }
 
@@ -145,6 +160,7 @@ impl Context {
             client_context: None,
             identity: None,
             tenant_id: None,
+            invocation_id: None,
         }
     }
 
@@ -253,6 +269,28 @@ mod tests {
         assert_eq!(context.client_context, None);
         assert_eq!(context.identity, None);
         assert_eq!(context.tenant_id, None);
+        assert_eq!(
+            context.invocation_id, None,
+            "an older Runtime API sends none"
+        );
+    }
+
+    #[test]
+    fn the_invocation_id_is_read_and_must_be_sendable_back() {
+        let context = parse(with(&[(header::INVOCATION_ID, b" 7c1f-e2 ")])).unwrap();
+        assert_eq!(context.invocation_id.as_deref(), Some("7c1f-e2"));
+        assert_eq!(
+            parse(with(&[(header::INVOCATION_ID, b"")]))
+                .unwrap()
+                .invocation_id,
+            None
+        );
+        let error = parse(with(&[(header::INVOCATION_ID, b"a b")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "header Lambda-Runtime-Invocation-Id has invalid value \"a b\": \
+             character ' ' cannot be sent back in a header"
+        );
     }
 
     #[test]
@@ -334,6 +372,7 @@ mod tests {
             header::CLIENT_CONTEXT,
             header::COGNITO_IDENTITY,
             header::TENANT_ID,
+            header::INVOCATION_ID,
         ] {
             let error = parse(with(&[(name, b"\xff\xfe")])).unwrap_err();
             assert_eq!(error, ContextError::NotUtf8 { name });

@@ -17,6 +17,12 @@ pub const CLIENT_CONTEXT: &str = "Lambda-Runtime-Client-Context";
 pub const COGNITO_IDENTITY: &str = "Lambda-Runtime-Cognito-Identity";
 /// Tenant id for functions with tenant isolation (`GET /next` answer).
 pub const TENANT_ID: &str = "Lambda-Runtime-Aws-Tenant-Id";
+/// A nonce naming one delivery of an invocation (`GET /next` answer), distinct from the
+/// request id, which callers and retries may reuse. A runtime echoes it on the invocation's
+/// `/response` and `/error` (streamed or not) so that a late answer of a timed-out invocation
+/// is refused instead of answering a later one under the same request id; absent, nothing is
+/// echoed and nothing is checked (AWS's Runtime API since July 2026).
+pub const INVOCATION_ID: &str = "Lambda-Runtime-Invocation-Id";
 /// Error type of a failed invocation or init (`POST .../error` request); equals the body's `errorType`.
 pub const FUNCTION_ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
 /// Error body of a streamed response that failed after its first byte, base64 (HTTP trailer).
