@@ -1,4 +1,4 @@
-//! `cargo lamina new NAME --template rust|python|perl|shell`: a function that builds, tests
+//! `cargo lamina new NAME --template rust|python|perl|shell|lisp`: a function that builds, tests
 //! and invokes at once.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,8 @@ pub enum Template {
     Perl,
     /// A shell script run once per event by lamina's runtime layer.
     Shell,
+    /// A Common Lisp `handler.handle` run by lamina's runtime layer on SBCL.
+    Lisp,
 }
 
 /// Where a new Rust function gets `lamina-runtime` from.
@@ -109,6 +111,14 @@ timeout = 3
             ("lamina.toml", script_spec("handler.sh", ""), false),
             ("handler.sh", SHELL_HANDLER.to_owned(), true),
         ],
+        Template::Lisp => vec![
+            (
+                "lamina.toml",
+                script_spec("handler.handle", SCRIPT_NOTE_LISP),
+                false,
+            ),
+            ("handler.lisp", LISP_HANDLER.to_owned(), false),
+        ],
     }
 }
 
@@ -131,6 +141,18 @@ const SCRIPT_NOTE_PYTHON: &str = "# provided.al2023 has no python3: add a layer 
      # or older (lamina's layers/README.md, \"Interpreter layers\").\n";
 const SCRIPT_NOTE_PERL: &str = "# provided.al2023 has no perl: add a layer that provides one, e.g. lamina's layers/perl\n\
      # (a folder with a layer.toml: list its path in `layers`).\n";
+
+const SCRIPT_NOTE_LISP: &str = "# provided.al2023 has no Lisp: add a layer that provides /opt/bin/sbcl, e.g. lamina's layers/sbcl\n\
+     # (a folder with a layer.toml: list its path in `layers`).\n";
+
+const LISP_HANDLER: &str = r#";;;; Called once per event with the decoded event (a JSON object is an EQUAL hash table)
+;;;; and the context; the returned alist is sent back as a JSON object.
+(defun handle (event context)
+  (declare (ignore context))
+  (let ((greeting (or (sb-ext:posix-getenv "GREETING") "Hello"))
+        (name (or (and (hash-table-p event) (gethash "name" event)) "world")))
+    `(("message" . ,(format nil "~a, ~a!" greeting name)))))
+"#;
 
 const RUST_MAIN: &str = r#"use lamina_runtime::{Context, Error};
 use serde::{Deserialize, Serialize};
