@@ -21,8 +21,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// How many answered request ids an instance remembers, to tell "answered twice" (403) from
-/// "never yours" (400).
+/// How many ended invocations an instance remembers (request ids and invocation ids), to
+/// tell "answered twice" (403) and "too late, it timed out" (410) from "never yours" (400).
 const REMEMBERED_ANSWERS: usize = 64;
 
 /// What the lifecycle needs of an invocation: the id the Runtime API knows it by.
@@ -35,6 +35,9 @@ pub(crate) trait Identified {
 pub(crate) struct Running<I> {
     pub(crate) invocation: I,
     pub(crate) delivered_at: Option<Instant>,
+    /// The nonce sent as `Lambda-Runtime-Invocation-Id` with its delivery (made at its first
+    /// delivery, and sent again if a runtime that lost the event asks again: the same run).
+    pub(crate) invocation_id: Option<String>,
     /// The instance's init duration, reported with its first invocation only.
     pub(crate) init_duration: Option<Duration>,
     /// A streamed answer is being read for it: a second answer is refused, and `/next`
@@ -48,9 +51,13 @@ pub(crate) enum Next {
     /// The instance finished its init: it is ready now (the driver offers it work and asks
     /// again).
     Initialized,
-    /// Hand out this running invocation; `first` when this is its first delivery (the driver
-    /// then logs START and starts its timer).
-    Deliver { request_id: String, first: bool },
+    /// Hand out this running invocation under `invocation_id`; `first` when this is its
+    /// first delivery (the driver then logs START and starts its timer).
+    Deliver {
+        request_id: String,
+        invocation_id: String,
+        first: bool,
+    },
     /// Nothing to do: wait until an invocation is offered; `freeze` when nothing runs at all
     /// (the instance is idle, and Lambda freezes it).
     Wait { freeze: bool },
@@ -62,6 +69,8 @@ pub(crate) enum Posted<I> {
     Accepted(Box<Running<I>>),
     /// That invocation was answered already (AWS: 403).
     AlreadyAnswered,
+    /// That invocation timed out: the answer is too late (AWS: 410, `InvokeTimeout`).
+    TimedOut,
     /// Another answer to it is being read (AWS: 400, `Runtime.InvokeResponseInProgress`).
     InProgress,
     /// Not an invocation of this instance (AWS: 400).
@@ -78,6 +87,22 @@ pub(crate) enum Poster {
     Whole,
 }
 
+/// How an invocation ended, as the instance remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Its result (or a failure to read one) ended it.
+    Answered,
+    /// Its timeout ended it.
+    TimedOut,
+}
+
+/// One ended invocation, remembered to answer a late post for it.
+struct Gone {
+    request_id: String,
+    invocation_id: Option<String>,
+    how: Outcome,
+}
+
 /// How an instance ended: whether it was still initialising, and what it was running.
 pub(crate) struct Ended<I> {
     pub(crate) during_init: bool,
@@ -91,7 +116,7 @@ pub(crate) struct Lifecycle<I> {
     running: Vec<Running<I>>,
     /// Invocations answered whose END and REPORT lines are still being written.
     finishing: usize,
-    answered: VecDeque<String>,
+    answered: VecDeque<Gone>,
     init_duration: Option<Duration>,
     init_reported: bool,
 }
@@ -132,8 +157,14 @@ impl<I: Identified> Lifecycle<I> {
         self.running.len() < self.slots
     }
 
-    /// `GET /next`, `init_took` after the instance started.
-    pub(crate) fn next(&mut self, now: Instant, init_took: Duration) -> Next {
+    /// `GET /next`, `init_took` after the instance started; `fresh_id` makes the nonce of an
+    /// invocation's first delivery.
+    pub(crate) fn next(
+        &mut self,
+        now: Instant,
+        init_took: Duration,
+        fresh_id: impl FnOnce() -> String,
+    ) -> Next {
         if !self.initialized {
             self.initialized = true;
             self.init_duration = Some(init_took);
@@ -145,8 +176,11 @@ impl<I: Identified> Lifecycle<I> {
                 self.init_reported = true;
                 running.init_duration = self.init_duration;
             }
+            let invocation_id = fresh_id();
+            running.invocation_id = Some(invocation_id.clone());
             return Next::Deliver {
                 request_id: running.invocation.request_id().to_string(),
+                invocation_id,
                 first: true,
             };
         }
@@ -159,6 +193,7 @@ impl<I: Identified> Lifecycle<I> {
         {
             return Next::Deliver {
                 request_id: running.invocation.request_id().to_string(),
+                invocation_id: running.invocation_id.clone().unwrap_or_default(),
                 first: false,
             };
         }
@@ -175,6 +210,7 @@ impl<I: Identified> Lifecycle<I> {
         self.running.push(Running {
             invocation,
             delivered_at: None,
+            invocation_id: None,
             init_duration: None,
             answering: false,
         });
@@ -197,8 +233,12 @@ impl<I: Identified> Lifecycle<I> {
 
     /// A streamed answer for `request_id` starts: `None` when it may go on (the invocation
     /// is delivered and no other answer is under way; none is let in after it), else why not.
-    pub(crate) fn begin_answer(&mut self, request_id: &str) -> Option<Posted<I>> {
-        let refused = self.refusal(request_id);
+    pub(crate) fn begin_answer(
+        &mut self,
+        request_id: &str,
+        echoed: Option<&str>,
+    ) -> Option<Posted<I>> {
+        let refused = self.refusal(request_id, echoed);
         if refused.is_some() {
             return refused;
         }
@@ -217,22 +257,47 @@ impl<I: Identified> Lifecycle<I> {
     }
 
     /// Why a result for `request_id` is refused before looking at its answer, if it is.
-    fn refusal(&self, request_id: &str) -> Option<Posted<I>> {
-        if self.delivered(request_id).is_some() {
-            return None;
+    ///
+    /// With `echoed` (the `Lambda-Runtime-Invocation-Id` the runtime sent back), the result
+    /// must be for the delivery that nonce names: the nonce of an invocation that timed out
+    /// is too late (410) even when a later invocation runs under the same request id, one
+    /// that was answered is answered (403), any other is a stranger's (400). Without it (a
+    /// runtime that does not echo), the request id alone decides, as before the nonce.
+    fn refusal(&self, request_id: &str, echoed: Option<&str>) -> Option<Posted<I>> {
+        let current = self.delivered(request_id);
+        let ended = |gone: &Gone| match echoed {
+            Some(nonce) => gone.invocation_id.as_deref() == Some(nonce),
+            None => gone.request_id == request_id,
+        };
+        match (current, echoed) {
+            (Some(running), Some(nonce)) if running.invocation_id.as_deref() == Some(nonce) => {
+                return None;
+            }
+            (Some(_), None) => return None,
+            _ => {}
         }
-        Some(if self.answered.iter().any(|id| id == request_id) {
-            Posted::AlreadyAnswered
-        } else {
-            Posted::UnknownId
+        // The most recent end under that name says how it ended.
+        Some(match self.answered.iter().rev().find(|gone| ended(gone)) {
+            Some(Gone {
+                how: Outcome::TimedOut,
+                ..
+            }) => Posted::TimedOut,
+            Some(_) => Posted::AlreadyAnswered,
+            None => Posted::UnknownId,
         })
     }
 
     /// A result posted for `request_id` by `poster`. While a streamed answer is under way,
     /// only it or an error (which ends it, as AWS lets a runtime's error interrupt a stream)
     /// ends the invocation; another response is refused.
-    pub(crate) fn post(&mut self, request_id: &str, poster: Poster, is_error: bool) -> Posted<I> {
-        if let Some(refused) = self.refusal(request_id) {
+    pub(crate) fn post(
+        &mut self,
+        request_id: &str,
+        echoed: Option<&str>,
+        poster: Poster,
+        is_error: bool,
+    ) -> Posted<I> {
+        if let Some(refused) = self.refusal(request_id, echoed) {
             return refused;
         }
         let answering = self
@@ -241,22 +306,26 @@ impl<I: Identified> Lifecycle<I> {
         if answering && poster == Poster::Whole && !is_error {
             return Posted::InProgress;
         }
-        match self.finish_running(request_id) {
+        match self.finish_running(request_id, Outcome::Answered) {
             Some(running) => Posted::Accepted(Box::new(running)),
             None => Posted::UnknownId,
         }
     }
 
-    /// Ends the running invocation `request_id` (answered, or timed out): its lines are being
-    /// written.
-    pub(crate) fn finish_running(&mut self, request_id: &str) -> Option<Running<I>> {
+    /// Ends the running invocation `request_id` (answered, or timed out: `how`): its lines
+    /// are being written.
+    pub(crate) fn finish_running(&mut self, request_id: &str, how: Outcome) -> Option<Running<I>> {
         let at = self
             .running
             .iter()
             .position(|r| r.invocation.request_id() == request_id)?;
         let running = self.running.remove(at);
         self.finishing += 1;
-        self.answered.push_back(request_id.to_string());
+        self.answered.push_back(Gone {
+            request_id: request_id.to_string(),
+            invocation_id: running.invocation_id.clone(),
+            how,
+        });
         if self.answered.len() > REMEMBERED_ANSWERS {
             self.answered.pop_front();
         }
@@ -314,8 +383,17 @@ mod tests {
         *BASE.get_or_init(Instant::now) + Duration::from_millis(ms)
     }
 
+    /// A nonce for a first delivery: `nonce-N`, counted per test thread.
+    fn fresh() -> String {
+        thread_local!(static COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+        COUNT.with(|count| {
+            count.set(count.get() + 1);
+            format!("nonce-{}", count.get())
+        })
+    }
+
     fn deliver(life: &mut Lifecycle) -> String {
-        match life.next(at(1), Duration::ZERO) {
+        match life.next(at(1), Duration::ZERO, fresh) {
             Next::Deliver { request_id, .. } => request_id,
             other => panic!("expected a delivery, got {other:?}"),
         }
@@ -326,11 +404,11 @@ mod tests {
         let mut life = Lifecycle::new(1, true);
         assert!(life.is_init() && life.will_be_free() && !life.can_take());
         assert_eq!(
-            life.next(at(5), Duration::from_millis(5)),
+            life.next(at(5), Duration::from_millis(5), fresh),
             Next::Initialized
         );
         assert_eq!(
-            life.next(at(6), Duration::ZERO),
+            life.next(at(6), Duration::ZERO, fresh),
             Next::Wait { freeze: true }
         );
         let invocation = invocation();
@@ -339,20 +417,22 @@ mod tests {
         assert!(!life.will_be_free());
         assert!(life.delivered(&id).is_none(), "offered, not yet delivered");
         assert_eq!(
-            life.next(at(7), Duration::ZERO),
+            life.next(at(7), Duration::ZERO, fresh),
             Next::Deliver {
                 request_id: id.clone(),
+                invocation_id: "nonce-1".into(),
                 first: true
             }
         );
         assert_eq!(
-            life.next(at(8), Duration::ZERO),
+            life.next(at(8), Duration::ZERO, fresh),
             Next::Deliver {
                 request_id: id.clone(),
+                invocation_id: "nonce-1".into(),
                 first: false
             }
         );
-        let Posted::Accepted(running) = life.post(&id, Poster::Whole, false) else {
+        let Posted::Accepted(running) = life.post(&id, None, Poster::Whole, false) else {
             panic!("the running invocation's result is accepted");
         };
         assert_eq!(running.init_duration, Some(Duration::from_millis(5)));
@@ -365,11 +445,11 @@ mod tests {
     #[test]
     fn only_the_first_invocation_reports_init() {
         let mut life = Lifecycle::new(1, true);
-        life.next(at(0), Duration::from_millis(3));
+        life.next(at(0), Duration::from_millis(3), fresh);
         for expected in [Some(Duration::from_millis(3)), None] {
             assert!(life.offer(invocation()).is_none());
             let id = deliver(&mut life);
-            let Posted::Accepted(running) = life.post(&id, Poster::Whole, false) else {
+            let Posted::Accepted(running) = life.post(&id, None, Poster::Whole, false) else {
                 panic!("accepted");
             };
             assert_eq!(running.init_duration, expected);
@@ -380,25 +460,28 @@ mod tests {
     #[test]
     fn a_second_result_is_already_answered_and_a_stranger_is_unknown() {
         let mut life = Lifecycle::new(1, false);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         let invocation = invocation();
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
         assert!(
-            matches!(life.post(&id, Poster::Whole, false), Posted::UnknownId),
+            matches!(
+                life.post(&id, None, Poster::Whole, false),
+                Posted::UnknownId
+            ),
             "not delivered yet"
         );
         deliver(&mut life);
         assert!(matches!(
-            life.post("someone-else", Poster::Whole, false),
+            life.post("someone-else", None, Poster::Whole, false),
             Posted::UnknownId
         ));
         assert!(matches!(
-            life.post(&id, Poster::Whole, false),
+            life.post(&id, None, Poster::Whole, false),
             Posted::Accepted(_)
         ));
         assert!(matches!(
-            life.post(&id, Poster::Whole, false),
+            life.post(&id, None, Poster::Whole, false),
             Posted::AlreadyAnswered
         ));
     }
@@ -407,7 +490,7 @@ mod tests {
     fn a_busy_or_initialising_instance_takes_no_invocation() {
         let mut life = Lifecycle::new(1, true);
         assert!(life.offer(invocation()).is_some(), "initialising");
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         assert!(life.offer(invocation()).is_none());
         assert!(life.offer(invocation()).is_some(), "busy");
     }
@@ -417,7 +500,7 @@ mod tests {
         let mut life = Lifecycle::new(1, true);
         assert!(life.end().during_init);
         let mut life = Lifecycle::new(1, true);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         let invocation = invocation();
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
@@ -430,22 +513,95 @@ mod tests {
     #[test]
     fn a_timeout_finishes_the_running_invocation_once() {
         let mut life = Lifecycle::new(1, true);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         assert!(life.offer(invocation()).is_none());
         let id = deliver(&mut life);
-        assert!(life.finish_running("other").is_none());
-        assert!(life.finish_running(&id).is_some());
-        assert!(life.finish_running(&id).is_none());
+        assert!(life.finish_running("other", Outcome::TimedOut).is_none());
+        assert!(life.finish_running(&id, Outcome::TimedOut).is_some());
+        assert!(life.finish_running(&id, Outcome::TimedOut).is_none());
+        assert!(
+            matches!(life.post(&id, None, Poster::Whole, false), Posted::TimedOut),
+            "a late answer of a timed-out invocation is too late (410), not a second one"
+        );
+    }
+
+    /// Two deliveries under one request id, the first timed out: `(id, first's nonce,
+    /// second's nonce)`, the second delivered and running.
+    fn reused_after_a_timeout(life: &mut Lifecycle) -> (String, String, String) {
+        life.next(at(0), Duration::ZERO, fresh);
+        let invocation = invocation();
+        let id = invocation.request_id.clone();
+        assert!(life.offer(invocation).is_none());
+        let Next::Deliver {
+            invocation_id: first,
+            ..
+        } = life.next(at(1), Duration::ZERO, || "first".into())
+        else {
+            panic!("delivered");
+        };
+        assert!(life.finish_running(&id, Outcome::TimedOut).is_some());
+        assert!(life.finished());
+        assert!(
+            life.offer(Invocation {
+                request_id: id.clone()
+            })
+            .is_none()
+        );
+        let Next::Deliver {
+            request_id,
+            invocation_id: second,
+            first: true,
+        } = life.next(at(2), Duration::ZERO, || "second".into())
+        else {
+            panic!("delivered again");
+        };
+        assert_eq!(request_id, id, "the same request id");
+        assert_ne!(first, second, "a nonce per delivery");
+        (id, first, second)
+    }
+
+    #[test]
+    fn an_echoed_nonce_refuses_the_timed_out_answer_under_a_reused_request_id() {
+        let mut life = Lifecycle::new(2, false);
+        let (id, first, second) = reused_after_a_timeout(&mut life);
         assert!(matches!(
-            life.post(&id, Poster::Whole, false),
+            life.post(&id, Some(&first), Poster::Whole, false),
+            Posted::TimedOut
+        ));
+        assert!(matches!(
+            life.begin_answer(&id, Some(&first)),
+            Some(Posted::TimedOut)
+        ));
+        assert!(matches!(
+            life.post(&id, Some("nobody's"), Poster::Whole, true),
+            Posted::UnknownId
+        ));
+        assert!(matches!(
+            life.post(&id, Some(&second), Poster::Whole, false),
+            Posted::Accepted(_)
+        ));
+        assert!(matches!(
+            life.post(&id, Some(&second), Poster::Whole, false),
             Posted::AlreadyAnswered
+        ));
+    }
+
+    #[test]
+    fn without_an_echo_the_request_id_alone_decides() {
+        let mut life = Lifecycle::new(2, false);
+        let (id, _, _) = reused_after_a_timeout(&mut life);
+        // A runtime that does not echo cannot be told apart: its post answers the running
+        // invocation of that id, as on Lambda (no header, no validation).
+        assert!(matches!(
+            life.post(&id, None, Poster::Whole, false),
+            Posted::Accepted(_)
         ));
     }
 
     #[test]
     fn with_slots_several_run_at_once_each_poll_gets_its_own_and_idle_freezes() {
         let mut life = Lifecycle::new(3, true);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         let ids: Vec<String> = (0..3)
             .map(|_| {
                 let invocation = invocation();
@@ -462,12 +618,12 @@ mod tests {
             "each poll gets an invocation of its own, in order"
         );
         assert_eq!(
-            life.next(at(2), Duration::ZERO),
+            life.next(at(2), Duration::ZERO, fresh),
             Next::Wait { freeze: false },
             "a fourth poll waits, and nothing is frozen while others run"
         );
         assert!(matches!(
-            life.post(&ids[1], Poster::Whole, false),
+            life.post(&ids[1], None, Poster::Whole, false),
             Posted::Accepted(_)
         ));
         assert!(
@@ -476,12 +632,12 @@ mod tests {
         );
         for id in [&ids[0], &ids[2]] {
             assert!(matches!(
-                life.post(id, Poster::Whole, false),
+                life.post(id, None, Poster::Whole, false),
                 Posted::Accepted(_)
             ));
         }
         assert_eq!(
-            life.next(at(3), Duration::ZERO),
+            life.next(at(3), Duration::ZERO, fresh),
             Next::Wait { freeze: true }
         );
     }
@@ -489,32 +645,38 @@ mod tests {
     #[test]
     fn a_streamed_answer_under_way_refuses_another_and_is_never_handed_out_again() {
         let mut life = Lifecycle::new(1, false);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         let invocation = invocation();
         let id = invocation.request_id.clone();
         assert!(life.offer(invocation).is_none());
         assert!(
-            matches!(life.begin_answer(&id), Some(Posted::UnknownId)),
+            matches!(life.begin_answer(&id, None), Some(Posted::UnknownId)),
             "not delivered yet"
         );
         deliver(&mut life);
-        assert!(life.begin_answer(&id).is_none(), "the first stream goes on");
-        assert!(matches!(life.begin_answer(&id), Some(Posted::InProgress)));
+        assert!(
+            life.begin_answer(&id, None).is_none(),
+            "the first stream goes on"
+        );
         assert!(matches!(
-            life.post(&id, Poster::Whole, false),
+            life.begin_answer(&id, None),
+            Some(Posted::InProgress)
+        ));
+        assert!(matches!(
+            life.post(&id, None, Poster::Whole, false),
             Posted::InProgress
         ));
         assert_eq!(
-            life.next(at(2), Duration::ZERO),
+            life.next(at(2), Duration::ZERO, fresh),
             Next::Wait { freeze: false },
             "its handler ran: the event is not handed out again"
         );
         assert!(matches!(
-            life.post(&id, Poster::Stream, false),
+            life.post(&id, None, Poster::Stream, false),
             Posted::Accepted(_)
         ));
         assert!(matches!(
-            life.begin_answer(&id),
+            life.begin_answer(&id, None),
             Some(Posted::AlreadyAnswered)
         ));
     }
@@ -522,16 +684,16 @@ mod tests {
     #[test]
     fn an_error_ends_a_streamed_answer_under_way() {
         let mut life = Lifecycle::new(1, false);
-        life.next(at(0), Duration::ZERO);
+        life.next(at(0), Duration::ZERO, fresh);
         assert!(life.offer(invocation()).is_none());
         let id = deliver(&mut life);
-        assert!(life.begin_answer(&id).is_none());
+        assert!(life.begin_answer(&id, None).is_none());
         assert!(matches!(
-            life.post(&id, Poster::Whole, true),
+            life.post(&id, None, Poster::Whole, true),
             Posted::Accepted(_)
         ));
         assert!(matches!(
-            life.post(&id, Poster::Stream, false),
+            life.post(&id, None, Poster::Stream, false),
             Posted::AlreadyAnswered
         ));
     }

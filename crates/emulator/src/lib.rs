@@ -347,6 +347,31 @@ impl Emulator {
         })
     }
 
+    /// Like [`Emulator::invoke`], under a request id the caller chooses: a retry that reuses
+    /// one, as Lambda's own asynchronous retries and upstream services do. Lambda tells two
+    /// deliveries under one request id apart by `Lambda-Runtime-Invocation-Id`, so a late
+    /// answer of the first is refused rather than taken as the second's.
+    pub fn invoke_with_request_id(
+        &self,
+        function: &str,
+        request_id: &str,
+        payload: &[u8],
+    ) -> Result<Invoked, EmulatorError> {
+        let (target, mut invocation, answer) = self.prepare(function, payload)?;
+        invocation.request_id = request_id.to_string();
+        target.enqueue(invocation);
+        let completion = self
+            .handle
+            .block_on(answer)
+            .map_err(|_| EmulatorError::Stopped)?;
+        Ok(Invoked {
+            request_id: request_id.to_string(),
+            payload: completion.body.to_vec(),
+            function_error: completion.function_error.then(|| "Unhandled".to_string()),
+            log_tail: completion.log_tail,
+        })
+    }
+
     /// Invokes `function` as `InvokeWithResponseStream` does, without going through HTTP:
     /// each chunk the function streams goes to `on_chunk` as it arrives (a function that
     /// answers buffered gives one chunk of the whole). The returned payload holds only the

@@ -24,6 +24,8 @@ const PREFIX: &str = "/2018-06-01/runtime/";
 mod refusal {
     /// The request id is not a delivered invocation of this instance (400).
     pub const INVALID_REQUEST_ID: &str = "InvalidRequestID";
+    /// The answer is for an invocation that timed out (410): AWS's `RenderInvokeTimeout`.
+    pub const INVOKE_TIMEOUT: &str = "InvokeTimeout";
     /// The result or init error comes in the wrong phase (403).
     pub const INVALID_STATE_TRANSITION: &str = "InvalidStateTransition";
     /// The body is over the limit (413).
@@ -46,6 +48,8 @@ pub enum RuntimeAnswer {
     InvalidRequestId,
     /// That invocation was answered already (403).
     AlreadyAnswered,
+    /// That invocation timed out: the answer comes too late (410).
+    InvokeTimeout,
     /// An init error after the init (403).
     InitErrorAfterInit,
     /// The result is over the payload limit of `limit` bytes (buffered or streamed); the
@@ -62,6 +66,8 @@ pub enum RuntimeAnswer {
 pub struct Delivery {
     pub payload: Bytes,
     pub request_id: String,
+    /// The nonce of this delivery, sent as `Lambda-Runtime-Invocation-Id`.
+    pub invocation_id: String,
     /// Milliseconds since the epoch.
     pub deadline_ms: u128,
     pub function_arn: String,
@@ -97,10 +103,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = RuntimeAnswer> + Send;
 
     /// `POST /runtime/invocation/{id}/response` with the whole response.
+    ///
+    /// `invocation_id` is the `Lambda-Runtime-Invocation-Id` the runtime echoed (`None`: it
+    /// sent none, and the request id alone decides), here and in every method below.
     fn post_response(
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         body: Bytes,
     ) -> RuntimeAnswer;
 
@@ -109,6 +119,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         error_type: Option<&str>,
         body: &[u8],
     ) -> RuntimeAnswer;
@@ -122,6 +133,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         &self,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
     ) -> Result<Option<mpsc::Sender<StreamPart>>, RuntimeAnswer>;
 
     /// Ends the streamed answer [`Backend::begin_stream`] let in: the invocation ends with
@@ -130,6 +142,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         end: StreamEnd,
     ) -> RuntimeAnswer;
 
@@ -139,12 +152,18 @@ pub(crate) trait Backend: Send + Sync + 'static {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         is_error: bool,
         reason: &str,
     ) -> RuntimeAnswer;
 
     /// A whole response above the buffered payload limit: the invocation fails.
-    fn response_too_large(self: &Arc<Self>, instance_id: u64, request_id: &str) -> RuntimeAnswer;
+    fn response_too_large(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        invocation_id: Option<&str>,
+    ) -> RuntimeAnswer;
 
     /// `POST /runtime/init/error`.
     fn post_init_error(
@@ -193,16 +212,33 @@ async fn handle<F: Backend>(
             }
             let request_id = (*request_id).to_string();
             let kind = *kind;
+            // Echoed by runtimes that know the nonce; empty counts as absent, as in `Context`.
+            let echoed = http::header_text(request.headers(), header::INVOCATION_ID)
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_string);
+            let invocation_id = echoed.as_deref();
             let streaming = http::header_text(request.headers(), header::FUNCTION_RESPONSE_MODE)
                 .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
             if kind == "response" && streaming {
-                return stream_response(&function, instance_id, &request_id, request).await;
+                return stream_response(
+                    &function,
+                    instance_id,
+                    &request_id,
+                    invocation_id,
+                    request,
+                )
+                .await;
             }
             let error_type = lossy_header(request.headers(), header::FUNCTION_ERROR_TYPE);
             let body = match http::read_body(request, facts::MAX_SYNC_RESPONSE_BYTES).await {
                 Ok(body) => body,
                 Err(BodyError::TooLarge) => {
-                    return to_http(function.response_too_large(instance_id, &request_id));
+                    return to_http(function.response_too_large(
+                        instance_id,
+                        &request_id,
+                        invocation_id,
+                    ));
                 }
                 // The runtime's answer was delivered and cannot be read: the invocation fails
                 // rather than waiting for, or being handed out for, another one.
@@ -210,15 +246,22 @@ async fn handle<F: Backend>(
                     return to_http(function.answer_truncated(
                         instance_id,
                         &request_id,
+                        invocation_id,
                         kind == "error",
                         "its connection broke before the whole body arrived",
                     ));
                 }
             };
             to_http(if kind == "response" {
-                function.post_response(instance_id, &request_id, body)
+                function.post_response(instance_id, &request_id, invocation_id, body)
             } else {
-                function.post_error(instance_id, &request_id, error_type.as_deref(), &body)
+                function.post_error(
+                    instance_id,
+                    &request_id,
+                    invocation_id,
+                    error_type.as_deref(),
+                    &body,
+                )
             })
         }
         ["init", "error"] => {
@@ -256,9 +299,10 @@ async fn stream_response<F: Backend>(
     function: &Arc<F>,
     instance_id: u64,
     request_id: &str,
+    invocation_id: Option<&str>,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let target = match function.begin_stream(instance_id, request_id) {
+    let target = match function.begin_stream(instance_id, request_id, invocation_id) {
         Ok(target) => target,
         Err(answer) => return to_http(answer),
     };
@@ -267,6 +311,7 @@ async fn stream_response<F: Backend>(
         function: Arc::clone(function),
         instance_id,
         request_id: request_id.to_string(),
+        invocation_id: invocation_id.map(str::to_string),
         ended: false,
     };
     let content_type = http::header_text(request.headers(), "Content-Type")
@@ -331,14 +376,19 @@ struct OpenStream<F: Backend> {
     function: Arc<F>,
     instance_id: u64,
     request_id: String,
+    invocation_id: Option<String>,
     ended: bool,
 }
 
 impl<F: Backend> OpenStream<F> {
     fn end(&mut self, end: StreamEnd) -> RuntimeAnswer {
         self.ended = true;
-        self.function
-            .end_stream(self.instance_id, &self.request_id, end)
+        self.function.end_stream(
+            self.instance_id,
+            &self.request_id,
+            self.invocation_id.as_deref(),
+            end,
+        )
     }
 }
 
@@ -392,6 +442,11 @@ fn to_http(answer: RuntimeAnswer) -> Response<Body> {
             refusal::INVALID_STATE_TRANSITION,
             "State transition from Ready to InvocationResponse failed for runtime. Error: State transition is not allowed",
         ),
+        // AWS's answer to a result for an invocation that already timed out (RIE's
+        // `RenderInvokeTimeout`; AWS's .NET client logs it and goes on to the next event).
+        RuntimeAnswer::InvokeTimeout => {
+            http::runtime_error(StatusCode::GONE, refusal::INVOKE_TIMEOUT, "Invoke timeout")
+        }
         RuntimeAnswer::InitErrorAfterInit => http::runtime_error(
             StatusCode::FORBIDDEN,
             refusal::INVALID_STATE_TRANSITION,
@@ -421,6 +476,7 @@ fn event(delivery: Delivery) -> Response<Body> {
         }
     };
     set(header::REQUEST_ID, &delivery.request_id);
+    set(header::INVOCATION_ID, &delivery.invocation_id);
     set(header::DEADLINE_MS, &delivery.deadline_ms.to_string());
     set(header::INVOKED_FUNCTION_ARN, &delivery.function_arn);
     set(header::TRACE_ID, &delivery.trace_id);

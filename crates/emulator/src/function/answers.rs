@@ -33,11 +33,13 @@ impl Backend for Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         body: Bytes,
     ) -> RuntimeAnswer {
         self.end_invocation(
             instance_id,
             request_id,
+            invocation_id,
             Ending::Response(body),
             Poster::Whole,
             false,
@@ -49,6 +51,7 @@ impl Backend for Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         error_type: Option<&str>,
         body: &[u8],
     ) -> RuntimeAnswer {
@@ -56,6 +59,7 @@ impl Backend for Function {
         self.end_invocation(
             instance_id,
             request_id,
+            invocation_id,
             Ending::FunctionError { body, error_type },
             Poster::Whole,
             true,
@@ -71,12 +75,13 @@ impl Backend for Function {
         &self,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
     ) -> Result<Option<mpsc::Sender<StreamPart>>, RuntimeAnswer> {
         let mut state = lock(&self.state);
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return Err(RuntimeAnswer::ContainerError);
         };
-        if let Some(refused) = instance.life.begin_answer(request_id) {
+        if let Some(refused) = instance.life.begin_answer(request_id, invocation_id) {
             return Err(refused_answer(refused));
         }
         Ok(instance
@@ -92,6 +97,7 @@ impl Backend for Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         end: StreamEnd,
     ) -> RuntimeAnswer {
         let is_error = !matches!(end, StreamEnd::Response(_));
@@ -115,7 +121,14 @@ impl Backend for Function {
                 Some(RuntimeAnswer::Truncated),
             ),
         };
-        match self.end_invocation(instance_id, request_id, ending, Poster::Stream, is_error) {
+        match self.end_invocation(
+            instance_id,
+            request_id,
+            invocation_id,
+            ending,
+            Poster::Stream,
+            is_error,
+        ) {
             RuntimeAnswer::Accepted => refused.unwrap_or(RuntimeAnswer::Accepted),
             other => other,
         }
@@ -127,6 +140,7 @@ impl Backend for Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         is_error: bool,
         reason: &str,
     ) -> RuntimeAnswer {
@@ -134,7 +148,14 @@ impl Backend for Function {
             request_id,
             &format!("the runtime's response could not be read to its end ({reason})"),
         );
-        match self.end_invocation(instance_id, request_id, ending, Poster::Whole, is_error) {
+        match self.end_invocation(
+            instance_id,
+            request_id,
+            invocation_id,
+            ending,
+            Poster::Whole,
+            is_error,
+        ) {
             RuntimeAnswer::Accepted => RuntimeAnswer::Truncated,
             refused => refused,
         }
@@ -142,11 +163,17 @@ impl Backend for Function {
 
     /// A whole response above the buffered payload limit: 413 to the runtime, and the
     /// invocation fails.
-    fn response_too_large(self: &Arc<Self>, instance_id: u64, request_id: &str) -> RuntimeAnswer {
+    fn response_too_large(
+        self: &Arc<Self>,
+        instance_id: u64,
+        request_id: &str,
+        invocation_id: Option<&str>,
+    ) -> RuntimeAnswer {
         let limit = facts::MAX_SYNC_RESPONSE_BYTES as u64;
         match self.end_invocation(
             instance_id,
             request_id,
+            invocation_id,
             Ending::ResponseTooLarge { limit },
             Poster::Whole,
             false,
@@ -213,6 +240,7 @@ impl Function {
         self: &Arc<Self>,
         instance_id: u64,
         request_id: &str,
+        invocation_id: Option<&str>,
         ending: Ending,
         poster: Poster,
         is_error: bool,
@@ -221,7 +249,10 @@ impl Function {
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return RuntimeAnswer::ContainerError;
         };
-        let running = match instance.life.post(request_id, poster, is_error) {
+        let running = match instance
+            .life
+            .post(request_id, invocation_id, poster, is_error)
+        {
             Posted::Accepted(running) => *running,
             refused => return refused_answer(refused),
         };
@@ -256,6 +287,7 @@ impl Function {
 fn refused_answer(refused: Posted<Job>) -> RuntimeAnswer {
     match refused {
         Posted::AlreadyAnswered => RuntimeAnswer::AlreadyAnswered,
+        Posted::TimedOut => RuntimeAnswer::InvokeTimeout,
         // AWS answers a response while another is under way as it answers a stranger's id
         // (`Runtime.InvokeResponseInProgress`, rendered as 400 `InvalidRequestID`).
         Posted::InProgress | Posted::UnknownId | Posted::Accepted(_) => {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use lamina_context::facts;
 
 use super::{Ending, Exit, Function, Job, KILLED};
-use crate::instance::Running;
+use crate::instance::{Outcome, Running};
 use crate::instance_io::{InstanceIo, lock};
 use crate::invocation::{Completion, Invocation};
 use crate::logs::{self, Report};
@@ -21,7 +21,7 @@ impl Function {
         let Some(instance) = state.instances.get_mut(&instance_id) else {
             return;
         };
-        let Some(running) = instance.life.finish_running(request_id) else {
+        let Some(running) = instance.life.finish_running(request_id, Outcome::TimedOut) else {
             return;
         };
         let io = Arc::clone(&instance.io);

@@ -309,12 +309,20 @@ impl Function {
                     return RuntimeAnswer::ContainerError;
                 };
                 let init_took = instance.spawned_at.elapsed();
-                match instance.life.next(Instant::now(), init_took) {
+                // A fresh nonce per delivery, in the shape of a request id (AWS's are opaque).
+                match instance
+                    .life
+                    .next(Instant::now(), init_took, ids::request_id)
+                {
                     Next::Initialized => {
                         self.dispatch(&mut state);
                         continue;
                     }
-                    Next::Deliver { request_id, first } => {
+                    Next::Deliver {
+                        request_id,
+                        invocation_id,
+                        first,
+                    } => {
                         let Some(running) = instance.life.running_mut(&request_id) else {
                             return RuntimeAnswer::ContainerError;
                         };
@@ -334,7 +342,7 @@ impl Function {
                             );
                         }
                         instance.io.thaw();
-                        return self.delivery(&running.invocation.invocation);
+                        return self.delivery(&running.invocation.invocation, invocation_id);
                     }
                     Next::Wait { freeze } => {
                         // Nothing runs and nothing is queued (a queued invocation would have
@@ -351,10 +359,11 @@ impl Function {
         }
     }
 
-    fn delivery(&self, invocation: &Invocation) -> RuntimeAnswer {
+    fn delivery(&self, invocation: &Invocation, invocation_id: String) -> RuntimeAnswer {
         RuntimeAnswer::Event(Box::new(Delivery {
             payload: invocation.payload.clone(),
             request_id: invocation.request_id.clone(),
+            invocation_id,
             deadline_ms: ids::epoch_millis(SystemTime::now() + self.config.timeout),
             function_arn: self.arn.clone(),
             trace_id: invocation.trace_id.clone(),
