@@ -10,6 +10,8 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 
+use lamina_context::header;
+
 use crate::error::ErrorBody;
 use crate::stream::{RESPONSE_MODE_HEADER, RESPONSE_MODE_STREAMING, encode_chunk, encode_end};
 
@@ -20,8 +22,15 @@ pub(crate) struct ChunkedPost {
 
 impl ChunkedPost {
     /// Connects to `base` (`http://host:port[/prefix]/2018-06-01`, as built by
-    /// `endpoint::base_url`) and sends the headers of a streamed POST to `path`.
-    pub(crate) fn start(base: &str, path: &str, content_type: &str) -> io::Result<Self> {
+    /// `endpoint::base_url`) and sends the headers of a streamed POST to `path`, echoing
+    /// `invocation_id` as `Lambda-Runtime-Invocation-Id` when there is one (visible ASCII
+    /// only, as `Context` admits it, so it cannot break the head).
+    pub(crate) fn start(
+        base: &str,
+        path: &str,
+        invocation_id: Option<&str>,
+        content_type: &str,
+    ) -> io::Result<Self> {
         let rest = base.strip_prefix("http://").ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -41,8 +50,12 @@ impl ChunkedPost {
              {RESPONSE_MODE_HEADER}: {RESPONSE_MODE_STREAMING}\r\n\
              Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\
              Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\
-             Connection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION")
+             {echo}Connection: close\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            echo = invocation_id
+                .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+                .map(|id| format!("{}: {id}\r\n", header::INVOCATION_ID))
+                .unwrap_or_default(),
         );
         stream.write_all(head.as_bytes())?;
         Ok(Self { stream })
@@ -114,8 +127,13 @@ mod tests {
                 .unwrap();
             String::from_utf8(seen).unwrap()
         });
-        let mut post =
-            ChunkedPost::start(&base, "/runtime/invocation/abc/response", "text/plain").unwrap();
+        let mut post = ChunkedPost::start(
+            &base,
+            "/runtime/invocation/abc/response",
+            None,
+            "text/plain",
+        )
+        .unwrap();
         post.write_chunk(b"hello").unwrap();
         wait_first.recv().unwrap();
         post.write_chunk(b" world").unwrap();

@@ -68,34 +68,52 @@ impl Client {
         read(response)
     }
 
-    /// `POST /runtime/invocation/{id}/response`.
+    /// `POST /runtime/invocation/{id}/response`, echoing the delivery's `invocation_id`
+    /// (`Lambda-Runtime-Invocation-Id`) when `/next` sent one.
     pub(crate) fn post_response(
         &self,
         request_id: &str,
+        invocation_id: Option<&str>,
         body: &[u8],
     ) -> Result<Answer, ureq::Error> {
         let path = format!("/runtime/invocation/{request_id}/response");
-        read(self.agent.post(self.url(&path)).send(body)?)
+        let mut request = self.agent.post(self.url(&path));
+        if let Some(id) = invocation_id {
+            request = request.header(header::INVOCATION_ID, id);
+        }
+        read(request.send(body)?)
     }
 
-    /// `POST /runtime/invocation/{id}/error`.
+    /// `POST /runtime/invocation/{id}/error`, echoing `invocation_id` likewise.
     pub(crate) fn post_error(
         &self,
         request_id: &str,
+        invocation_id: Option<&str>,
         error: &ErrorBody,
     ) -> Result<Answer, ureq::Error> {
-        self.post_error_to(&format!("/runtime/invocation/{request_id}/error"), error)
+        self.post_error_to(
+            &format!("/runtime/invocation/{request_id}/error"),
+            invocation_id,
+            error,
+        )
     }
 
     /// `POST /runtime/init/error`.
     pub(crate) fn post_init_error(&self, error: &ErrorBody) -> Result<Answer, ureq::Error> {
-        self.post_error_to("/runtime/init/error", error)
+        self.post_error_to("/runtime/init/error", None, error)
     }
 
-    fn post_error_to(&self, path: &str, error: &ErrorBody) -> Result<Answer, ureq::Error> {
-        let response = self
-            .agent
-            .post(self.url(path))
+    fn post_error_to(
+        &self,
+        path: &str,
+        invocation_id: Option<&str>,
+        error: &ErrorBody,
+    ) -> Result<Answer, ureq::Error> {
+        let mut request = self.agent.post(self.url(path));
+        if let Some(id) = invocation_id {
+            request = request.header(header::INVOCATION_ID, id);
+        }
+        let response = request
             .header(header::FUNCTION_ERROR_TYPE, &error.error_type)
             .header("Content-Type", "application/json")
             .send(&error.to_json()[..])?;

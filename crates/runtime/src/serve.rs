@@ -173,6 +173,7 @@ impl Connection {
                     Some(request_id) => self
                         .post(
                             &request_id,
+                            usable_invocation_id(&answer.headers).as_deref(),
                             Err(ErrorBody::new(
                                 error_type::INVALID_CONTEXT,
                                 error.to_string(),
@@ -205,7 +206,11 @@ impl Connection {
         if let Err(body) = &outcome {
             log::error!("{}: {}", body.error_type, body.error_message);
         }
-        let posted = self.post(&context.request_id, outcome);
+        let posted = self.post(
+            &context.request_id,
+            context.invocation_id.as_deref(),
+            outcome,
+        );
         set_request_id(None);
         if self.export_trace {
             export_trace_id(None);
@@ -213,22 +218,26 @@ impl Connection {
         posted
     }
 
-    /// Posts a result. Only a 500 stops the runtime: a 4xx means this one answer was refused
-    /// (400 wrong id, 403 already answered, 413 too large), and the next event can still be
-    /// served; a transport failure will show again on `/next`, which retries and decides.
+    /// Posts a result, echoing the delivery's `invocation_id` when `/next` sent one. Only a
+    /// 500 stops the runtime: a 4xx means this one answer was refused (400 wrong id, 403
+    /// already answered, 410 too late, the invocation timed out, 413 too large), and the next
+    /// event can still be served; a transport failure will show again on `/next`, which
+    /// retries and decides.
     pub(crate) fn post(
         &self,
         request_id: &str,
+        invocation_id: Option<&str>,
         outcome: Result<Vec<u8>, ErrorBody>,
     ) -> Result<(), FatalError> {
         let (path, answer) = match &outcome {
             Ok(response) => (
                 format!("/runtime/invocation/{request_id}/response"),
-                self.client.post_response(request_id, response),
+                self.client
+                    .post_response(request_id, invocation_id, response),
             ),
             Err(body) => (
                 format!("/runtime/invocation/{request_id}/error"),
-                self.client.post_error(request_id, body),
+                self.client.post_error(request_id, invocation_id, body),
             ),
         };
         let url = self.client.url(&path);
@@ -280,6 +289,17 @@ fn usable_request_id(headers: &[(String, Vec<u8>)]) -> Option<String> {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | ':'));
+    usable.then(|| value.to_string())
+}
+
+/// The invocation id of a `/next` answer whose other headers are malformed, if it can be
+/// echoed (same rules as [`Context::invocation_id`]).
+fn usable_invocation_id(headers: &[(String, Vec<u8>)]) -> Option<String> {
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(header::INVOCATION_ID))?;
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let usable = !value.is_empty() && value.chars().all(|c| c.is_ascii_graphic());
     usable.then(|| value.to_string())
 }
 

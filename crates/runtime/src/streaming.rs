@@ -29,6 +29,8 @@ const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub struct ResponseStream {
     base: String,
     path: String,
+    /// The delivery's `Lambda-Runtime-Invocation-Id`, echoed on the streamed POST.
+    invocation_id: Option<String>,
     content_type: String,
     post: Option<ChunkedPost>,
     written: u64,
@@ -38,10 +40,11 @@ pub struct ResponseStream {
 }
 
 impl ResponseStream {
-    pub(crate) fn new(base: &str, request_id: &str) -> Self {
+    pub(crate) fn new(base: &str, request_id: &str, invocation_id: Option<&str>) -> Self {
         Self {
             base: base.to_string(),
             path: format!("/runtime/invocation/{request_id}/response"),
+            invocation_id: invocation_id.map(str::to_string),
             content_type: DEFAULT_CONTENT_TYPE.into(),
             post: None,
             written: 0,
@@ -98,7 +101,8 @@ impl ResponseStream {
         Self {
             base: self.base.clone(),
             path: self.path.clone(),
-            ..Self::new("", "")
+            invocation_id: self.invocation_id.clone(),
+            ..Self::new("", "", None)
         }
     }
 
@@ -119,7 +123,12 @@ impl ResponseStream {
         }
         let post = match self.post.take() {
             Some(post) => post,
-            None => ChunkedPost::start(&self.base, &self.path, &self.content_type)?,
+            None => ChunkedPost::start(
+                &self.base,
+                &self.path,
+                self.invocation_id.as_deref(),
+                &self.content_type,
+            )?,
         };
         Ok(self.post.insert(post))
     }
@@ -196,7 +205,8 @@ impl Connection {
         context: &Context,
         handler: &mut StreamingHandler<'_>,
     ) -> Result<(), FatalError> {
-        let mut out = ResponseStream::new(self.client.base(), &context.request_id);
+        let invocation_id = context.invocation_id.as_deref();
+        let mut out = ResponseStream::new(self.client.base(), &context.request_id, invocation_id);
         let returned = catch_unwind(AssertUnwindSafe(|| handler(event, context, &mut out)));
         let error = match returned {
             _ if out.too_large => Some(ErrorBody::new(
@@ -216,7 +226,7 @@ impl Connection {
         if let Some(body) = &error {
             log::error!("{}: {}", body.error_type, body.error_message);
             if !out.started() {
-                return self.post(&context.request_id, Err(body.clone()));
+                return self.post(&context.request_id, invocation_id, Err(body.clone()));
             }
         }
         if let Some(response) = out.buffered.take() {
@@ -224,7 +234,7 @@ impl Connection {
             if let Err(body) = &outcome {
                 log::error!("{}: {}", body.error_type, body.error_message);
             }
-            return self.post(&context.request_id, outcome);
+            return self.post(&context.request_id, invocation_id, outcome);
         }
         let url = self.client.url(&out.path);
         match out.finish(error.as_ref()) {

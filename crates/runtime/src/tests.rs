@@ -24,6 +24,8 @@ struct Seen {
     chunks: Vec<Vec<u8>>,
     /// For a chunked body, its trailers.
     trailers: Vec<(String, String)>,
+    /// The status the fake answered with.
+    status: u16,
 }
 
 impl Seen {
@@ -79,6 +81,9 @@ struct Script {
     next: VecDeque<Reply>,
     /// Answer to every POST.
     post: Reply,
+    /// The `Lambda-Runtime-Invocation-Id` each delivered request id was sent with: a POST for
+    /// one of them that does not echo it is refused, as AWS's Runtime API refuses a stale one.
+    nonces: std::collections::HashMap<String, String>,
 }
 
 /// Chunks of streamed bodies as they arrive, before the request ends.
@@ -98,6 +103,7 @@ impl FakeApi {
         let script = Arc::new(Mutex::new(Script {
             next: next.into(),
             post,
+            nonces: std::collections::HashMap::new(),
         }));
         let seen_by_server = seen.clone();
         let live = LiveChunks::default();
@@ -153,6 +159,8 @@ impl FakeApi {
             .collect()
     }
 }
+
+const INVOCATION_ID: &str = "Lambda-Runtime-Invocation-Id";
 
 const FAST_RETRY: RetryPolicy = RetryPolicy {
     retries: 3,
@@ -229,12 +237,37 @@ fn serve_connection(
         let answer = {
             let mut script = script.lock().unwrap();
             if method == "GET" {
-                script
+                let answer = script
                     .next
                     .pop_front()
-                    .unwrap_or_else(|| reply(500, "no more events"))
+                    .unwrap_or_else(|| reply(500, "no more events"));
+                let header = |name: &str| {
+                    answer
+                        .headers
+                        .iter()
+                        .find(|(found, _)| found == name)
+                        .map(|(_, value)| value.clone())
+                };
+                if let (Some(id), Some(nonce)) = (
+                    header("Lambda-Runtime-Aws-Request-Id"),
+                    header(INVOCATION_ID),
+                ) {
+                    script.nonces.insert(id, nonce);
+                }
+                answer
             } else {
-                script.post.clone()
+                let request_id = path.split('/').rev().nth(1).unwrap_or_default();
+                let echoed = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(INVOCATION_ID))
+                    .map(|(_, value)| value.as_str());
+                match script.nonces.get(request_id) {
+                    Some(nonce) if echoed != Some(nonce.as_str()) => reply(
+                        400,
+                        r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#,
+                    ),
+                    _ => script.post.clone(),
+                }
             }
         };
         seen.lock().unwrap().push(Seen {
@@ -244,6 +277,7 @@ fn serve_connection(
             body,
             chunks,
             trailers,
+            status: answer.status,
         });
         let mut head = format!(
             "HTTP/1.1 {} Canned\r\nContent-Length: {}\r\n",
@@ -605,4 +639,5 @@ fn deserialization_errors_name_nested_paths() {
 }
 
 mod concurrent;
+mod invocation_id;
 mod streaming;

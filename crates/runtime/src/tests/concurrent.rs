@@ -15,7 +15,7 @@ const INVOCATIONS: usize = 1000;
 
 /// Waits until the server has seen `count` posts (slots still finishing when the first one
 /// found `/next` empty and stopped).
-fn wait_for_posts(api: &FakeApi, count: usize) -> Vec<Seen> {
+pub(super) fn wait_for_posts(api: &FakeApi, count: usize) -> Vec<Seen> {
     let start = Instant::now();
     loop {
         let posts = api.posts();
