@@ -13,7 +13,7 @@ __lamina_source=$1
 __lamina_function=$2
 __lamina_in=${LAMINA_PROTOCOL_IN:-3}
 __lamina_out=${LAMINA_PROTOCOL_OUT:-4}
-__lamina_context_names="LAMINA_REQUEST_ID LAMINA_DEADLINE_MS LAMINA_FUNCTION_ARN LAMINA_TRACE_ID LAMINA_CLIENT_CONTEXT LAMINA_COGNITO_IDENTITY LAMINA_TENANT_ID _X_AMZN_TRACE_ID"
+__lamina_context_names="LAMINA_REQUEST_ID LAMINA_DEADLINE_MS LAMINA_FUNCTION_ARN LAMINA_TRACE_ID LAMINA_CLIENT_CONTEXT LAMINA_COGNITO_IDENTITY LAMINA_TENANT_ID LAMINA_INVOCATION_ID _X_AMZN_TRACE_ID"
 
 # Scratch files of this worker, named by its pid. A worker killed for a timeout cannot clean
 # up, so the folders of workers that are gone are removed here.

@@ -22,6 +22,10 @@ pub mod names {
     pub const COGNITO_IDENTITY: &str = "LAMINA_COGNITO_IDENTITY";
     /// Tenant id.
     pub const TENANT_ID: &str = "LAMINA_TENANT_ID";
+    /// `Lambda-Runtime-Invocation-Id`: the delivery's nonce. The bootstrap echoes it itself
+    /// (through the runtime); a worker only needs it to tell two deliveries of one request id
+    /// apart, e.g. in its own logs.
+    pub const INVOCATION_ID: &str = "LAMINA_INVOCATION_ID";
     /// Where AWS SDKs look for the trace header; set for executables alongside [`TRACE_ID`].
     pub const AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
 }
@@ -47,6 +51,7 @@ pub fn context_variables(context: &Context) -> Vec<(&'static str, String)> {
         (names::CLIENT_CONTEXT, json(&context.client_context)),
         (names::COGNITO_IDENTITY, json(&context.identity)),
         (names::TENANT_ID, context.tenant_id.clone()),
+        (names::INVOCATION_ID, context.invocation_id.clone()),
     ];
     for (name, value) in optional {
         if let Some(value) = value {

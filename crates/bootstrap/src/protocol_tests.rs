@@ -68,6 +68,7 @@ fn invoke_carries_context_and_any_bytes() {
     context.invoked_function_arn = Some("arn:aws:lambda:us-east-1:123:function:f".into());
     context.trace_id = Some("Root=1-abc;Sampled=1".into());
     context.client_context = Some(serde_json::json!({"a": "line\nbreak"}));
+    context.invocation_id = Some("0b7e-delivery-nonce".into());
     let event = all_bytes(70_000);
     let mut stream = encode_invoke_head("req-1", &context, event.len());
     stream.extend_from_slice(&event);
@@ -87,6 +88,7 @@ fn invoke_carries_context_and_any_bytes() {
     LAMINA_FUNCTION_ARN=arn:aws:lambda:us-east-1:123:function:f
     LAMINA_TRACE_ID=Root=1-abc;Sampled=1
     LAMINA_CLIENT_CONTEXT={"a":"line\nbreak"}
+    LAMINA_INVOCATION_ID=0b7e-delivery-nonce
     "#);
 }
 
