@@ -40,6 +40,8 @@ pub struct FunctionConfig {
     /// Its Function URL's invoke mode is `RESPONSE_STREAM`: the front door streams its answer
     /// to the HTTP client as the function writes it. Default: `BUFFERED`.
     pub response_streaming: bool,
+    /// Log each instance's set-up time (set from [`EmulatorConfig::verbose`]).
+    pub(crate) verbose: bool,
 }
 
 /// Host folders to show at Lambda's paths.
@@ -106,6 +108,7 @@ impl FunctionConfig {
             args: Vec::new(),
             mounts: None,
             response_streaming: false,
+            verbose: false,
         }
     }
 }
@@ -126,6 +129,10 @@ pub struct EmulatorConfig {
     pub runtime_api_port: u16,
     /// Also copy every log line (function output, START/END/REPORT) to the emulator's stderr.
     pub log_to_stderr: bool,
+    /// Also log, per instance, the emulator's own set-up before its bootstrap runs (cgroup,
+    /// namespaces, the view's mounts): Lambda does not count it in Init Duration, and neither
+    /// does the emulator, so it is shown apart, in the function's log. Default: off.
+    pub verbose: bool,
     /// Answer an unknown function name with AWS's 404 `ResourceNotFoundException` even when
     /// only one function is served (by default a lone function answers to any name).
     pub strict_names: bool,
@@ -222,6 +229,7 @@ impl EmulatorConfig {
             runtime_api_only: false,
             runtime_api_port: 0,
             log_to_stderr: false,
+            verbose: false,
             strict_names: false,
             async_invokes: AsyncConfig::default(),
             connections: ConnectionLimits::default(),

@@ -216,7 +216,8 @@ impl Emulator {
         let _entered = runtime.enter();
 
         let mut functions = Vec::new();
-        for (index, function_config) in config.functions.into_iter().enumerate() {
+        for (index, mut function_config) in config.functions.into_iter().enumerate() {
+            function_config.verbose = config.verbose;
             let function = Function::new(
                 function_config,
                 config.runtime_api_only,

@@ -102,6 +102,8 @@ pub(crate) fn namespaced_command(
 /// `/var/task` and the layers at `/opt`, then runs the function. When the host has no
 /// `/var/task` to mount over, `/var` becomes a tmpfs of links to the real entries plus `task`.
 /// Arguments: task folder, opt folder, an empty folder to keep the real `/var` at, command.
+/// Its stdin is the emulator's exec pipe: the exec gives the command `/dev/null` instead,
+/// which closes the pipe, so the emulator sees the moment the command starts.
 const HOST_VIEW_SCRIPT: &str = r#"set -e
 task="$1"; opt="$2"; stash="$3"; shift 3
 if [ ! -d /opt ]; then echo "lamina: this machine has no /opt to show the layers at" >&2; exit 127; fi
@@ -118,13 +120,14 @@ fi
 mount --bind "$task" /var/task
 mount --bind "$opt" /opt
 cd /var/task
-exec "$@"
+exec "$@" </dev/null
 "#;
 
 /// Run inside fresh user and mount namespaces (by `unshare`) for [`View::Al2023`].
 /// Arguments: task folder, opt folder, an empty host folder to stage the view in, the
 /// mount table for `mount -a`, the files and folders (`/`-terminated) to create in the stage
-/// as mount points, then the command.
+/// as mount points, then the command. Its stdin is the emulator's exec pipe, replaced by
+/// `/dev/null` as the command is executed (see [`HOST_VIEW_SCRIPT`]).
 ///
 /// The order matters: everything that needs a host command (`mount`, `mkdir`) runs before
 /// the one `mount -a` that replaces the command folders and `/tmp`; after it only the
@@ -162,7 +165,7 @@ printf '%s' "$fstab" > "$stage/fstab"
 ro /
 mount -a -T "$stage/fstab" || fail "mounting the image's commands and /tmp (mount -a -T $stage/fstab)"
 cd /var/task
-exec "$@"
+exec "$@" </dev/null
 "#;
 
 /// Whether `config` runs in the AL2023 view.

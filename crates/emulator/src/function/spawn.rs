@@ -1,19 +1,20 @@
 //! Starting an instance: its Runtime API listener, its process (in its cgroup, process group
 //! and Lambda's layout), its output reader and the environment Lambda gives it.
 
+use std::io::{PipeReader, Read as _};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lamina_context::{env, facts};
 use tokio::sync::Notify;
 
 use super::{Function, FunctionState, Instance, REGION, bind_loopback};
 use crate::instance::Lifecycle;
-use crate::instance_io::{InstanceIo, read_output};
-use crate::{cgroup, view};
+use crate::instance_io::{InstanceIo, lock, read_output};
+use crate::{cgroup, logs, view};
 
 impl Function {
     /// Starts one process with its own Runtime API endpoint; on failure, the error type and
@@ -25,6 +26,9 @@ impl Function {
         // Listeners and child processes register with the runtime's reactor, whichever
         // thread (async or not) queued the invocation.
         let _entered = self.handle.enter();
+        // The emulator's own set-up (listener, cgroup, namespaces, the view's mounts) runs
+        // from here until the bootstrap is executed; Lambda does not count it in Init Duration.
+        let setup_started = Instant::now();
         let unknown = |what: &str, err: std::io::Error| {
             (
                 facts::error_type::UNKNOWN.to_string(),
@@ -41,6 +45,14 @@ impl Function {
             .try_clone()
             .map_err(|e| unknown("duplicating a pipe", e))?;
 
+        // In a view, `unshare` and a shell build the mounts and then exec the bootstrap; the
+        // shell's stdin is the write end of this pipe and the exec replaces it (`</dev/null`),
+        // so its reader sees EOF the moment the bootstrap is executed. Run directly, the
+        // bootstrap is exec'd before `spawn` returns (std waits for the exec to succeed).
+        let exec_pipe = match &self.config.mounts {
+            None => None,
+            Some(_) => Some(std::io::pipe().map_err(|e| unknown("creating a pipe", e))?),
+        };
         let mut command = match &self.config.mounts {
             None => {
                 let mut command = tokio::process::Command::new(&self.config.executable);
@@ -51,10 +63,14 @@ impl Function {
             }
             Some(mounts) => view::namespaced_command(mounts, &self.config)?,
         };
+        let (exec_reader, stdin) = match exec_pipe {
+            Some((reader, writer)) => (Some(reader), Stdio::from(writer)),
+            None => (None, Stdio::null()),
+        };
         command
             .env_clear()
             .envs(self.environment(addr))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::from(writer))
             .stderr(Stdio::from(stderr))
             // Its own process group, so a timeout kills everything the function started.
@@ -82,6 +98,7 @@ impl Function {
             }
         }
         let spawned = command.spawn();
+        let spawned_at = Instant::now();
         drop(joiner);
         let mut child = spawned.map_err(|err| {
             if let Some(cgroup) = &cgroup {
@@ -129,6 +146,10 @@ impl Function {
                 .await;
             }
         });
+        match exec_reader {
+            Some(exec_reader) => self.watch_exec(id, exec_reader, setup_started),
+            None => self.log_setup(id, spawned_at.duration_since(setup_started)),
+        }
         let init_watch = Arc::clone(self);
         let init_limit = self.config.init_timeout;
         self.handle.spawn(async move {
@@ -141,13 +162,55 @@ impl Function {
                 life: Lifecycle::new(self.config.max_concurrency, true),
                 wake: Arc::new(Notify::new()),
                 io,
-                spawned_at: Instant::now(),
+                // Until the exec is seen (in a view), the moment `spawn` returned.
+                spawned_at,
                 pending_init_error: None,
                 server,
                 runtime_api: addr,
             },
         );
         Ok(())
+    }
+
+    /// Waits (on a thread of its own) for the bootstrap of instance `id` to be executed:
+    /// EOF on `exec_reader`, whose last write end the view's shell drops as it execs. From
+    /// then on the instance's Init Duration is counted, as Lambda counts it: from the
+    /// bootstrap's start to its first `/next`.
+    fn watch_exec(self: &Arc<Self>, id: u64, mut exec_reader: PipeReader, setup_started: Instant) {
+        let function = Arc::clone(self);
+        let watch = move || {
+            let mut sink = [0u8; 64];
+            // Nothing is written: a read returns only at EOF (or on an error, such as the
+            // shell killed before it got to the exec).
+            while matches!(exec_reader.read(&mut sink), Ok(n) if n > 0) {}
+            let executed_at = Instant::now();
+            {
+                let mut state = lock(&function.state);
+                // A first `/next` handled before this thread woke (a loaded machine) has
+                // already counted from `spawn`'s return: more than Lambda would, never less.
+                if let Some(instance) = state.instances.get_mut(&id)
+                    && instance.life.is_init()
+                {
+                    instance.spawned_at = executed_at;
+                }
+            }
+            function.log_setup(id, executed_at.duration_since(setup_started));
+        };
+        let started = std::thread::Builder::new()
+            .name(format!("{}-exec-{id}", self.config.name))
+            .spawn(watch);
+        if let Err(err) = started {
+            // Init Duration then counts from `spawn`'s return, set-up included.
+            to_stderr!("lamina-emulator: cannot time the bootstrap's start: {err}");
+        }
+    }
+
+    /// With `verbose`, the emulator's own set-up of instance `id` before its bootstrap ran,
+    /// in the function's log: time Lambda does not count, so neither does Init Duration.
+    fn log_setup(&self, id: u64, setup: Duration) {
+        if self.config.verbose {
+            self.log_line(&logs::setup_line(id, setup, self.config.mounts.is_some()));
+        }
     }
 
     /// Lambda's environment for provided.al2023, pointing at this instance's Runtime API.
