@@ -25,6 +25,8 @@ pub struct Event {
     pub client_context: Option<String>,
     /// Compact JSON for `Lambda-Runtime-Cognito-Identity`.
     pub cognito_identity: Option<String>,
+    /// The tenant it runs for (`X-Amz-Tenant-Id`), on a function with tenant isolation.
+    pub tenant_id: Option<String>,
 }
 
 /// The queue is full: the event would take it past one of its bounds.
@@ -116,6 +118,7 @@ impl AsyncQueue {
             invocation.request_id = request_id.to_string();
             invocation.client_context = event.client_context.clone();
             invocation.cognito_identity = event.cognito_identity.clone();
+            invocation.tenant_id = event.tenant_id.clone();
             function.enqueue(invocation);
             attempts += 1;
             // A dropped responder means the emulator is stopping: nothing more to do.

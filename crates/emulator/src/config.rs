@@ -40,8 +40,27 @@ pub struct FunctionConfig {
     /// Its Function URL's invoke mode is `RESPONSE_STREAM`: the front door streams its answer
     /// to the HTTP client as the function writes it. Default: `BUFFERED`.
     pub response_streaming: bool,
+    /// Its tenancy (AWS's `TenancyConfig`). Default [`Tenancy::Shared`].
+    pub tenancy: Tenancy,
     /// Log each instance's set-up time (set from [`EmulatorConfig::verbose`]).
     pub(crate) verbose: bool,
+}
+
+/// Whether a function's execution environments are shared by all callers or dedicated to one
+/// tenant (AWS's `TenancyConfig.TenantIsolationMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tenancy {
+    /// No tenant isolation (no `TenancyConfig`): any instance serves any invocation, and an
+    /// invocation naming a tenant (`X-Amz-Tenant-Id`) is refused, as AWS refuses it.
+    #[default]
+    Shared,
+    /// `PER_TENANT`: every invocation names its tenant (`X-Amz-Tenant-Id`, else AWS's 400
+    /// `InvalidParameterValueException`), its runtime reads it as `Lambda-Runtime-Aws-Tenant-Id`,
+    /// and an instance serves one tenant for life: a tenant without a free instance gets a new
+    /// one, and at the function's concurrency an idle instance of another tenant is ended
+    /// to make room.
+    PerTenant,
 }
 
 /// Host folders to show at Lambda's paths.
@@ -108,6 +127,7 @@ impl FunctionConfig {
             args: Vec::new(),
             mounts: None,
             response_streaming: false,
+            tenancy: Tenancy::default(),
             verbose: false,
         }
     }

@@ -29,6 +29,11 @@ const REMEMBERED_ANSWERS: usize = 64;
 pub(crate) trait Identified {
     /// The invocation's request id.
     fn request_id(&self) -> &str;
+
+    /// The tenant it runs for (`X-Amz-Tenant-Id`), on a function with tenant isolation.
+    fn tenant(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The invocation an instance runs.
@@ -119,6 +124,10 @@ pub(crate) struct Lifecycle<I> {
     answered: VecDeque<Gone>,
     init_duration: Option<Duration>,
     init_reported: bool,
+    /// The one tenant it serves for life, once bound ([`Lifecycle::bind`] or its first
+    /// invocation that names one): Lambda never reuses an execution environment of a
+    /// function with tenant isolation across tenants.
+    tenant: Option<String>,
 }
 
 impl<I: Identified> Lifecycle<I> {
@@ -133,7 +142,40 @@ impl<I: Identified> Lifecycle<I> {
             answered: VecDeque::new(),
             init_duration: None,
             init_reported: !report_init,
+            tenant: None,
         }
+    }
+
+    /// Reserves the instance for `tenant` (`None`: no tenant, it stays unbound). An instance
+    /// already bound keeps its tenant: it serves one for life.
+    pub(crate) fn bind(&mut self, tenant: Option<&str>) {
+        if self.tenant.is_none() {
+            self.tenant = tenant.map(str::to_string);
+        }
+    }
+
+    /// The tenant it serves, once bound.
+    #[cfg(test)]
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
+    /// Whether it may run an invocation of `tenant`: it is bound to that tenant, or bound to
+    /// none and the invocation names none (an unbound instance takes a tenant's first
+    /// invocation only when the driver bound it first, or it is the one endpoint of a
+    /// runtime started by hand).
+    pub(crate) fn serves(&self, tenant: Option<&str>) -> bool {
+        match (&self.tenant, tenant) {
+            (Some(own), Some(tenant)) => own == tenant,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// Initialised, running nothing and writing no lines: it may be ended without failing
+    /// anyone (to make room for another tenant's instance).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.initialized && self.running.is_empty() && self.finishing == 0
     }
 
     /// Whether it is still initialising.
@@ -202,11 +244,14 @@ impl<I: Identified> Lifecycle<I> {
         }
     }
 
-    /// Offers `invocation`: taken (`None`) when [`Lifecycle::can_take`], else given back.
+    /// Offers `invocation`: taken (`None`) when [`Lifecycle::can_take`] and it
+    /// [`serves`](Lifecycle::serves) the invocation's tenant (binding an unbound instance to
+    /// it), else given back.
     pub(crate) fn offer(&mut self, invocation: I) -> Option<I> {
-        if !self.can_take() {
+        if !self.can_take() || !self.serves(invocation.tenant()) {
             return Some(invocation);
         }
+        self.bind(invocation.tenant());
         self.running.push(Running {
             invocation,
             delivered_at: None,
@@ -357,14 +402,19 @@ mod tests {
 
     use super::*;
 
-    /// An invocation as the lifecycle sees it: an id, nothing else.
+    /// An invocation as the lifecycle sees it: an id and, on a per-tenant function, a tenant.
     struct Invocation {
         request_id: String,
+        tenant: Option<String>,
     }
 
     impl Identified for Invocation {
         fn request_id(&self) -> &str {
             &self.request_id
+        }
+
+        fn tenant(&self) -> Option<&str> {
+            self.tenant.as_deref()
         }
     }
 
@@ -374,7 +424,57 @@ mod tests {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Invocation {
             request_id: format!("request-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+            tenant: None,
         }
+    }
+
+    fn of_tenant(tenant: &str) -> Invocation {
+        Invocation {
+            tenant: Some(tenant.to_string()),
+            ..invocation()
+        }
+    }
+
+    #[test]
+    fn an_instance_serves_one_tenant_for_life() {
+        let mut life = Lifecycle::new(1, true);
+        assert_eq!(life.next(at(1), Duration::ZERO, fresh), Next::Initialized);
+        assert!(
+            life.offer(of_tenant("blue")).is_none(),
+            "unbound: takes blue"
+        );
+        assert_eq!(life.tenant(), Some("blue"));
+        let id = deliver(&mut life);
+        assert!(matches!(
+            life.post(&id, None, Poster::Whole, false),
+            Posted::Accepted(_)
+        ));
+        assert!(life.finished());
+        assert!(life.is_idle());
+        let green = life.offer(of_tenant("green"));
+        assert!(green.is_some(), "idle, and still never green's");
+        assert!(
+            life.offer(invocation()).is_some(),
+            "nor an invocation of no tenant"
+        );
+        life.bind(Some("green"));
+        assert_eq!(
+            life.tenant(),
+            Some("blue"),
+            "a bound instance keeps its tenant"
+        );
+        assert!(life.offer(of_tenant("blue")).is_none());
+    }
+
+    #[test]
+    fn an_instance_bound_before_its_init_takes_only_its_tenant() {
+        let mut life = Lifecycle::new(2, true);
+        life.bind(Some("blue"));
+        assert!(!life.is_idle(), "initialising");
+        assert_eq!(life.next(at(1), Duration::ZERO, fresh), Next::Initialized);
+        assert!(life.offer(of_tenant("green")).is_some());
+        assert!(life.offer(of_tenant("blue")).is_none());
+        assert!(life.serves(Some("blue")) && !life.serves(Some("green")));
     }
 
     fn at(ms: u64) -> Instant {
@@ -543,7 +643,8 @@ mod tests {
         assert!(life.finished());
         assert!(
             life.offer(Invocation {
-                request_id: id.clone()
+                request_id: id.clone(),
+                tenant: None,
             })
             .is_none()
         );

@@ -18,6 +18,9 @@ pub struct Invocation {
     /// Compact JSON, passed as `Lambda-Runtime-Cognito-Identity`.
     pub cognito_identity: Option<String>,
     pub trace_id: String,
+    /// `X-Amz-Tenant-Id`, passed as `Lambda-Runtime-Aws-Tenant-Id`: on a function with tenant
+    /// isolation, only instances of this tenant run it.
+    pub tenant_id: Option<String>,
     /// `None` for `Event` invocations: nobody waits for the result.
     pub responder: Option<oneshot::Sender<Completion>>,
     /// Where a streamed response goes as it arrives, for a caller that reads it as a stream
@@ -45,6 +48,7 @@ impl Invocation {
             client_context: None,
             cognito_identity: None,
             trace_id: ids::trace_id(SystemTime::now()),
+            tenant_id: None,
             responder,
             stream: None,
         }

@@ -12,6 +12,7 @@ use lamina_context::facts;
 use tokio::sync::oneshot;
 
 use crate::asynchronous::{Event, Full};
+use crate::config::Tenancy;
 use crate::function::Function;
 use crate::http::{self, Body, BodyError};
 use crate::invocation::{Completion, Invocation};
@@ -68,7 +69,12 @@ impl Refusal {
         )
     }
 
-    fn into_response(self) -> Response<Body> {
+    /// AWS's message.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn into_response(self) -> Response<Body> {
         http::service_error(self.status, self.error_type, &self.message)
     }
 }
@@ -94,6 +100,47 @@ pub(crate) struct Options {
     cognito_identity: Option<String>,
     /// `Content-Length`, when given: the size named when an `Event` is too large to read.
     declared_length: Option<u64>,
+    /// `X-Amz-Tenant-Id`: present exactly when the function has tenant isolation.
+    tenant_id: Option<String>,
+}
+
+/// The header naming an invocation's tenant (the SDKs' `TenantId`).
+pub(crate) const TENANT_ID_HEADER: &str = "X-Amz-Tenant-Id";
+
+/// AWS's words when the tenant and the function's tenancy disagree (a function with tenant
+/// isolation invoked without a tenant, or one without it invoked with one): one message for
+/// both, as AWS's tenant isolation troubleshooting guide gives it.
+const TENANCY_MISMATCH: &str = "Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled.";
+
+/// The tenant `headers` name, checked against the function's `tenancy` as AWS checks it:
+/// required with [`Tenancy::PerTenant`], refused without (400 `InvalidParameterValueException`
+/// either way). A value that cannot be sent on to the runtime as a header is refused by name.
+/// Pure; the Invoke API's [`options`] and the front door share it.
+pub(crate) fn tenant_id(
+    headers: &hyper::HeaderMap,
+    tenancy: Tenancy,
+) -> Result<Option<String>, Refusal> {
+    let given = match headers.get(TENANT_ID_HEADER) {
+        None => None,
+        Some(value) => {
+            let text = value
+                .to_str()
+                .ok()
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic()))
+                .ok_or_else(|| {
+                    Refusal::bad_parameter(format!(
+                        "{TENANT_ID_HEADER} must be 1 or more visible ASCII characters, not {:?}",
+                        String::from_utf8_lossy(value.as_bytes())
+                    ))
+                })?;
+            Some(text.to_string())
+        }
+    };
+    match (tenancy, given) {
+        (Tenancy::PerTenant, Some(tenant)) => Ok(Some(tenant)),
+        (Tenancy::PerTenant, None) | (_, Some(_)) => Err(Refusal::bad_parameter(TENANCY_MISMATCH)),
+        (_, None) => Ok(None),
+    }
 }
 
 /// Which operation and function `method` and `path` name (the front door is told apart
@@ -141,7 +188,11 @@ fn not_found(name: &str) -> Refusal {
 
 /// What the headers of an invocation (`streaming`: `InvokeWithResponseStream`, which has no
 /// `Event` type) ask, in the order AWS checks them. Pure.
-pub(crate) fn options(headers: &hyper::HeaderMap, streaming: bool) -> Result<Options, Refusal> {
+pub(crate) fn options(
+    headers: &hyper::HeaderMap,
+    streaming: bool,
+    tenancy: Tenancy,
+) -> Result<Options, Refusal> {
     let invocation_type = match header_choice(headers, "X-Amz-Invocation-Type") {
         None => InvocationType::RequestResponse,
         Some(value) if value == "RequestResponse" => InvocationType::RequestResponse,
@@ -187,12 +238,14 @@ pub(crate) fn options(headers: &hyper::HeaderMap, streaming: bool) -> Result<Opt
     };
     let declared_length =
         http::header_text(headers, "Content-Length").and_then(|length| length.parse::<u64>().ok());
+    let tenant_id = tenant_id(headers, tenancy)?;
     Ok(Options {
         invocation_type,
         tail,
         client_context,
         cognito_identity,
         declared_length,
+        tenant_id,
     })
 }
 
@@ -247,7 +300,8 @@ async fn invoke(
     let function = shared
         .resolve(&name)
         .ok_or_else(|| not_found(&name).into_response())?;
-    let options = options(request.headers(), streaming).map_err(refused)?;
+    let options =
+        options(request.headers(), streaming, function.config.tenancy).map_err(refused)?;
     let read = http::read_body(request, facts::MAX_SYNC_REQUEST_BYTES).await;
     let payload = payload(read, &options).map_err(refused)?;
     let Options {
@@ -255,6 +309,7 @@ async fn invoke(
         tail,
         client_context,
         cognito_identity,
+        tenant_id,
         ..
     } = options;
     match invocation_type {
@@ -264,6 +319,7 @@ async fn invoke(
                 payload,
                 client_context,
                 cognito_identity,
+                tenant_id,
             };
             return Ok(match shared.asynchronous.submit(function, event) {
                 Ok(request_id) => {
@@ -280,6 +336,7 @@ async fn invoke(
     let mut invocation = Invocation::new(payload, Some(tx));
     invocation.client_context = client_context;
     invocation.cognito_identity = cognito_identity;
+    invocation.tenant_id = tenant_id;
     let request_id = invocation.request_id.clone();
     if streaming {
         return Ok(crate::stream_api::answer(&function, invocation, answer, tail).await);
@@ -519,6 +576,7 @@ mod tests {
                 ("content-length", "12"),
             ]),
             false,
+            Tenancy::Shared,
         );
         assert_eq!(
             ok,
@@ -528,10 +586,11 @@ mod tests {
                 client_context: Some(r#"{"a":1}"#.into()),
                 cognito_identity: Some(r#"{"id":"x"}"#.into()),
                 declared_length: Some(12),
+                tenant_id: None,
             })
         );
         let refused = |pairs: &[(&'static str, &str)], streaming: bool| {
-            options(&headers(pairs), streaming)
+            options(&headers(pairs), streaming, Tenancy::Shared)
                 .err()
                 .map(shown)
                 .unwrap_or_default()
@@ -571,6 +630,7 @@ mod tests {
             client_context: None,
             cognito_identity: None,
             declared_length,
+            tenant_id: None,
         };
         let sync = with(InvocationType::RequestResponse, None);
         assert_eq!(
@@ -604,5 +664,39 @@ mod tests {
             refused(Ok(Bytes::from_static(b"{nope")), &sync),
             @"400 InvalidRequestContentException: Could not parse request body into json: key must be a string at line 1 column 2"
         );
+    }
+
+    #[test]
+    fn a_tenant_is_required_exactly_by_a_per_tenant_function() {
+        let tenant = |pairs: &[(&'static str, &str)], tenancy: Tenancy| match tenant_id(
+            &headers(pairs),
+            tenancy,
+        ) {
+            Ok(tenant) => format!("{tenant:?}"),
+            Err(refusal) => shown(refusal),
+        };
+        assert_eq!(
+            tenant(&[("x-amz-tenant-id", "blue")], Tenancy::PerTenant),
+            r#"Some("blue")"#
+        );
+        assert_eq!(tenant(&[], Tenancy::Shared), "None");
+        insta::assert_snapshot!(
+            tenant(&[], Tenancy::PerTenant),
+            @"400 InvalidParameterValueException: Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled."
+        );
+        insta::assert_snapshot!(
+            tenant(&[("x-amz-tenant-id", "blue")], Tenancy::Shared),
+            @"400 InvalidParameterValueException: Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled."
+        );
+        insta::assert_snapshot!(
+            tenant(&[("x-amz-tenant-id", "a b")], Tenancy::PerTenant),
+            @r#"400 InvalidParameterValueException: X-Amz-Tenant-Id must be 1 or more visible ASCII characters, not "a b""#
+        );
+        let options = options(
+            &headers(&[("x-amz-tenant-id", "blue")]),
+            true,
+            Tenancy::PerTenant,
+        );
+        assert_eq!(options.map(|o| o.tenant_id), Ok(Some("blue".to_string())));
     }
 }

@@ -59,7 +59,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
 pub use config::{
-    AsyncConfig, ConnectionLimits, EmulatorConfig, FunctionConfig, LambdaMounts, View,
+    AsyncConfig, ConnectionLimits, EmulatorConfig, FunctionConfig, LambdaMounts, Tenancy, View,
 };
 pub use front_door::HttpEventKind;
 pub use invoke_api::COGNITO_IDENTITY_HEADER;
@@ -132,6 +132,16 @@ pub enum EmulatorError {
     /// The emulator was shut down before the invocation was answered.
     #[error("the emulator was shut down before the invocation was answered")]
     Stopped,
+    /// The tenant given and the function's [`Tenancy`] disagree: a function with tenant
+    /// isolation invoked without a tenant, or one without it invoked with one (AWS: 400
+    /// `InvalidParameterValueException`).
+    #[error("function `{function}`: {reason}")]
+    Tenancy {
+        /// The function invoked.
+        function: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 /// What [`Emulator::invoke`] returns: the same facts the Invoke API answers with.
@@ -333,7 +343,21 @@ impl Emulator {
     /// Invokes `function` synchronously (`RequestResponse`) without going through HTTP.
     /// Blocks until it is answered; call it from synchronous code, not from async code.
     pub fn invoke(&self, function: &str, payload: &[u8]) -> Result<Invoked, EmulatorError> {
-        let (target, invocation, answer) = self.prepare(function, payload)?;
+        self.invoke_tenant(function, None, payload)
+    }
+
+    /// Like [`Emulator::invoke`], for `tenant` (the Invoke API's `X-Amz-Tenant-Id`): required
+    /// by a function with [`Tenancy::PerTenant`], whose runtime reads it as
+    /// `Lambda-Runtime-Aws-Tenant-Id` and which runs it only on that tenant's instances; refused
+    /// by any other ([`EmulatorError::Tenancy`]).
+    pub fn invoke_tenant(
+        &self,
+        function: &str,
+        tenant: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Invoked, EmulatorError> {
+        let (target, mut invocation, answer) = self.prepare(function, payload)?;
+        invocation.tenant_id = check_tenant(&target, tenant)?;
         let request_id = invocation.request_id.clone();
         target.enqueue(invocation);
         let completion = self
@@ -359,6 +383,7 @@ impl Emulator {
         payload: &[u8],
     ) -> Result<Invoked, EmulatorError> {
         let (target, mut invocation, answer) = self.prepare(function, payload)?;
+        check_tenant(&target, None)?;
         invocation.request_id = request_id.to_string();
         target.enqueue(invocation);
         let completion = self
@@ -384,7 +409,19 @@ impl Emulator {
         payload: &[u8],
         on_chunk: &mut dyn FnMut(&[u8]),
     ) -> Result<Invoked, EmulatorError> {
+        self.invoke_stream_tenant(function, None, payload, on_chunk)
+    }
+
+    /// [`Emulator::invoke_stream`] for `tenant`, checked as [`Emulator::invoke_tenant`] checks it.
+    pub fn invoke_stream_tenant(
+        &self,
+        function: &str,
+        tenant: Option<&str>,
+        payload: &[u8],
+        on_chunk: &mut dyn FnMut(&[u8]),
+    ) -> Result<Invoked, EmulatorError> {
         let (target, mut invocation, answer) = self.prepare(function, payload)?;
+        invocation.tenant_id = check_tenant(&target, tenant)?;
         let request_id = invocation.request_id.clone();
         let (parts_in, mut parts) = tokio::sync::mpsc::channel(stream_api::IN_FLIGHT);
         invocation.stream = Some(parts_in);
@@ -586,4 +623,38 @@ fn validate(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         }
     }
     Ok(())
+}
+
+/// The tenant of an invocation of `function` through the library, checked as the Invoke API
+/// checks `X-Amz-Tenant-Id` against the function's [`Tenancy`].
+fn check_tenant(
+    function: &Function,
+    tenant: Option<&str>,
+) -> Result<Option<String>, EmulatorError> {
+    let mut headers = hyper::HeaderMap::new();
+    if let Some(tenant) = tenant {
+        let value =
+            hyper::header::HeaderValue::from_str(tenant).map_err(|_| EmulatorError::Tenancy {
+                function: function.config.name.clone(),
+                reason: format!("the tenant id {tenant:?} cannot be sent in a header"),
+            })?;
+        headers.insert(invoke_api::TENANT_ID_HEADER, value);
+    }
+    invoke_api::tenant_id(&headers, function.config.tenancy).map_err(|refusal| {
+        let reason = match (function.config.tenancy, tenant) {
+            (Tenancy::PerTenant, None) => format!(
+                "it has tenant isolation (PER_TENANT): every invocation names its tenant ({})",
+                refusal.message()
+            ),
+            (_, Some(_)) if function.config.tenancy != Tenancy::PerTenant => format!(
+                "it has no tenant isolation, so an invocation names no tenant ({})",
+                refusal.message()
+            ),
+            _ => refusal.message().to_string(),
+        };
+        EmulatorError::Tenancy {
+            function: function.config.name.clone(),
+            reason,
+        }
+    })
 }

@@ -74,6 +74,8 @@ pub struct Delivery {
     pub trace_id: String,
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
+    /// Sent as `Lambda-Runtime-Aws-Tenant-Id` (a function with tenant isolation).
+    pub tenant_id: Option<String>,
 }
 
 /// How a streamed answer ended, as [`Backend::end_stream`] takes it.
@@ -485,6 +487,9 @@ fn event(delivery: Delivery) -> Response<Body> {
     }
     if let Some(identity) = &delivery.cognito_identity {
         set(header::COGNITO_IDENTITY, identity);
+    }
+    if let Some(tenant_id) = &delivery.tenant_id {
+        set(header::TENANT_ID, tenant_id);
     }
     response
 }

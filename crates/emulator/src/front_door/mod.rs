@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 pub use answer::answer;
 pub use event::{HttpEventKind, HttpRequest, Origin, event};
 
+use crate::config::Tenancy;
 use crate::function::Function;
 use crate::http::{self, Body, BodyError};
 use crate::invocation::{Invocation, StreamPart};
@@ -61,6 +62,16 @@ pub async fn serve(
     kind: HttpEventKind,
     host: &str,
 ) -> Response<Body> {
+    // With tenant isolation, the tenant passes through as the integration in front of the
+    // function passes it (`X-Amz-Tenant-Id` on its Invoke call), checked as Invoke checks
+    // it. Without, the header is only one of the request's, as any other.
+    let tenant_id = match function.config.tenancy {
+        Tenancy::Shared => None,
+        tenancy => match crate::invoke_api::tenant_id(request.headers(), tenancy) {
+            Ok(tenant_id) => tenant_id,
+            Err(refusal) => return refusal.into_response(),
+        },
+    };
     let method = request.method().as_str().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let headers: Vec<(String, String)> = request
@@ -93,6 +104,7 @@ pub async fn serve(
     };
     let (responder, completed) = oneshot::channel();
     let mut invocation = Invocation::new(Bytes::new(), Some(responder));
+    invocation.tenant_id = tenant_id;
     let now = SystemTime::now();
     let http_request = HttpRequest {
         method: &method,

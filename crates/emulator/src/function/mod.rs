@@ -52,6 +52,10 @@ impl Identified for Job {
     fn request_id(&self) -> &str {
         &self.invocation.request_id
     }
+
+    fn tenant(&self) -> Option<&str> {
+        self.invocation.tenant_id.as_deref()
+    }
 }
 
 impl Job {
@@ -225,13 +229,18 @@ impl Function {
             if queue.is_empty() {
                 break;
             }
+            // The first queued invocation this instance may run: the front of the queue, but
+            // on a function with tenant isolation the first of the instance's own tenant.
             while instance.life.can_take()
-                && let Some(invocation) = queue.pop_front()
+                && let Some(at) = queue
+                    .iter()
+                    .position(|queued| instance.life.serves(queued.tenant_id.as_deref()))
+                && let Some(invocation) = queue.remove(at)
             {
                 match instance.life.offer(Job::new(invocation)) {
                     None => instance.wake.notify_one(),
                     Some(refused) => {
-                        queue.push_front(refused.invocation);
+                        queue.insert(at, refused.invocation);
                         break;
                     }
                 }
@@ -240,21 +249,65 @@ impl Function {
         if self.external || self.stopped.load(Ordering::Acquire) {
             return;
         }
-        loop {
-            let available = state
-                .instances
-                .values()
-                .filter(|i| i.life.will_be_free())
-                .count();
-            if state.queue.len() <= available || state.instances.len() >= self.config.concurrency {
+        while let Some(tenant) = wanting_instance(state) {
+            if state.instances.len() >= self.config.concurrency {
+                // At the concurrency, a tenant with no instance gets one in place of an idle
+                // instance of another tenant (which is ended, never handed over).
+                if tenant.is_some() && self.end_idle_instance_of_other(state, tenant.as_deref()) {
+                    continue;
+                }
                 break;
             }
-            if let Err((error_type, reason)) = self.spawn_instance(state)
-                && let Some(invocation) = state.queue.pop_front()
-            {
-                self.fail_without_instance(invocation, &error_type, &reason);
+            // Ids only grow and a spawn inserts one instance: the new one is at or above this.
+            let first_new = self.next_instance_id.load(Ordering::Relaxed);
+            match self.spawn_instance(state) {
+                Ok(()) => {
+                    if let Some((_, instance)) = state.instances.range_mut(first_new..).next() {
+                        instance.life.bind(tenant.as_deref());
+                    }
+                }
+                Err((error_type, reason)) => {
+                    if let Some(at) = state
+                        .queue
+                        .iter()
+                        .position(|queued| queued.tenant_id == tenant)
+                        && let Some(invocation) = state.queue.remove(at)
+                    {
+                        self.fail_without_instance(invocation, &error_type, &reason);
+                    }
+                }
             }
         }
+    }
+
+    /// Ends an idle instance that does not serve `tenant`, to make room for one that does;
+    /// false when there is none. Nothing runs in it, so nobody is failed: its processes are
+    /// killed and its Runtime API stops, as Lambda spins an environment down.
+    fn end_idle_instance_of_other(
+        self: &Arc<Self>,
+        state: &mut FunctionState,
+        tenant: Option<&str>,
+    ) -> bool {
+        let Some(id) = state
+            .instances
+            .iter()
+            .find(|(_, instance)| instance.life.is_idle() && !instance.life.serves(tenant))
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        let Some(instance) = state.instances.remove(&id) else {
+            return false;
+        };
+        instance.retire();
+        instance.io.kill_all();
+        let io = Arc::clone(&instance.io);
+        self.handle.spawn(async move {
+            // Its last lines are read before the log's writer end is closed.
+            io.flush().await;
+            io.close_writer();
+        });
+        true
     }
 
     /// Creates the one endpoint of runtime-API-only mode and returns its address.
@@ -369,6 +422,7 @@ impl Function {
             trace_id: invocation.trace_id.clone(),
             client_context: invocation.client_context.clone(),
             cognito_identity: invocation.cognito_identity.clone(),
+            tenant_id: invocation.tenant_id.clone(),
         }))
     }
 
@@ -387,6 +441,34 @@ impl Function {
             instance.io.close_writer();
         }
     }
+}
+
+/// The tenant (`None`: invocations naming none) of the first queued invocation, in queue
+/// order, whose tenant has more invocations queued than instances that will take them: the
+/// one a new instance is for. On a function without tenant isolation that is `Some(None)`
+/// exactly when more wait than the instances will take, as before tenants.
+fn wanting_instance(state: &FunctionState) -> Option<Option<String>> {
+    let mut queued: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    for invocation in &state.queue {
+        *queued.entry(invocation.tenant_id.as_deref()).or_default() += 1;
+    }
+    let wanting = |tenant: Option<&str>| {
+        let free = state
+            .instances
+            .values()
+            .filter(|i| i.life.will_be_free() && i.life.serves(tenant))
+            .count();
+        queued.get(&tenant).is_some_and(|&count| count > free)
+    };
+    // Each tenant is looked at once: the queue may be long, the tenants in it few.
+    let mut seen = std::collections::BTreeSet::new();
+    state
+        .queue
+        .iter()
+        .map(|invocation| invocation.tenant_id.as_deref())
+        .filter(|&tenant| seen.insert(tenant))
+        .find(|&tenant| wanting(tenant))
+        .map(|tenant| tenant.map(str::to_string))
 }
 
 /// A listener on 127.0.0.1 (`port` 0: any free one), for an instance's Runtime API.
