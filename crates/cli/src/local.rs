@@ -217,6 +217,7 @@ pub fn project_function(
     config.memory_mb = function.spec.memory_mb;
     config.response_streaming = function.spec.streams();
     config.max_concurrency = usize::try_from(function.spec.max_concurrency).unwrap_or(1);
+    config.tenancy = tenancy(&function.spec);
     config.env = function
         .spec
         .environment
@@ -392,6 +393,15 @@ pub fn function_name_from(path: &Path) -> String {
         "function".to_string()
     } else {
         name
+    }
+}
+
+/// The emulator's tenancy for a spec's `tenant-isolation-mode`.
+pub fn tenancy(spec: &crate::spec::FunctionSpec) -> lamina_emulator::Tenancy {
+    if spec.per_tenant {
+        lamina_emulator::Tenancy::PerTenant
+    } else {
+        lamina_emulator::Tenancy::Shared
     }
 }
 

@@ -157,6 +157,9 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
                     (function.name.clone(), function.spec.streams())
                 }
             };
+            if args.tenant.is_some() {
+                bail!("--tenant is for local invocations; --remote does not pass it yet");
+            }
             return remote::invoke(&args.aws, &name, payload, args.stream || streams);
         }
         Target::Zip(zip) => {
@@ -191,10 +194,11 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
     let streamed = args.stream || config.response_streaming;
     let emulator = Emulator::start(EmulatorConfig::new(vec![config]))
         .context("starting the local Lambda emulator")?;
+    let tenant = args.tenant.as_deref();
     let invoked = if streamed {
-        emulator.invoke_stream(&name, &payload, &mut invoke::print_chunk)
+        emulator.invoke_stream_tenant(&name, tenant, &payload, &mut invoke::print_chunk)
     } else {
-        emulator.invoke(&name, &payload)
+        emulator.invoke_tenant(&name, tenant, &payload)
     };
     eprint!("{}", emulator.logs(&name));
     emulator.shutdown();

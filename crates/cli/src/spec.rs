@@ -86,6 +86,7 @@ struct RawSpec {
     tags: BTreeMap<String, String>,
     invoke_mode: Option<Spanned<String>>,
     max_concurrency: Option<Spanned<u32>>,
+    tenant_isolation_mode: Option<Spanned<String>>,
     package: Option<String>,
     bin: Option<String>,
     #[serde(default)]
@@ -137,6 +138,10 @@ pub struct FunctionSpec {
     /// Invocations one instance serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda Managed
     /// Instances) [default 1].
     pub max_concurrency: u32,
+    /// `tenant-isolation-mode = "PER_TENANT"` (AWS's `TenancyConfig.TenantIsolationMode`):
+    /// every invocation names its tenant and an execution environment serves one tenant for
+    /// life [default: no tenant isolation].
+    pub per_tenant: bool,
     /// A Rust function's Cargo package [default: the package the spec is in].
     pub package: Option<String>,
     /// A Rust function's binary [default: `bootstrap`, else the package's only binary].
@@ -316,6 +321,7 @@ fn decide(raw: RawSpec, path: &Path) -> Result<FunctionSpec, Refusal> {
     check_role(raw.role.as_ref())?;
     let invoke_mode = invoke_mode_of(raw.invoke_mode)?;
     let max_concurrency = max_concurrency_of(raw.max_concurrency)?;
+    let per_tenant = per_tenant_of(raw.tenant_isolation_mode)?;
     let tree = Spec {
         description: raw.description.clone(),
         architectures: architectures.clone(),
@@ -343,6 +349,7 @@ fn decide(raw: RawSpec, path: &Path) -> Result<FunctionSpec, Refusal> {
         tags: raw.tags,
         invoke_mode,
         max_concurrency,
+        per_tenant,
         package: raw.package,
         bin: raw.bin,
         tree,
@@ -539,6 +546,22 @@ fn max_concurrency_of(slots: Option<Spanned<u32>>) -> Result<u32, Refusal> {
     }
 }
 
+/// `tenant-isolation-mode`: AWS's one mode, `PER_TENANT`, or none.
+fn per_tenant_of(mode: Option<Spanned<String>>) -> Result<bool, Refusal> {
+    match mode {
+        None => Ok(false),
+        Some(mode) if mode.get_ref() == "PER_TENANT" => Ok(true),
+        Some(mode) => refuse(
+            mode.span(),
+            "tenant-isolation-mode",
+            format!(
+                "`{}`: PER_TENANT (AWS's only TenantIsolationMode), or leave the key out for no tenant isolation",
+                mode.get_ref()
+            ),
+        ),
+    }
+}
+
 /// Lambda hands the environment and the handler to the runtime as C strings, which end at the
 /// first NUL: refused here rather than failing at every start.
 fn nul_refused() -> String {
@@ -595,6 +618,7 @@ ephemeral-storage = 1024
 layers = ["runtime", "../layers/tools", "arn:aws:lambda:eu-west-1:123456789012:layer:x:3"]
 role = "arn:aws:iam::123456789012:role/lambda"
 invoke-mode = "RESPONSE_STREAM"
+tenant-isolation-mode = "PER_TENANT"
 
 [environment]
 GREETING = "hi"
@@ -624,6 +648,7 @@ to = "handler.py"
         assert_eq!(spec.tags["team"], "a");
         assert_eq!(spec.tree.copy.len(), 1);
         assert_eq!(spec.invoke_mode, "RESPONSE_STREAM");
+        assert!(spec.per_tenant);
     }
 
     #[test]
@@ -654,6 +679,14 @@ to = "handler.py"
                 error_of("architectures = [\"x86\"]\n"),
             ]
             .join("\n")
+        );
+    }
+
+    #[test]
+    fn tenant_isolation_is_awss_per_tenant_named_with_file_line_and_key() {
+        insta::assert_snapshot!(
+            error_of("name = \"ok\"\ntenant-isolation-mode = \"per-tenant\"\n"),
+            @"fn/lamina.toml:2: `tenant-isolation-mode`: `per-tenant`: PER_TENANT (AWS's only TenantIsolationMode), or leave the key out for no tenant isolation"
         );
     }
 
@@ -735,6 +768,12 @@ to = "handler.py"
         assert_eq!(
             refused(invoke_mode_of(at("stream".into()))).1,
             "invoke-mode"
+        );
+        assert_eq!(per_tenant_of(None), Ok(false));
+        assert_eq!(per_tenant_of(at("PER_TENANT".into())), Ok(true));
+        insta::assert_snapshot!(
+            refused(per_tenant_of(at("per-tenant".into()))).2,
+            @"`per-tenant`: PER_TENANT (AWS's only TenantIsolationMode), or leave the key out for no tenant isolation"
         );
         assert_eq!(runtime_of(None), Ok(DEFAULT_RUNTIME.into()));
         assert_eq!(architectures_of(None), Ok(Architecture::all()));
