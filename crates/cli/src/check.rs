@@ -69,11 +69,12 @@ pub fn check(
     // Sizes first, from the zips' directories: a zip over the limit (a zip bomb among them)
     // is refused without unpacking a byte of it.
     let limits = Limits::LAMBDA;
-    let mut total = listing.unzipped;
+    let mut sizes = vec![listing.unzipped];
     for layer in layers {
-        total += list_zip(layer)?.unzipped;
+        sizes.push(list_zip(layer)?.unzipped);
     }
-    let (mut ok, mut text) = if total > limits.max_unzipped_bytes {
+    let over = lamina_unzip::check_unzipped_total(sizes, limits.max_unzipped_bytes).err();
+    let (mut ok, mut text) = if over.is_some() {
         (
             false,
             format!(
@@ -96,7 +97,7 @@ pub fn check(
             listing.zip_size, limits.max_zip_bytes
         ));
     }
-    if total > limits.max_unzipped_bytes {
+    if let Some(over) = over {
         ok = false;
         let mut largest = listing.entries.clone();
         largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -106,14 +107,15 @@ pub fn check(
             .map(|(name, size)| format!("{name} {size} bytes"))
             .collect();
         text.push_str(&format!(
-            "  - unzipped, it{} is {total} bytes, over Lambda's limit of {} bytes; largest \
+            "  - unzipped, it{} is {} bytes, over Lambda's limit of {} bytes; largest \
              entries: {}. Fix: leave out what the image or a layer already has.\n",
             if layers.is_empty() {
                 ""
             } else {
                 " and its layers"
             },
-            limits.max_unzipped_bytes,
+            over.size,
+            over.limit,
             names.join(", ")
         ));
     }

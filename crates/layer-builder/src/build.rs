@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use lamina_unzip::check_unzipped_total;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -104,13 +105,13 @@ pub fn build(
     let entries = tree.plan()?;
     let unzipped_size: u64 = entries.iter().map(|e| e.size).sum();
     let limits = &options.limits;
-    if unzipped_size > limits.max_unzipped_bytes {
-        return Err(Error::UnzippedTooLarge {
+    check_unzipped_total([unzipped_size], limits.max_unzipped_bytes).map_err(|over| {
+        Error::UnzippedTooLarge {
             artifact: label(artifact),
-            size: unzipped_size,
-            limit: limits.max_unzipped_bytes,
-        });
-    }
+            size: over.size,
+            limit: over.limit,
+        }
+    })?;
     if options.layers.count > limits.max_layers_per_function {
         return Err(Error::TooManyLayers {
             function: label(artifact),
@@ -118,14 +119,16 @@ pub fn build(
             limit: limits.max_layers_per_function,
         });
     }
-    let with_layers = unzipped_size.saturating_add(options.layers.unzipped_bytes);
-    if options.layers.count > 0 && with_layers > limits.max_unzipped_bytes {
-        return Err(Error::FunctionWithLayersTooLarge {
-            function: label(artifact),
-            layers: options.layers.count,
-            size: with_layers,
-            limit: limits.max_unzipped_bytes,
-        });
+    if options.layers.count > 0 {
+        let sizes = [unzipped_size, options.layers.unzipped_bytes];
+        check_unzipped_total(sizes, limits.max_unzipped_bytes).map_err(|over| {
+            Error::FunctionWithLayersTooLarge {
+                function: label(artifact),
+                layers: options.layers.count,
+                size: over.size,
+                limit: over.limit,
+            }
+        })?;
     }
     let digest = inputs_digest(artifact, options.epoch, &entries);
     let manifest_path = manifest_path(zip_path);

@@ -1,6 +1,7 @@
 //! Lambda's size and count limits, checked at build time.
 
 use lamina_context::facts;
+use lamina_unzip::check_unzipped_total;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -47,15 +48,17 @@ impl Limits {
                 limit: self.max_layers_per_function,
             });
         }
-        let size = function.unzipped_size + layers.iter().map(|l| l.unzipped_size).sum::<u64>();
-        if size > self.max_unzipped_bytes {
-            return Err(Error::FunctionWithLayersTooLarge {
+        // Manifests are read from disk: their sizes add up in the one check, saturating.
+        let sizes =
+            std::iter::once(function.unzipped_size).chain(layers.iter().map(|l| l.unzipped_size));
+        check_unzipped_total(sizes, self.max_unzipped_bytes).map_err(|over| {
+            Error::FunctionWithLayersTooLarge {
                 function: function.artifact.clone(),
                 layers: layers.len(),
-                size,
-                limit: self.max_unzipped_bytes,
-            });
-        }
+                size: over.size,
+                limit: over.limit,
+            }
+        })?;
         Ok(())
     }
 }
@@ -63,5 +66,48 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self::LAMBDA
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Architecture, ArtifactKind};
+
+    fn manifest(artifact: &str, unzipped_size: u64) -> Manifest {
+        Manifest {
+            format: 1,
+            artifact: artifact.into(),
+            kind: ArtifactKind::Layer,
+            architecture: Architecture::X86_64,
+            compatible_runtimes: Vec::new(),
+            source_date_epoch: 0,
+            compression: String::new(),
+            inputs_digest: String::new(),
+            zip_sha256: String::new(),
+            code_sha256: String::new(),
+            zip_size: 0,
+            unzipped_size,
+            files: Vec::new(),
+        }
+    }
+
+    /// Manifests come from disk: sizes that add up past `u64::MAX` are over the limit, not
+    /// a panic (debug) or a wrapped small total that passes (release).
+    #[test]
+    fn sizes_from_manifests_never_overflow() {
+        let function = manifest("fn", u64::MAX);
+        let layers = [manifest("a", u64::MAX), manifest("b", 2)];
+        let error = Limits::LAMBDA
+            .check_function_with_layers(&function, &layers)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "fn: function and its 2 layers unzip to {} bytes, over Lambda's limit of {} bytes",
+                u64::MAX,
+                facts::MAX_UNZIPPED_BYTES
+            )
+        );
     }
 }

@@ -9,8 +9,10 @@
 //!   header or the directory ([`UnzipError::InconsistentHeaders`]); and an unpacking that
 //!   keeps only some files still reads every file to its end: one zip, one verdict, whoever
 //!   reads it;
-//! - [`check_unzipped_size`] refuses a function and its layers above Lambda's
-//!   262,144,000 bytes with Lambda's wording, before a byte is written;
+//! - [`check_unzipped_total`] is the one check of Lambda's 262,144,000-byte limit on a
+//!   function and its layers unzipped (sizes added up saturating), used by the layer
+//!   builder and `cargo lamina check` too; [`check_unzipped_size`] applies it to zips with
+//!   Lambda's wording, before a byte is written;
 //! - [`unpack`] writes a zip into a folder without ever following a symbolic link: every
 //!   folder, file and link is opened or created relative to its parent folder's descriptor
 //!   with `O_NOFOLLOW`, and modes are set on the opened descriptor (`fchmod`), so a link
@@ -28,7 +30,9 @@ mod unpack;
 
 pub use entry::EntryKind;
 pub use error::UnzipError;
-pub use listing::{ListedEntry, Listing, check_unzipped_size};
+pub use listing::{
+    ListedEntry, Listing, OverUnzippedLimit, check_unzipped_size, check_unzipped_total,
+};
 pub use unpack::{Keep, unpack};
 
 /// Lambda's limit on a function and all its layers, unzipped: 262,144,000 bytes.

@@ -83,15 +83,41 @@ impl Listing {
 /// Refuses `listings` (a function and its layers) when together they unzip past `limit`
 /// ([`MAX_UNZIPPED_BYTES`](crate::MAX_UNZIPPED_BYTES) on Lambda), with Lambda's message. Returns the total.
 pub fn check_unzipped_size(listings: &[&Listing], limit: u64) -> Result<u64, UnzipError> {
-    let size = listings
-        .iter()
-        .fold(0u64, |total, l| total.saturating_add(l.unzipped_size()));
-    if size > limit {
-        return Err(UnzipError::TooLarge {
+    check_unzipped_total(listings.iter().map(|l| l.unzipped_size()), limit).map_err(|over| {
+        UnzipError::TooLarge {
             zips: listings.iter().map(|l| l.zip.clone()).collect(),
-            size,
-            limit,
-        });
+            size: over.size,
+            limit: over.limit,
+        }
+    })
+}
+
+/// A function and its layers over the unzipped limit: what [`check_unzipped_total`]
+/// refuses. Each caller words it for what it counted (zips, a build's tree, manifests);
+/// shown alone it is Lambda's sentence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Unzipped size must be smaller than {limit} bytes: {size} bytes")]
+pub struct OverUnzippedLimit {
+    /// The sizes added up (saturating at `u64::MAX`).
+    pub size: u64,
+    /// The limit they are over.
+    pub limit: u64,
+}
+
+/// Lambda's rule on a function and all its layers, the one check of it: their unzipped
+/// `sizes` added up must not exceed `limit` ([`MAX_UNZIPPED_BYTES`](crate::MAX_UNZIPPED_BYTES)
+/// on Lambda; smaller ones in tests). Sizes come from zips' headers and manifests, from
+/// outside the process, so they add up saturating: no overflow (a panic, or a wrapped
+/// total that passes) whatever they declare. Returns the total.
+pub fn check_unzipped_total(
+    sizes: impl IntoIterator<Item = u64>,
+    limit: u64,
+) -> Result<u64, OverUnzippedLimit> {
+    let size = sizes
+        .into_iter()
+        .fold(0u64, |total, size| total.saturating_add(size));
+    if size > limit {
+        return Err(OverUnzippedLimit { size, limit });
     }
     Ok(size)
 }
@@ -104,4 +130,36 @@ pub(crate) fn open(zip: &Path) -> Result<zip::ZipArchive<fs::File>, UnzipError> 
     let mut archive = zip::ZipArchive::new(file).map_err(bad_zip(zip))?;
     headers::verify(zip, &mut archive)?;
     Ok(archive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Up to the limit is allowed, one byte more is not; sizes declaring more than a u64
+    /// holds are over it, not wrapped around to a small total (nor a panic).
+    #[test]
+    fn the_total_is_checked_inclusively_and_never_wraps() {
+        let limit = lamina_context::facts::MAX_UNZIPPED_BYTES;
+        assert_eq!(check_unzipped_total([limit - 1, 1], limit), Ok(limit));
+        assert_eq!(check_unzipped_total([], limit), Ok(0));
+        assert_eq!(
+            check_unzipped_total([limit, 1], limit),
+            Err(OverUnzippedLimit {
+                size: limit + 1,
+                limit
+            })
+        );
+        assert_eq!(
+            check_unzipped_total([u64::MAX, 2], limit),
+            Err(OverUnzippedLimit {
+                size: u64::MAX,
+                limit
+            })
+        );
+        insta::assert_snapshot!(
+            check_unzipped_total([limit, 1], limit).unwrap_err(),
+            @"Unzipped size must be smaller than 262144000 bytes: 262144001 bytes"
+        );
+    }
 }
