@@ -5,8 +5,9 @@
 //! under a `tests` folder, `*_tests.rs` files, files declared by `#[cfg(test)] mod x;`, and
 //! items under `#[cfg(test)]`, such as `mod tests { ... }` blocks), none may hold a literal that spells one of Lambda's facts again:
 //! an error type (`"Runtime.`, `"Sandbox.`, `"Function.`), the task root (`"/var/task"`), the
-//! unzipped limit (`262_144_000`, `262144000`), the buffered response limit (`6_291_456`)
-//! or the largest memory size (`10_240`). Comments are not read. A failure names each
+//! unzipped limit (`262_144_000`, `262144000`), the buffered response limit (`6_291_456`),
+//! the largest memory size (`10_240`) or the direct-upload limit (`52_428_800`, `52428800`,
+//! `50 * 1024 * 1024`). Comments are not read. A failure names each
 //! `file:line` and the literal; the fix is to use `lamina_context::facts`.
 //!
 //! Two exceptions, each a list:
@@ -33,6 +34,9 @@ const FORBIDDEN: &[&str] = &[
     "262144000",
     "6_291_456",
     "10_240",
+    "52_428_800",
+    "52428800",
+    "50 * 1024 * 1024",
 ];
 
 /// The one home of Lambda's facts.

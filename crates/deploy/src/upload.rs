@@ -8,8 +8,9 @@ use aws_sdk_lambda::types::{FunctionCode, LayerVersionContentInput};
 
 use crate::DeployError;
 
-/// The largest zip sent inside the request; larger goes through S3.
-pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+/// The largest zip sent inside the request; larger goes through S3. Lambda's
+/// [`MAX_DIRECT_UPLOAD_BYTES`](lamina_context::facts::MAX_DIRECT_UPLOAD_BYTES), 50 MiB.
+pub const DIRECT_UPLOAD_LIMIT: u64 = lamina_context::facts::MAX_DIRECT_UPLOAD_BYTES;
 
 /// Where uploads go when they go through S3 (`--s3-bucket`).
 #[cfg(feature = "s3")]
