@@ -113,6 +113,7 @@ pub fn plan_input(
         }),
         description: spec.description.clone().unwrap_or_default(),
         tags: spec.tags.clone(),
+        per_tenant: spec.per_tenant,
     })
 }
 

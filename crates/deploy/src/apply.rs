@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{Environment, EphemeralStorage, Runtime, VpcConfig};
+use aws_sdk_lambda::types::{
+    Environment, EphemeralStorage, Runtime, TenancyConfig, TenantIsolationMode, VpcConfig,
+};
 use serde::Serialize;
 
 use crate::DeployError;
@@ -298,6 +300,20 @@ async fn create(
     }
     if input.vpc.is_some() {
         req = req.vpc_config(vpc_config(input));
+    }
+    if input.per_tenant {
+        // Only here: Lambda takes TenancyConfig at creation and never changes it.
+        req = req.tenancy_config(
+            TenancyConfig::builder()
+                .tenant_isolation_mode(TenantIsolationMode::PerTenant)
+                .build()
+                .map_err(|e| DeployError::Aws {
+                    operation: "CreateFunction",
+                    resource: input.name.clone(),
+                    code: "(request)".into(),
+                    message: e.to_string(),
+                })?,
+        );
     }
     req.send()
         .await

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_lambda::types::FunctionConfiguration;
+use aws_sdk_lambda::types::{FunctionConfiguration, TenantIsolationMode};
 use serde::Serialize;
 
+use crate::DeployError;
 use crate::input::{FunctionPlanInput, Vpc};
 use crate::remote::short_layer;
 
@@ -138,6 +139,37 @@ pub(crate) fn code_reason(
         ));
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// The deployed function's `TenantIsolationMode` (`None`: no `TenancyConfig`).
+pub(crate) fn deployed_tenancy(deployed: &FunctionConfiguration) -> Option<String> {
+    deployed
+        .tenancy_config()
+        .map(|tenancy| tenancy.tenant_isolation_mode().as_str().to_string())
+}
+
+/// The spec's `TenantIsolationMode` (`None`: no tenant isolation).
+pub(crate) fn local_tenancy(input: &FunctionPlanInput) -> Option<String> {
+    input
+        .per_tenant
+        .then(|| TenantIsolationMode::PerTenant.as_str().to_string())
+}
+
+/// Refuses a change of tenant isolation, which Lambda sets only at creation. Pure.
+pub(crate) fn check_tenancy(
+    input: &FunctionPlanInput,
+    deployed: &FunctionConfiguration,
+) -> Result<(), DeployError> {
+    let (deployed, local) = (deployed_tenancy(deployed), local_tenancy(input));
+    if deployed == local {
+        return Ok(());
+    }
+    let shown = |mode: Option<String>| mode.unwrap_or_else(|| "none".to_string());
+    Err(DeployError::TenancyChange {
+        function: input.name.clone(),
+        deployed: shown(deployed),
+        local: shown(local),
+    })
 }
 
 /// Every configuration key that differs, in a fixed order.
@@ -323,7 +355,36 @@ mod tests {
             }),
             description: String::new(),
             tags: BTreeMap::new(),
+            per_tenant: false,
         }
+    }
+
+    #[test]
+    fn tenant_isolation_is_set_at_creation_only() {
+        use aws_sdk_lambda::types::TenancyConfig;
+        let per_tenant = FunctionPlanInput {
+            per_tenant: true,
+            ..input()
+        };
+        let isolated = deployed_builder()
+            .tenancy_config(
+                TenancyConfig::builder()
+                    .tenant_isolation_mode(TenantIsolationMode::PerTenant)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert!(check_tenancy(&input(), &deployed()).is_ok());
+        assert!(check_tenancy(&per_tenant, &isolated).is_ok());
+        assert_eq!(deployed_tenancy(&isolated).as_deref(), Some("PER_TENANT"));
+        insta::assert_snapshot!(
+            check_tenancy(&per_tenant, &deployed()).unwrap_err().to_string(),
+            @"function hello: tenant isolation is none deployed and PER_TENANT in the spec, and Lambda sets it only when it creates a function (CreateFunction's TenancyConfig; UpdateFunctionConfiguration has none): delete the function and deploy again, or deploy it under another name"
+        );
+        insta::assert_snapshot!(
+            check_tenancy(&input(), &isolated).unwrap_err().to_string(),
+            @"function hello: tenant isolation is PER_TENANT deployed and none in the spec, and Lambda sets it only when it creates a function (CreateFunction's TenancyConfig; UpdateFunctionConfiguration has none): delete the function and deploy again, or deploy it under another name"
+        );
     }
 
     fn deployed() -> FunctionConfiguration {

@@ -60,6 +60,19 @@ pub enum DeployError {
         /// AWS's message.
         message: String,
     },
+    /// The spec's tenant isolation differs from the deployed function's, which Lambda sets
+    /// only at creation.
+    #[error(
+        "function {function}: tenant isolation is {deployed} deployed and {local} in the spec, and Lambda sets it only when it creates a function (CreateFunction's TenancyConfig; UpdateFunctionConfiguration has none): delete the function and deploy again, or deploy it under another name"
+    )]
+    TenancyChange {
+        /// The function.
+        function: String,
+        /// The deployed `TenantIsolationMode`, or `none`.
+        deployed: String,
+        /// The spec's, or `none`.
+        local: String,
+    },
     /// A function to create has no role.
     #[error(
         "function {function} does not exist yet and no role is named: name an execution role ARN in the function spec (role = \"arn:aws:iam::ACCOUNT:role/NAME\")"

@@ -168,6 +168,10 @@ pub struct FunctionPlanInput {
     pub description: String,
     /// Tags on the function.
     pub tags: BTreeMap<String, String>,
+    /// Tenant isolation (`TenancyConfig` with `TenantIsolationMode: PER_TENANT`). Lambda
+    /// sets it only when it creates a function: a change of a deployed function is refused
+    /// by `plan` ([`crate::DeployError::TenancyChange`]).
+    pub per_tenant: bool,
 }
 
 fn names_only<S: serde::Serializer>(

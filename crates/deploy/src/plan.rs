@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use aws_sdk_lambda::Client;
 use serde::Serialize;
 
-use crate::diff::{Change, PlannedLayer, TagChanges, code_reason, config_changes, tag_changes};
+use crate::diff::{
+    Change, PlannedLayer, TagChanges, check_tenancy, code_reason, config_changes, tag_changes,
+};
 use crate::input::{FunctionPlanInput, LayerRef, LocalLayer};
 use crate::{DeployError, remote};
 
@@ -115,6 +117,7 @@ pub async fn plan(client: &Client, inputs: &[FunctionPlanInput]) -> Result<Plan,
                 let config = deployed.configuration().cloned().unwrap_or_else(|| {
                     aws_sdk_lambda::types::FunctionConfiguration::builder().build()
                 });
+                check_tenancy(input, &config)?;
                 FunctionAction::Update {
                     arn: config.function_arn().unwrap_or_default().to_string(),
                     code: code_reason(input, local_sha, &config),

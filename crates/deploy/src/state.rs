@@ -6,7 +6,9 @@ use aws_sdk_lambda::Client;
 use serde::Serialize;
 
 use crate::DeployError;
-use crate::diff::{Change, TagChanges, code_reason, config_changes, tag_changes};
+use crate::diff::{
+    Change, TagChanges, code_reason, config_changes, deployed_tenancy, local_tenancy, tag_changes,
+};
 use crate::input::FunctionPlanInput;
 use crate::plan::resolve_layers;
 use crate::remote::{self, short_layer};
@@ -35,6 +37,10 @@ pub struct FunctionState {
     pub tag_drift: TagChanges,
     /// Deployed layers that have a newer version.
     pub layers_behind: Vec<LayerBehind>,
+    /// The deployed `TenantIsolationMode` (`None`: no tenant isolation, or not deployed).
+    pub deployed_tenancy: Option<String>,
+    /// The spec's `TenantIsolationMode` (`None`: no tenant isolation).
+    pub local_tenancy: Option<String>,
 }
 
 /// A deployed layer version with a newer version published.
@@ -55,6 +61,7 @@ impl FunctionState {
             && self.config_drift.is_empty()
             && self.tag_drift.is_empty()
             && self.layers_behind.is_empty()
+            && self.deployed_tenancy == self.local_tenancy
     }
 }
 
@@ -74,6 +81,8 @@ pub async fn state(
             config_drift: Vec::new(),
             tag_drift: TagChanges::default(),
             layers_behind: Vec::new(),
+            deployed_tenancy: None,
+            local_tenancy: local_tenancy(input),
         };
         if let Some(deployed) = remote::get_function(client, &input.name).await? {
             let config = deployed
@@ -85,6 +94,7 @@ pub async fn state(
                 fs.code_drift = code_reason(input, local, &config);
             }
             fs.config_drift = config_changes(input, &layers, &config);
+            fs.deployed_tenancy = deployed_tenancy(&config);
             fs.tag_drift = tag_changes(&input.tags, deployed.tags());
             let account = config
                 .function_arn()
@@ -161,6 +171,11 @@ impl StateReport {
                     paint(yellow, &change.to_string())
                 );
             }
+            let _ = writeln!(
+                out,
+                "  tenancy: {}",
+                tenancy_line(f, &|text| paint(yellow, text))
+            );
             if !f.tag_drift.is_empty() {
                 let _ = writeln!(out, "  tags: {}", paint(yellow, &f.tag_drift.to_string()));
             }
@@ -178,6 +193,20 @@ impl StateReport {
         }
         out
     }
+}
+
+/// The tenant isolation line: the mode when both sides agree, else both and why deploying
+/// cannot fix it (Lambda sets it at creation only).
+fn tenancy_line(f: &FunctionState, paint: &dyn Fn(&str) -> String) -> String {
+    let shown = |mode: &Option<String>| mode.clone().unwrap_or_else(|| "none".to_string());
+    if f.deployed_tenancy == f.local_tenancy {
+        return shown(&f.deployed_tenancy);
+    }
+    paint(&format!(
+        "{} deployed, {} local (set only when the function is created)",
+        shown(&f.deployed_tenancy),
+        shown(&f.local_tenancy)
+    ))
 }
 
 impl std::fmt::Display for StateReport {

@@ -327,6 +327,7 @@ async fn a_zip_over_50_mb_without_a_bucket_is_refused_before_any_call() {
         vpc: None,
         description: String::new(),
         tags: Default::default(),
+        per_tenant: false,
     };
     let p = Plan {
         layers: Vec::new(),

@@ -87,6 +87,7 @@ fn publish_only() -> Plan {
                 vpc: None,
                 description: String::new(),
                 tags: Default::default(),
+                per_tenant: false,
             },
             layers: Vec::new(),
             action: FunctionAction::Update {

@@ -226,6 +226,7 @@ impl Moto {
             vpc: None,
             description: "a lamina test function".into(),
             tags: BTreeMap::from([("team".into(), "lamina".into())]),
+            per_tenant: false,
         }
     }
 
