@@ -112,9 +112,42 @@ pub(crate) const TENANT_ID_HEADER: &str = "X-Amz-Tenant-Id";
 /// both, as AWS's tenant isolation troubleshooting guide gives it.
 const TENANCY_MISMATCH: &str = "Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled.";
 
+/// The longest tenant id (the Lambda API model's `TenantId`: 1 to 256 characters).
+const MAX_TENANT_ID_CHARS: usize = 256;
+
+/// The Lambda API model's pattern of a tenant id, as AWS's validation message quotes it.
+const TENANT_ID_PATTERN: &str = r"[a-zA-Z0-9\._:\/=+\-@ ]+";
+
+/// A tenant id within the API model's `TenantId` constraints, else AWS's 400
+/// `ValidationException` in the words of AWS's model validation.
+fn check_tenant_id(value: &HeaderValue) -> Result<String, Refusal> {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let refused = |constraint: String| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value '{text}' at 'tenantId' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    };
+    if text.chars().count() > MAX_TENANT_ID_CHARS {
+        return Err(refused(format!(
+            "Member must have length less than or equal to {MAX_TENANT_ID_CHARS}"
+        )));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._:/=+-@ ".contains(c);
+    if text.is_empty() || !text.chars().all(allowed) {
+        return Err(refused(format!(
+            "Member must satisfy regular expression pattern: {TENANT_ID_PATTERN}"
+        )));
+    }
+    Ok(text.into_owned())
+}
+
 /// The tenant `headers` name, checked against the function's `tenancy` as AWS checks it:
 /// required with [`Tenancy::PerTenant`], refused without (400 `InvalidParameterValueException`
-/// either way). A value that cannot be sent on to the runtime as a header is refused by name.
+/// either way). A value outside the API model's `TenantId` is refused as AWS refuses it.
 /// Pure; the Invoke API's [`options`] and the front door share it.
 pub(crate) fn tenant_id(
     headers: &hyper::HeaderMap,
@@ -122,19 +155,7 @@ pub(crate) fn tenant_id(
 ) -> Result<Option<String>, Refusal> {
     let given = match headers.get(TENANT_ID_HEADER) {
         None => None,
-        Some(value) => {
-            let text = value
-                .to_str()
-                .ok()
-                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic()))
-                .ok_or_else(|| {
-                    Refusal::bad_parameter(format!(
-                        "{TENANT_ID_HEADER} must be 1 or more visible ASCII characters, not {:?}",
-                        String::from_utf8_lossy(value.as_bytes())
-                    ))
-                })?;
-            Some(text.to_string())
-        }
+        Some(value) => Some(check_tenant_id(value)?),
     };
     match (tenancy, given) {
         (Tenancy::PerTenant, Some(tenant)) => Ok(Some(tenant)),
@@ -688,9 +709,20 @@ mod tests {
             tenant(&[("x-amz-tenant-id", "blue")], Tenancy::Shared),
             @"400 InvalidParameterValueException: Tenant ID configuration not specified or passed to a function when tenant isolation is not enabled."
         );
+        assert_eq!(
+            tenant(
+                &[("x-amz-tenant-id", "org:1/a b@c=d+e-f_g.h")],
+                Tenancy::PerTenant
+            ),
+            r#"Some("org:1/a b@c=d+e-f_g.h")"#
+        );
         insta::assert_snapshot!(
-            tenant(&[("x-amz-tenant-id", "a b")], Tenancy::PerTenant),
-            @r#"400 InvalidParameterValueException: X-Amz-Tenant-Id must be 1 or more visible ASCII characters, not "a b""#
+            tenant(&[("x-amz-tenant-id", "a;b")], Tenancy::PerTenant),
+            @r"400 ValidationException: 1 validation error detected: Value 'a;b' at 'tenantId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9\._:\/=+\-@ ]+"
+        );
+        insta::assert_snapshot!(
+            tenant(&[("x-amz-tenant-id", &"a".repeat(257))], Tenancy::PerTenant).replace(&"a".repeat(257), "a×257"),
+            @"400 ValidationException: 1 validation error detected: Value 'a×257' at 'tenantId' failed to satisfy constraint: Member must have length less than or equal to 256"
         );
         let options = options(
             &headers(&[("x-amz-tenant-id", "blue")]),

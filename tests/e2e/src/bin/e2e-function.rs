@@ -64,6 +64,8 @@ fn init() -> Result<impl FnMut(Event, &Context) -> Result<Value, Error>, Error> 
                     "trace_id": context.trace_id,
                     "arn": context.invoked_function_arn,
                     "invocations": invocations,
+                    "tenant_id": context.tenant_id,
+                    "pid": std::process::id(),
                 })),
                 Some(other) => Err(Error::new(
                     "E2E.UnknownAction",
