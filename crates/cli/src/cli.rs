@@ -234,6 +234,10 @@ pub struct FunctionArgs {
     /// Size of the function's /tmp in MB, 512 to 10240 [default: the spec's, else 512].
     #[arg(long, value_name = "MB")]
     pub ephemeral_storage: Option<u32>,
+    /// Also log the emulator's own set-up of each instance (cgroup, namespaces, mounts),
+    /// which Init Duration does not count, as Lambda does not.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 impl FunctionArgs {

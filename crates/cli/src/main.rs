@@ -192,8 +192,10 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
     };
     let name = config.name.clone();
     let streamed = args.stream || config.response_streaming;
-    let emulator = Emulator::start(EmulatorConfig::new(vec![config]))
-        .context("starting the local Lambda emulator")?;
+    let mut emulator_config = EmulatorConfig::new(vec![config]);
+    emulator_config.verbose = args.function.verbose;
+    let emulator =
+        Emulator::start(emulator_config).context("starting the local Lambda emulator")?;
     let tenant = args.tenant.as_deref();
     let invoked = if streamed {
         emulator.invoke_stream_tenant(&name, tenant, &payload, &mut invoke::print_chunk)

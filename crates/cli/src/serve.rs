@@ -254,6 +254,7 @@ fn start(functions: Vec<FunctionConfig>, args: &ServeArgs) -> anyhow::Result<Emu
     let mut config = EmulatorConfig::new(functions);
     config.port = args.port;
     config.log_to_stderr = true;
+    config.verbose = args.function.verbose;
     config.strict_names = true;
     config.async_invokes = async_invokes(args);
     config.allowed_hosts = args.allow_host.clone();
