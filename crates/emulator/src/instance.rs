@@ -155,7 +155,6 @@ impl<I: Identified> Lifecycle<I> {
     }
 
     /// The tenant it serves, once bound.
-    #[cfg(test)]
     pub(crate) fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
     }

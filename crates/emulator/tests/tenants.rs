@@ -120,8 +120,8 @@ fn two_tenants_invoking_concurrently_never_share_a_process() {
 #[test]
 fn at_concurrency_1_another_tenant_gets_a_new_instance_and_the_old_one_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let emulator = Emulator::start(EmulatorConfig::new(vec![per_tenant(dir.path(), 1)]))
-        .expect("start");
+    let emulator =
+        Emulator::start(EmulatorConfig::new(vec![per_tenant(dir.path(), 1)])).expect("start");
     let invoke = |tenant: &str| {
         let invoked = emulator
             .invoke_tenant("tenanted", Some(tenant), b"{}")
@@ -179,11 +179,8 @@ fn a_tenant_waits_for_a_busy_other_tenant_at_concurrency_1_and_is_then_served_ap
 fn a_missing_or_unexpected_tenant_is_awss_400() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = FunctionConfig::new("shared", script(dir.path(), "echo", common::ECHO));
-    let emulator = Emulator::start(EmulatorConfig::new(vec![
-        per_tenant(dir.path(), 1),
-        shared,
-    ]))
-    .expect("start");
+    let emulator = Emulator::start(EmulatorConfig::new(vec![per_tenant(dir.path(), 1), shared]))
+        .expect("start");
     let agent = agent();
     let missing = post(&agent, &emulator.invoke_url("tenanted"), &[], b"{}");
     assert_eq!(missing.status, 400);
@@ -224,8 +221,8 @@ fn a_missing_or_unexpected_tenant_is_awss_400() {
 #[test]
 fn the_front_door_passes_the_tenant_through() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let emulator = Emulator::start(EmulatorConfig::new(vec![per_tenant(dir.path(), 2)]))
-        .expect("start");
+    let emulator =
+        Emulator::start(EmulatorConfig::new(vec![per_tenant(dir.path(), 2)])).expect("start");
     let agent = agent();
     let url = format!("{}/lambda-url/tenanted/path", emulator.endpoint_url());
     let answer = post(&agent, &url, &[("X-Amz-Tenant-Id", "blue")], b"hi");
@@ -234,4 +231,45 @@ fn the_front_door_passes_the_tenant_through() {
     assert_eq!(tenant, "blue");
     let missing = post(&agent, &url, &[], b"hi");
     assert_eq!(missing.status, 400, "{}", missing.body);
+}
+
+#[test]
+fn an_instance_failing_its_init_fails_its_own_tenants_invocation_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first-started");
+    // The first process (green's) is slow to start and then serves; every later one (blue's)
+    // exits during its init.
+    let body = format!(
+        r#"if [ -e {first} ]; then exit 3; fi
+touch {first}
+sleep 1
+{TENANT_ECHO}"#,
+        first = first.display()
+    );
+    let mut function = FunctionConfig::new("tenanted", script(dir.path(), "bootstrap", &body));
+    function.tenancy = Tenancy::PerTenant;
+    function.concurrency = 2;
+    let emulator = Arc::new(Emulator::start(EmulatorConfig::new(vec![function])).expect("start"));
+    let green = {
+        let emulator = Arc::clone(&emulator);
+        thread::spawn(move || {
+            emulator
+                .invoke_tenant("tenanted", Some("green"), b"{}")
+                .expect("green")
+        })
+    };
+    wait_until("green's process to start", || first.exists());
+    let blue = emulator
+        .invoke_tenant("tenanted", Some("blue"), b"{}")
+        .expect("blue");
+    assert_eq!(blue.function_error.as_deref(), Some("Unhandled"));
+    assert!(
+        String::from_utf8_lossy(&blue.payload).contains("Runtime.ExitError"),
+        "{}",
+        String::from_utf8_lossy(&blue.payload)
+    );
+    let green = green.join().expect("green");
+    assert_eq!(green.function_error, None, "green got blue's init failure");
+    let (_, tenant) = pid_and_tenant(&String::from_utf8_lossy(&green.payload));
+    assert_eq!(tenant, "green");
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use lamina_context::facts;
 use tokio::sync::mpsc;
 
-use super::{Ending, Function, Job, KILLED};
+use super::{Ending, Function, Job, KILLED, take_queued};
 use crate::instance::{Posted, Poster};
 use crate::instance_io::lock;
 use crate::invocation::StreamPart;
@@ -206,13 +206,14 @@ impl Backend for Function {
         }
         let io = Arc::clone(&instance.io);
         let init_duration = instance.spawned_at.elapsed();
+        let tenant = instance.life.tenant().map(str::to_string);
         if !self.external {
             // The runtime is expected to exit now; Lambda would not use it again either.
             if let Some(instance) = state.instances.remove(&instance_id) {
                 instance.retire();
             }
         }
-        let invocation = state.queue.pop_front();
+        let invocation = take_queued(&mut state.queue, tenant.as_deref());
         if !self.external {
             self.dispatch(&mut state);
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use lamina_context::facts;
 
-use super::{Ending, Exit, Function, Job, KILLED};
+use super::{Ending, Exit, Function, Job, KILLED, take_queued};
 use crate::instance::{Outcome, Running};
 use crate::instance_io::{InstanceIo, lock};
 use crate::invocation::{Completion, Invocation};
@@ -82,7 +82,7 @@ impl Function {
         };
         instance.retire();
         instance.io.kill_all();
-        let invocation = state.queue.pop_front();
+        let invocation = take_queued(&mut state.queue, instance.life.tenant());
         self.dispatch(&mut state);
         drop(state);
         let init_duration = instance.spawned_at.elapsed();
@@ -145,7 +145,7 @@ impl Function {
         io.kill_all();
         let ended = instance.life.end();
         if ended.during_init {
-            let invocation = state.queue.pop_front();
+            let invocation = take_queued(&mut state.queue, instance.life.tenant());
             self.dispatch(&mut state);
             drop(state);
             let init_duration = instance.spawned_at.elapsed();

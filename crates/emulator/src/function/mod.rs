@@ -207,7 +207,7 @@ impl Function {
                 break;
             }
             if let Some((body, error_type)) = instance.pending_init_error.take()
-                && let Some(invocation) = queue.pop_front()
+                && let Some(invocation) = take_queued(queue, instance.life.tenant())
             {
                 let function = Arc::clone(self);
                 let io = Arc::clone(&instance.io);
@@ -441,6 +441,22 @@ impl Function {
             instance.io.close_writer();
         }
     }
+}
+
+/// Takes the first queued invocation an instance serving `tenant` may run (`None`: an
+/// unbound instance, which takes the front of the queue): the one whose caller gets that
+/// instance's init failure, never another tenant's.
+pub(super) fn take_queued(
+    queue: &mut VecDeque<Invocation>,
+    tenant: Option<&str>,
+) -> Option<Invocation> {
+    let at = match tenant {
+        None => 0,
+        Some(tenant) => queue
+            .iter()
+            .position(|queued| queued.tenant_id.as_deref() == Some(tenant))?,
+    };
+    queue.remove(at)
 }
 
 /// The tenant (`None`: invocations naming none) of the first queued invocation, in queue
