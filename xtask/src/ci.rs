@@ -200,7 +200,10 @@ fn install_sbcl_sysroots(sh: &Shell) -> anyhow::Result<()> {
         for file in ["usr/bin/sbcl", "usr/lib/sbcl/sbcl.core"] {
             let path = std::path::Path::new(root).join(file);
             if !path.is_file() {
-                bail!("{} is missing after layers/sbcl/debian12.sh", path.display());
+                bail!(
+                    "{} is missing after layers/sbcl/debian12.sh",
+                    path.display()
+                );
             }
         }
     }

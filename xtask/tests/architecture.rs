@@ -59,8 +59,7 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package};
 /// `response.rs`, `asynchronous.rs`), unzip (`lib.rs` with `headers.rs`, `unpack.rs`) and
 /// xtask (`package.rs` with `repro.rs`). deploy, elf, context and runtime have none. Run
 /// `cargo test -p xtask --test architecture -- --nocapture` for each cycle, line by line.
-const CYCLES_STILL_TO_BREAK: &[&str] = &[
-];
+const CYCLES_STILL_TO_BREAK: &[&str] = &[];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

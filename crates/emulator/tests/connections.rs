@@ -31,7 +31,9 @@ fn half_sent_requests_do_not_block_a_normal_invoke() {
     for _ in 0..300 {
         let mut stream = TcpStream::connect(emulator.addr()).expect("connect");
         stream
-            .write_all(b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .write_all(
+                b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            )
             .expect("send a partial header");
         held.push(stream);
     }
