@@ -189,8 +189,8 @@ pub struct InvokeArgs {
     /// arrives [default: when the spec says invoke-mode = "RESPONSE_STREAM"].
     #[arg(long)]
     pub stream: bool,
-    /// The tenant invoking (X-Amz-Tenant-Id): required by a function with
-    /// tenant-isolation-mode = "PER_TENANT", refused by any other.
+    /// The tenant invoking (X-Amz-Tenant-Id, locally and with --remote): required by a
+    /// function with tenant-isolation-mode = "PER_TENANT", refused by any other.
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
     #[command(flatten)]

@@ -157,10 +157,8 @@ fn invoke(selection: &Selection, args: InvokeArgs) -> anyhow::Result<()> {
                     (function.name.clone(), function.spec.streams())
                 }
             };
-            if args.tenant.is_some() {
-                bail!("--tenant is for local invocations; --remote does not pass it yet");
-            }
-            return remote::invoke(&args.aws, &name, payload, args.stream || streams);
+            let tenant = args.tenant.as_deref();
+            return remote::invoke(&args.aws, &name, tenant, payload, args.stream || streams);
         }
         Target::Zip(zip) => {
             local::warn_host_view(&overrides);

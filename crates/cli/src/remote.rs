@@ -141,7 +141,13 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<()> {
 
 /// `invoke --remote NAME`: the deployed function, its log tail decoded to stderr; with
 /// `stream`, its response stream printed as it arrives.
-pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>, stream: bool) -> anyhow::Result<()> {
+pub fn invoke(
+    aws: &AwsArgs,
+    name: &str,
+    tenant: Option<&str>,
+    payload: Vec<u8>,
+    stream: bool,
+) -> anyhow::Result<()> {
     let runtime = runtime()?;
     if stream {
         let outcome = runtime.block_on(async {
@@ -149,6 +155,7 @@ pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>, stream: bool) -> anyh
             lamina_deploy::invoke_remote_stream(
                 &client,
                 name,
+                tenant,
                 payload,
                 &mut lamina_cli::invoke::print_chunk,
             )
@@ -166,7 +173,7 @@ pub fn invoke(aws: &AwsArgs, name: &str, payload: Vec<u8>, stream: bool) -> anyh
     }
     let outcome = runtime.block_on(async {
         let client = lamina_deploy::connect(&client_options(aws)).await?;
-        lamina_deploy::invoke_remote(&client, name, payload).await
+        lamina_deploy::invoke_remote(&client, name, tenant, payload).await
     })?;
     if let Some(tail) = &outcome.log_tail {
         eprint!("{tail}");

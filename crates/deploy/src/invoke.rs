@@ -26,15 +26,18 @@ pub struct InvokeOutcome {
 }
 
 /// Invokes `name` (a name, `name:alias`, or an ARN) synchronously with `payload`, asking for
-/// the log tail (`LogType=Tail`).
+/// the log tail (`LogType=Tail`); `tenant` is the `TenantId` a function with tenant isolation
+/// requires (and any other refuses).
 pub async fn invoke_remote(
     client: &Client,
     name: &str,
+    tenant: Option<&str>,
     payload: Vec<u8>,
 ) -> Result<InvokeOutcome, DeployError> {
     let out = client
         .invoke()
         .function_name(name)
+        .set_tenant_id(tenant.map(str::to_string))
         .log_type(LogType::Tail)
         .payload(Blob::new(payload))
         .send()
@@ -83,10 +86,12 @@ pub struct StreamOutcome {
 /// Invokes `name` with `InvokeWithResponseStream` and `payload`, asking for the log tail:
 /// each `PayloadChunk` goes to `on_chunk` as it arrives, and `InvokeComplete` says how the
 /// invocation ended. A stream cut before `InvokeComplete` is an error
-/// ([`DeployError::StreamCut`]): what reached `on_chunk` may be incomplete.
+/// ([`DeployError::StreamCut`]): what reached `on_chunk` may be incomplete. `tenant` as for
+/// [`invoke_remote`].
 pub async fn invoke_remote_stream(
     client: &Client,
     name: &str,
+    tenant: Option<&str>,
     payload: Vec<u8>,
     on_chunk: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<StreamOutcome, DeployError> {
@@ -94,6 +99,7 @@ pub async fn invoke_remote_stream(
     let mut out = client
         .invoke_with_response_stream()
         .function_name(name)
+        .set_tenant_id(tenant.map(str::to_string))
         .log_type(LogType::Tail)
         .payload(Blob::new(payload))
         .send()

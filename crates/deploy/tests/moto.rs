@@ -202,7 +202,7 @@ async fn a_role_lambda_cannot_assume_is_named_with_what_to_do() {
 async fn invoke_remote_returns_status_and_payload() {
     let Some(m) = moto().await else { return };
     deploy(&m, &[m.function("hello", "v1", vec![])], &fast()).await;
-    let out = lamina_deploy::invoke_remote(&m.client, "hello", br#"{"x":1}"#.to_vec())
+    let out = lamina_deploy::invoke_remote(&m.client, "hello", None, br#"{"x":1}"#.to_vec())
         .await
         .unwrap();
     assert_eq!(out.status, 200);
@@ -242,7 +242,7 @@ async fn no_credentials_is_named_with_what_to_do() {
     .load()
     .await;
     let client = lamina_deploy::lambda_client(&config).unwrap();
-    let err = lamina_deploy::invoke_remote(&client, "hello", Vec::new())
+    let err = lamina_deploy::invoke_remote(&client, "hello", None, Vec::new())
         .await
         .unwrap_err();
     assert!(matches!(err, DeployError::NoCredentials { .. }), "{err}");

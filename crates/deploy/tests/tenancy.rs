@@ -20,8 +20,8 @@ use common::{REGION, fast, moto};
 use lamina_deploy::aws_sdk_lambda;
 use lamina_deploy::{ClientOptions, DeployError, apply, plan, state};
 
-/// One request as sent: its operation's name and its body.
-type Request = (String, Vec<u8>);
+/// One request as sent: its operation's name, its `X-Amz-Tenant-Id` and its body.
+type Request = (String, Option<String>, Vec<u8>);
 
 /// Every request, as sent.
 #[derive(Debug, Clone, Default)]
@@ -42,13 +42,10 @@ impl Intercept for Sent {
             .load::<Metadata>()
             .map(|meta| meta.name().to_string())
             .unwrap_or_default();
-        let body = context
-            .request()
-            .body()
-            .bytes()
-            .unwrap_or_default()
-            .to_vec();
-        self.0.lock().unwrap().push((name, body));
+        let request = context.request();
+        let tenant = request.headers().get("X-Amz-Tenant-Id").map(str::to_string);
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        self.0.lock().unwrap().push((name, tenant, body));
         Ok(())
     }
 }
@@ -60,8 +57,19 @@ impl Sent {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(name, _)| name == operation)
-            .map(|(_, body)| serde_json::from_slice(body).unwrap())
+            .filter(|(name, _, _)| name == operation)
+            .map(|(_, _, body)| serde_json::from_slice(body).unwrap())
+            .collect()
+    }
+
+    /// The `X-Amz-Tenant-Id` of each `operation` request sent so far.
+    fn tenants(&self, operation: &str) -> Vec<Option<String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, _, _)| name == operation)
+            .map(|(_, tenant, _)| tenant.clone())
             .collect()
     }
 
@@ -70,7 +78,7 @@ impl Sent {
             .lock()
             .unwrap()
             .iter()
-            .map(|(name, _)| name.clone())
+            .map(|(name, _, _)| name.clone())
             .collect()
     }
 }
@@ -168,4 +176,22 @@ async fn a_changed_tenancy_is_refused_before_any_call_and_state_shows_it() {
         ),
         "{report}"
     );
+}
+
+#[tokio::test]
+async fn invoke_remote_sends_the_tenant_as_the_sdk_models_it() {
+    let Some(m) = moto().await else { return };
+    let sent = Sent::default();
+    let client = client(&m.url, &sent).await;
+    let f = m.function("hello", "#!/bin/sh\n", vec![]);
+    let planned = plan(&client, std::slice::from_ref(&f)).await.unwrap();
+    apply(&client, &planned, &fast()).await.unwrap();
+    // moto 5.2.5 ignores the header (and tenancy): the request is what is checked.
+    lamina_deploy::invoke_remote(&client, "hello", Some("blue"), b"{}".to_vec())
+        .await
+        .unwrap();
+    lamina_deploy::invoke_remote(&client, "hello", None, b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(sent.tenants("Invoke"), [Some("blue".to_string()), None]);
 }
