@@ -225,19 +225,10 @@ impl<I: Identified> Lifecycle<I> {
                 first: true,
             };
         }
-        // With one slot, a runtime asking again while its invocation runs gets it again (it
-        // lost the event); with several, the other slots simply wait. An invocation whose
-        // answer is being read is never handed out again: its handler has run.
-        if self.slots == 1
-            && let Some(running) = self.running.first()
-            && !running.answering
-        {
-            return Next::Deliver {
-                request_id: running.invocation.request_id().to_string(),
-                invocation_id: running.invocation_id.clone().unwrap_or_default(),
-                first: false,
-            };
-        }
+        // A runtime asking again while its invocations run waits: a delivered invocation is
+        // never handed out again, whatever the runtime did with it (a handler's side effects
+        // happen once per delivery). On Lambda such a `/next` blocks as well, and the
+        // invocation it did not answer ends by its timeout.
         Next::Wait {
             freeze: self.running.is_empty(),
         }
@@ -525,11 +516,8 @@ mod tests {
         );
         assert_eq!(
             life.next(at(8), Duration::ZERO, fresh),
-            Next::Deliver {
-                request_id: id.clone(),
-                invocation_id: "nonce-1".into(),
-                first: false
-            }
+            Next::Wait { freeze: false },
+            "asked again without an answer: never handed out twice"
         );
         let Posted::Accepted(running) = life.post(&id, None, Poster::Whole, false) else {
             panic!("the running invocation's result is accepted");

@@ -411,3 +411,85 @@ fn a_max_concurrency_outside_lambdas_range_is_refused_naming_the_limit() {
     config.runtime_api_only = true;
     assert!(Emulator::start(config).is_ok());
 }
+
+/// A runtime that asks `/next` again without answering waits; it is not handed the invocation
+/// it was given (which would run its handler again: an attacker's raw client ran one
+/// invocation's handler 15,000 times in 10 s). The unanswered invocation ends by its timeout,
+/// and the waiting `/next` gets the next invocation.
+#[test]
+fn a_runtime_asking_again_without_answering_is_not_handed_the_same_invocation() {
+    let h = harness_with(1, Duration::from_secs(1));
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| h.emulator.invoke("probe", br#"{"n":1}"#).expect("invoke"));
+        let (id, _) = h.next();
+        let again = scope.spawn(|| h.next());
+        let first = first.join().expect("caller");
+        assert_eq!(error_of(&first)["errorType"], "Sandbox.Timedout");
+        // Nothing else is queued: the second `/next` must still be waiting.
+        if again.is_finished() {
+            let (next_id, _) = again.join().expect("second /next");
+            panic!("/next handed out {next_id} again (the unanswered one is {id})");
+        }
+        let second = scope.spawn(|| h.emulator.invoke("probe", br#"{"n":2}"#).expect("invoke"));
+        let (next_id, event) = again.join().expect("second /next");
+        assert_ne!(
+            next_id, id,
+            "the unanswered invocation was handed out again"
+        );
+        assert_eq!(event, r#"{"n":2}"#);
+        let answer = post(
+            &agent(),
+            &h.url(&format!("invocation/{next_id}/response")),
+            &[],
+            b"\"ok\"",
+        );
+        assert_eq!(answer.status, 202);
+        assert_eq!(second.join().expect("caller").payload, b"\"ok\"");
+    });
+    let log = common::platform_lines(&h.emulator.logs("probe"));
+    assert_eq!(log.matches("START ").count(), 2, "{log}");
+}
+
+/// An answer cut short, then `/next` at once (before the emulator has read the cut): the cut
+/// invocation is not handed out again (an attacker's client got it back 5 times in 6).
+#[test]
+fn a_cut_answer_followed_at_once_by_next_is_not_handed_out_again() {
+    let h = harness(1);
+    for round in 0..6 {
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| h.emulator.invoke("probe", b"{}").expect("invoke"));
+            let (id, _) = h.next();
+            let mut stream = TcpStream::connect(&h.addr).expect("connect");
+            let head = format!(
+                "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\n\
+                 Content-Length: 1000\r\n\r\n0123456789"
+            );
+            stream.write_all(head.as_bytes()).expect("write");
+            drop(stream);
+            let again = scope.spawn(|| h.next());
+            assert_eq!(
+                error_of(&first.join().expect("caller"))["errorType"],
+                "Runtime.TruncatedResponse",
+                "round {round}"
+            );
+            if again.is_finished() {
+                let (next_id, _) = again.join().expect("second /next");
+                panic!("round {round}: /next handed out {next_id} (the cut one is {id})");
+            }
+            let second = scope.spawn(|| h.emulator.invoke("probe", b"{}").expect("invoke"));
+            let (next_id, _) = again.join().expect("second /next");
+            assert_ne!(
+                next_id, id,
+                "round {round}: the cut invocation was handed out again"
+            );
+            let answer = post(
+                &agent(),
+                &h.url(&format!("invocation/{next_id}/response")),
+                &[],
+                b"\"ok\"",
+            );
+            assert_eq!(answer.status, 202);
+            assert_eq!(second.join().expect("caller").payload, b"\"ok\"");
+        });
+    }
+}
