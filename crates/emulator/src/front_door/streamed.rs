@@ -88,25 +88,39 @@ pub async fn response(
     response
 }
 
-/// Status and headers (cookies as `set-cookie`) of an HTTP prelude; a prelude that is not
-/// JSON gives a bare 200. As for a buffered answer, the function's hop-by-hop and framing
-/// headers are dropped (the front door streams with its own framing), and a status that is not
-/// final or a header HTTP cannot carry is an error saying which.
+/// Status and headers (cookies as `set-cookie`) of an HTTP prelude; a prelude that is not a
+/// JSON object gives a bare 200. As for a buffered answer, the function's hop-by-hop and
+/// framing headers are dropped (the front door streams with its own framing), and a status that
+/// is not a final one (or not a number) or a header HTTP cannot carry is an error saying which.
 fn parse_prelude(prelude: &[u8]) -> Result<(u16, Vec<(String, String)>), String> {
     let value: serde_json::Value = serde_json::from_slice(prelude).unwrap_or_default();
-    let status = match value.get("statusCode").and_then(serde_json::Value::as_u64) {
-        Some(status) => super::answer::final_status(status)?,
+    let Some(object) = value.as_object() else {
+        return Ok((200, Vec::new()));
+    };
+    let status = match object.get("statusCode") {
         None => 200,
+        Some(code) => match code.as_u64() {
+            Some(status) => super::answer::final_status(status)?,
+            None => {
+                return Err(format!(
+                    "statusCode {code} is not a final HTTP status (200 to 599)"
+                ));
+            }
+        },
     };
     let mut headers = Vec::new();
-    if let Some(map) = value.get("headers").and_then(serde_json::Value::as_object) {
+    if let Some(map) = object.get("headers").and_then(serde_json::Value::as_object) {
         for (name, value) in map {
-            if let Some(text) = value.as_str() {
-                headers.push((name.to_ascii_lowercase(), text.to_owned()));
-            }
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Number(number) => number.to_string(),
+                serde_json::Value::Bool(flag) => flag.to_string(),
+                other => return Err(format!("header {name}: {other} is not a header value")),
+            };
+            headers.push((name.to_ascii_lowercase(), text));
         }
     }
-    if let Some(cookies) = value.get("cookies").and_then(serde_json::Value::as_array) {
+    if let Some(cookies) = object.get("cookies").and_then(serde_json::Value::as_array) {
         for cookie in cookies.iter().filter_map(serde_json::Value::as_str) {
             headers.push(("set-cookie".into(), cookie.to_owned()));
         }
@@ -131,6 +145,29 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
         );
         assert_eq!(parse_prelude(b"not json"), Ok((200, Vec::new())));
+    }
+
+    #[test]
+    fn a_status_that_is_not_a_number_or_a_header_that_is_not_text_is_refused() {
+        assert_eq!(parse_prelude(b""), Ok((200, Vec::new())));
+        for prelude in [
+            &br#"{"statusCode":-1}"#[..],
+            br#"{"statusCode":200.5}"#,
+            br#"{"statusCode":18446744073709551616}"#,
+            br#"{"statusCode":"204"}"#,
+            br#"{"statusCode":"200 OK\r\nInjected: 1"}"#,
+            br#"{"statusCode":200,"headers":{"x-a":{"b":1}}}"#,
+        ] {
+            assert!(
+                parse_prelude(prelude).is_err(),
+                "{}",
+                String::from_utf8_lossy(prelude)
+            );
+        }
+        insta::assert_snapshot!(
+            parse_prelude(br#"{"statusCode":"204"}"#).unwrap_err(),
+            @r#"statusCode "204" is not a final HTTP status (200 to 599)"#
+        );
     }
 
     #[test]
