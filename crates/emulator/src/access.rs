@@ -54,13 +54,14 @@ impl Access {
     }
 
     /// The refusal for `request`'s `Host` (and, when `check_origin`, its `Origin`), or
-    /// `None` when it may be answered.
+    /// `None` when it may be answered. Every value counts: a request naming a second `Host` or
+    /// `Origin` is answered only when each is allowed.
     pub(crate) fn refusal(
         &self,
         headers: &hyper::HeaderMap,
         check_origin: bool,
     ) -> Option<Response<Body>> {
-        if let Some(host) = headers.get(hyper::header::HOST) {
+        for host in headers.get_all(hyper::header::HOST) {
             let text = String::from_utf8_lossy(host.as_bytes());
             let name = host_name(&text);
             let listening = self
@@ -86,7 +87,11 @@ impl Access {
                 ));
             }
         }
-        if check_origin && let Some(origin) = headers.get(hyper::header::ORIGIN) {
+        for origin in headers
+            .get_all(hyper::header::ORIGIN)
+            .iter()
+            .filter(|_| check_origin)
+        {
             let text = String::from_utf8_lossy(origin.as_bytes());
             let origin = normalise_origin(&text);
             if !self.origin_allowed(&origin) {

@@ -68,7 +68,13 @@ fn a_foreign_host_is_refused_as_dns_rebinding_would_send_it() {
     // The front door on the same port too.
     let (status, _) = post(addr, "/lambda-url/echo/", "attacker.example", None);
     assert_eq!(status, 403);
-    for host in ["localhost.attacker.example", "127.0.0.1.nip.io:80"] {
+    // Every Host counts: one naming another host after an allowed one is refused too (it
+    // was answered).
+    for host in [
+        "localhost.attacker.example",
+        "127.0.0.1.nip.io:80",
+        "localhost\r\nHost: attacker.example",
+    ] {
         assert_eq!(post(addr, INVOKE, host, None).0, 403, "Host {host}");
     }
 }
