@@ -361,9 +361,14 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `KEY=VALUE`, checked as Lambda checks a function's environment (the spec's words).
 fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        Some((key, value)) if !key.is_empty() => {
+            lamina_cli::spec::check_environment_variable(key, value)
+                .map_err(|reason| format!("`{key}`: {reason}"))?;
+            Ok((key.to_string(), value.to_string()))
+        }
         _ => Err(format!("`{text}` is not KEY=VALUE")),
     }
 }

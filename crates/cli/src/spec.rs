@@ -171,6 +171,8 @@ pub const RESERVED_ENV_NAMES: &[&str] = &[
     "AWS_LAMBDA_INITIALIZATION_TYPE",
     "AWS_LAMBDA_LOG_GROUP_NAME",
     "AWS_LAMBDA_LOG_STREAM_NAME",
+    // Set by Lambda Managed Instances; lamina sets it from `max-concurrency`.
+    "AWS_LAMBDA_MAX_CONCURRENCY",
     "AWS_LAMBDA_RUNTIME_API",
     "AWS_REGION",
     "AWS_SECRET_ACCESS_KEY",
@@ -185,6 +187,34 @@ pub const RESERVED_ENV_NAMES: &[&str] = &[
 /// the spec and the flag.
 pub fn check_max_concurrency(slots: u64) -> Result<u32, String> {
     facts::check_max_concurrency(slots).map_err(|refused| refused.to_string())
+}
+
+/// Whether Lambda would take `key=value` in a function's environment: a name it accepts
+/// (`[a-zA-Z]([a-zA-Z0-9_])+`), not one it sets itself, and no NUL. The same words for
+/// `[environment]` and `--env`.
+pub fn check_environment_variable(key: &str, value: &str) -> Result<(), String> {
+    if !valid_env_name(key) {
+        return Err(
+            "not an environment variable name: a letter, then at least one more \
+                    letter, digit or `_`"
+                .into(),
+        );
+    }
+    if RESERVED_ENV_NAMES.contains(&key) {
+        return Err(if key == "AWS_LAMBDA_MAX_CONCURRENCY" {
+            "reserved: Lambda sets this variable itself; set `max-concurrency` (or \
+             --max-concurrency) instead"
+                .into()
+        } else {
+            "reserved: Lambda sets this variable itself and refuses it in a function's \
+             configuration"
+                .into()
+        });
+    }
+    if value.contains('\0') {
+        return Err(nul_refused());
+    }
+    Ok(())
 }
 
 /// The size of an environment as Lambda counts it against its 4 KB: every key's and value's
@@ -478,24 +508,8 @@ fn environment_of(
     let environment = table.into_inner();
     for (key, value) in &environment {
         // The table's keys carry no span: the value's line is the key's.
-        let key_refused =
-            |message: String| refuse(value.span(), &format!("environment.{key}"), message);
-        if !valid_env_name(key) {
-            return key_refused(
-                "not an environment variable name: a letter, then at least one more letter, \
-                 digit or `_`"
-                    .into(),
-            );
-        }
-        if RESERVED_ENV_NAMES.contains(&key.as_str()) {
-            return key_refused(
-                "reserved: Lambda sets this variable itself and refuses it in a function's \
-                 configuration"
-                    .into(),
-            );
-        }
-        if value.get_ref().contains('\0') {
-            return key_refused(nul_refused());
+        if let Err(message) = check_environment_variable(key, value.get_ref()) {
+            return refuse(value.span(), &format!("environment.{key}"), message);
         }
     }
     let bytes = environment_bytes(

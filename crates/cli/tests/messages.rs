@@ -127,7 +127,7 @@ fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
         "BIG={}",
         "x".repeat(lamina_context::facts::MAX_ENVIRONMENT_BYTES)
     );
-    let runs: [&[&str]; 12] = [
+    let runs: [&[&str]; 15] = [
         &["serve", "--max-concurrency", "4294967295"],
         &["serve", "--max-concurrency", "0"],
         &["invoke", "--bootstrap", "exe.sh", "--env", &big],
@@ -146,6 +146,16 @@ fn flags_out_of_lambdas_limits_or_without_effect_are_refused() {
         &["serve", "--zip", "f.zip", "--watch"],
         &["invoke", "f", "--remote", "--timeout", "5"],
         &["invoke", "--bootstrap", "exe.sh", "--region", "eu-west-1"],
+        // --env is checked as [environment] is (found re-attacking #19: it was passed on).
+        &[
+            "invoke",
+            "--bootstrap",
+            "exe.sh",
+            "--env",
+            "AWS_REGION=eu-west-1",
+        ],
+        &["serve", "--env", "AWS_LAMBDA_MAX_CONCURRENCY=1601"],
+        &["invoke", "--bootstrap", "exe.sh", "--env", "A B=1"],
     ];
     let mut said = String::new();
     for args in runs {
