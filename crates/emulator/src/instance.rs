@@ -56,12 +56,11 @@ pub(crate) enum Next {
     /// The instance finished its init: it is ready now (the driver offers it work and asks
     /// again).
     Initialized,
-    /// Hand out this running invocation under `invocation_id`; `first` when this is its
-    /// first delivery (the driver then logs START and starts its timer).
+    /// Hand out this running invocation under `invocation_id`, its one delivery (the driver
+    /// logs START and starts its timer).
     Deliver {
         request_id: String,
         invocation_id: String,
-        first: bool,
     },
     /// Nothing to do: wait until an invocation is offered; `freeze` when nothing runs at all
     /// (the instance is idle, and Lambda freezes it).
@@ -222,7 +221,6 @@ impl<I: Identified> Lifecycle<I> {
             return Next::Deliver {
                 request_id: running.invocation.request_id().to_string(),
                 invocation_id,
-                first: true,
             };
         }
         // A runtime asking again while its invocations run waits: a delivered invocation is
@@ -510,8 +508,7 @@ mod tests {
             life.next(at(7), Duration::ZERO, fresh),
             Next::Deliver {
                 request_id: id.clone(),
-                invocation_id: "nonce-1".into(),
-                first: true
+                invocation_id: "nonce-1".into()
             }
         );
         assert_eq!(
@@ -638,7 +635,6 @@ mod tests {
         let Next::Deliver {
             request_id,
             invocation_id: second,
-            first: true,
         } = life.next(at(2), Duration::ZERO, || "second".into())
         else {
             panic!("delivered again");

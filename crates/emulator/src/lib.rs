@@ -44,9 +44,11 @@ mod invoke_api;
 pub mod layout;
 mod logs;
 mod process;
+mod refusal;
 mod runtime_api;
 mod shared;
 mod stream_api;
+mod tenancy;
 pub mod view;
 
 use std::net::SocketAddr;
@@ -638,9 +640,9 @@ fn check_tenant(
                 function: function.config.name.clone(),
                 reason: format!("the tenant id {tenant:?} cannot be sent in a header"),
             })?;
-        headers.insert(invoke_api::TENANT_ID_HEADER, value);
+        headers.insert(tenancy::TENANT_ID_HEADER, value);
     }
-    invoke_api::tenant_id(&headers, function.config.tenancy).map_err(|refusal| {
+    tenancy::tenant_id(&headers, function.config.tenancy).map_err(|refusal| {
         let reason = match (function.config.tenancy, tenant) {
             (Tenancy::PerTenant, None) => format!(
                 "it has tenant isolation (PER_TENANT): every invocation names its tenant ({})",

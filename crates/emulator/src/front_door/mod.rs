@@ -67,7 +67,7 @@ pub async fn serve(
     // it. Without, the header is only one of the request's, as any other.
     let tenant_id = match function.config.tenancy {
         Tenancy::Shared => None,
-        tenancy => match crate::invoke_api::tenant_id(request.headers(), tenancy) {
+        tenancy => match crate::tenancy::tenant_id(request.headers(), tenancy) {
             Ok(tenant_id) => tenant_id,
             Err(refusal) => return refusal.into_response(),
         },

@@ -119,6 +119,10 @@ pub struct Function {
     log_stream_name: String,
     handle: Handle,
     stopped: AtomicBool,
+    /// Every instance started and not yet dropped, also those already out of `instances`
+    /// (timed out, exited) whose cgroup may still be being removed: [`Function::stop`] waits
+    /// for those removals, so the emulator never exits with a cgroup left behind.
+    started: Mutex<Vec<std::sync::Weak<InstanceIo>>>,
 }
 
 #[derive(Default)]
@@ -172,6 +176,7 @@ impl Function {
             log_stream_name: ids::log_stream_name(SystemTime::now()),
             handle,
             stopped: AtomicBool::new(false),
+            started: Mutex::new(Vec::new()),
         })
     }
 
@@ -374,26 +379,23 @@ impl Function {
                     Next::Deliver {
                         request_id,
                         invocation_id,
-                        first,
                     } => {
                         let Some(running) = instance.life.running_mut(&request_id) else {
                             return RuntimeAnswer::ContainerError;
                         };
-                        if first {
-                            let start = logs::start_line(&request_id);
-                            instance.io.begin(&start);
-                            self.log_line(&start);
-                            let timer = Arc::clone(self);
-                            let timeout = self.config.timeout;
-                            running.invocation.timer = Some(
-                                self.handle
-                                    .spawn(async move {
-                                        tokio::time::sleep(timeout).await;
-                                        timer.on_timeout(instance_id, &request_id);
-                                    })
-                                    .abort_handle(),
-                            );
-                        }
+                        let start = logs::start_line(&request_id);
+                        instance.io.begin(&start);
+                        self.log_line(&start);
+                        let timer = Arc::clone(self);
+                        let timeout = self.config.timeout;
+                        running.invocation.timer = Some(
+                            self.handle
+                                .spawn(async move {
+                                    tokio::time::sleep(timeout).await;
+                                    timer.on_timeout(instance_id, &request_id);
+                                })
+                                .abort_handle(),
+                        );
                         instance.io.thaw();
                         return self.delivery(&running.invocation.invocation, invocation_id);
                     }
@@ -440,6 +442,21 @@ impl Function {
             }
             instance.io.close_writer();
         }
+        drop(state);
+        let started = std::mem::take(&mut *lock(&self.started));
+        for io in started.iter().filter_map(std::sync::Weak::upgrade) {
+            if let Some(cgroup) = &io.cgroup {
+                // Returns once a removal under way (a timed-out instance's) is done.
+                cgroup.remove();
+            }
+        }
+    }
+
+    /// Remembers an instance's I/O until it is dropped, for [`Function::stop`].
+    pub(super) fn remember_started(&self, io: &Arc<InstanceIo>) {
+        let mut started = lock(&self.started);
+        started.retain(|weak| weak.strong_count() > 0);
+        started.push(Arc::downgrade(io));
     }
 }
 
