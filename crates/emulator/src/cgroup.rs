@@ -203,7 +203,7 @@ impl Cgroups {
             version: self.version.clone(),
             dirs,
             pids: self.pids,
-            removed: std::sync::atomic::AtomicBool::new(false),
+            removed: std::sync::Mutex::new(false),
         };
         let bytes = (memory_mb * 1024 * 1024).to_string();
         let set = match cgroup.version {
@@ -246,8 +246,9 @@ pub struct InstanceCgroup {
     dirs: Vec<PathBuf>,
     /// Whether it has a pids controller (v2: in its one folder; v1: the third folder).
     pids: bool,
-    /// Set once its folders are gone (or given up on), so removing twice does nothing.
-    removed: std::sync::atomic::AtomicBool,
+    /// Set once its folders are gone (or given up on), so removing twice does nothing; held
+    /// while removing, so a second remover (shutdown) waits for the first to finish.
+    removed: std::sync::Mutex<bool>,
 }
 
 impl Drop for InstanceCgroup {
@@ -416,11 +417,20 @@ impl InstanceCgroup {
     /// folders) and removes the folders. `rmdir` of a cgroup whose processes are still
     /// exiting fails with `EBUSY`, so it is retried, killing again (a process forked as the
     /// first kill landed) until the cgroup is empty or [`EMPTY_WAIT`] has passed. Does
-    /// nothing the second time.
+    /// nothing the second time; a call while another is removing returns once that one is
+    /// done (so a shutdown that removes what is left never exits before a removal under way).
     pub fn remove(&self) {
-        if self.removed.swap(true, Ordering::AcqRel) {
-            return;
+        let mut removed = self
+            .removed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*removed {
+            self.remove_now();
+            *removed = true;
         }
+    }
+
+    fn remove_now(&self) {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {

@@ -119,6 +119,7 @@ impl Function {
         let pgid = child.id();
         let id = self.next_instance_id.fetch_add(1, Ordering::Relaxed);
         let io = Arc::new(InstanceIo::new(Some(our_writer), pgid, cgroup));
+        self.remember_started(&io);
 
         let reader_function = Arc::clone(self);
         let reader_io = Arc::clone(&io);
