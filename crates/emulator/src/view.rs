@@ -246,7 +246,8 @@ fn plan_for<'a>(
     }
     let _ = writeln!(
         fstab,
-        "lamina-tmp /tmp tmpfs size={ephemeral_storage_mb}m,mode=1777,nosuid,nodev 0 0"
+        "lamina-tmp {} tmpfs size={ephemeral_storage_mb}m,mode=1777,nosuid,nodev 0 0",
+        lamina_context::facts::TMP_DIR
     );
     Plan { fstab, create }
 }
