@@ -631,6 +631,11 @@ impl<'d, R: ReadRef<'d>> Tail<R> {
 
 /// Walks `DT_VERNEED` entries: (vn_file, vna_name, vna_other) triples. Bounded by the data
 /// and by the declared count, so a cycle or a huge count cannot loop forever.
+/// The most needed versions one file may name in all: real files name tens; without a bound
+/// a hostile file's overlapping entries (each `vna_next` 1 byte on) would be collected by the
+/// billion.
+const MAX_VERSION_NEEDS: usize = 65_536;
+
 fn read_verneed<'d, R: ReadRef<'d>>(
     endian: Endianness,
     bytes: Tail<R>,
@@ -654,6 +659,11 @@ fn read_verneed<'d, R: ReadRef<'d>>(
                     "DT_VERNEED entry {i}, auxiliary entry {j} runs past the end of the file"
                 ))
             })?;
+            if found.len() >= MAX_VERSION_NEEDS {
+                return Err(ElfError::malformed(format!(
+                    "DT_VERNEED names more than {MAX_VERSION_NEEDS} versions"
+                )));
+            }
             found.push((file, aux.vna_name.get(endian), aux.vna_other.get(endian).0));
             let next = aux.vna_next.get(endian) as usize;
             if next == 0 {
@@ -1054,6 +1064,29 @@ mod tests {
         assert_eq!(
             malformed(read_verneed(le, tail(&verneed(1, 0, u32::MAX, 0)), 1)),
             "DT_VERNEED entry 0, auxiliary entry 0 runs past the end of the file"
+        );
+    }
+
+    #[test]
+    fn verneed_names_at_most_a_bounded_number_of_versions() {
+        let le = Endianness::Little;
+        // Two libraries of 40,000 versions each: past the bound, however the links chain.
+        let mut data = Vec::new();
+        for library in 0..2u32 {
+            let after = if library == 0 { 16 + 40_000 * 16 } else { 0 };
+            data.extend(verneed(40_000, library, 16, after));
+            for version in 0..40_000u32 {
+                let next = if version == 39_999 { 0 } else { 16 };
+                data.extend(vernaux(2, version, next));
+            }
+        }
+        assert_eq!(
+            malformed(read_verneed(le, tail(&data), 2)),
+            format!("DT_VERNEED names more than {MAX_VERSION_NEEDS} versions")
+        );
+        assert_eq!(
+            read_verneed(le, tail(&data), 1).map(|found| found.len()),
+            Ok(40_000)
         );
     }
 
