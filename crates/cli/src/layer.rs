@@ -184,10 +184,17 @@ impl LayerBuilder<'_> {
             let manifest = manifest_path(&zip);
             if manifest.is_file() {
                 let manifest = Manifest::read(&manifest)?;
-                set.usage.unzipped_bytes += manifest.unzipped_size;
+                // Sizes read from files: saturate rather than wrap (a hostile manifest).
+                set.usage.unzipped_bytes = set
+                    .usage
+                    .unzipped_bytes
+                    .saturating_add(manifest.unzipped_size);
                 set.manifests.push((value.clone(), manifest));
             } else {
-                set.usage.unzipped_bytes += crate::check::unzipped_size(&zip)?;
+                set.usage.unzipped_bytes = set
+                    .usage
+                    .unzipped_bytes
+                    .saturating_add(crate::check::unzipped_size(&zip)?);
             }
             set.zips.push(zip);
         }
