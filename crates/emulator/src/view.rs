@@ -144,6 +144,18 @@ ro() {
 [ -d /opt ] || fail "this machine has no /opt to show the layers at"
 mount -t tmpfs -o mode=0755 lamina-var /var || fail "mounting a tmpfs at /var"
 mkdir /var/task /var/runtime
+# A launcher from the host (qemu for another architecture) may sit under the host's /tmp,
+# which the view's own /tmp hides: it is shown at /var/runtime and run from there.
+case $1 in
+  /var/task/*|/opt/*) ;;
+  /*)
+    name=${1##*/}
+    : > "/var/runtime/$name"
+    mount --bind "$1" "/var/runtime/$name" || fail "showing $1 at /var/runtime/$name"
+    shift
+    set -- "/var/runtime/$name" "$@"
+    ;;
+esac
 mount --bind "$task" /var/task || fail "showing $task at /var/task"
 ro /var/task
 mount --bind "$opt" /opt || fail "showing $opt at /opt"

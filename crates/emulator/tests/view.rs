@@ -79,6 +79,25 @@ fn only_the_images_commands_are_on_path() {
     );
 }
 
+/// A launcher outside the function (as qemu-aarch64 runs an arm64 bootstrap) that lives under
+/// the host's temporary folder, which the view's own /tmp hides: it still runs (it was "not
+/// found", exit 127, for any project under /tmp).
+#[test]
+fn a_launcher_under_the_hosts_tmp_still_runs_in_the_view() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(dir.path().starts_with(std::env::temp_dir()));
+    let launcher = dir.path().join("tools/launcher");
+    std::fs::create_dir_all(launcher.parent().expect("parent")).expect("tools");
+    write_executable(&launcher, "#!/bin/sh\nexec \"$@\"\n");
+    let mut config = function(dir.path(), "printf launched", View::al2023());
+    config.args = vec![config.executable.display().to_string()];
+    config.executable = launcher;
+    assert_eq!(run(config), "\"launched\"");
+}
+
 #[test]
 fn the_host_view_still_sees_the_hosts_interpreters() {
     if skip_without_namespaces() {
