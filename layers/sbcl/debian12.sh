@@ -45,51 +45,12 @@ esac
 root=${1:-/srv/lamina/debian12-sbcl-$arch}
 
 stamp=$(echo "$debian_arch $packages" | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$root/.lamina-packages" 2>/dev/null)" = "$stamp" ]; then
+# shellcheck source=../debian-sysroot.sh
+. "$(dirname "$0")/../debian-sysroot.sh"
+if debian_sysroot_is_current "$root" "$stamp"; then
     exit 0
 fi
-
-work=$(mktemp -d)
-staging="$root.new"
-trap 'rm -rf "$work" "$staging"' EXIT
-mkdir -p "$(dirname "$root")"
-rm -rf "$staging"
-mkdir -p "$work/etc/sources.list.d" "$work/etc/preferences.d" "$work/lists/partial" \
-    "$work/cache/archives/partial" "$work/debs" "$staging"
-touch "$work/etc/sources.list"
-cat > "$work/etc/sources.list.d/debian12.sources" <<SOURCES
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-apt() {
-    command "$@" -q -o Dir::Etc="$work/etc" -o Dir::State::Lists="$work/lists" \
-        -o Dir::Cache="$work/cache" -o Dir::State::status=/dev/null \
-        -o APT::Architecture="$debian_arch" -o APT::Sandbox::User=root
-}
-apt apt-get update >/dev/null
-# shellcheck disable=SC2046 # one word per package=version
-(cd "$work/debs" && apt apt-get download $(echo "$packages" | awk 'NF { print $2 }') >/dev/null)
-
-echo "$packages" | while read -r sha package; do
-    [ -n "$package" ] || continue
-    name=${package%%=*}
-    deb=$(ls "$work/debs/${name}_"*"_$debian_arch.deb")
-    actual=$(sha256sum "$deb" | cut -d' ' -f1)
-    if [ "$actual" != "$sha" ]; then
-        echo "debian12.sh: $deb has sha256 $actual, expected $sha" >&2
-        exit 1
-    fi
-    dpkg-deb -x "$deb" "$staging"
-done
-echo "$stamp" > "$staging/.lamina-packages"
-
-rm -rf "$root.old"
-[ ! -e "$root" ] || mv "$root" "$root.old"
-mv "$staging" "$root"
-rm -rf "$root.old"
+unpack_debian_packages debian12.sh "$root" bookworm "$debian_arch" "$stamp" "$packages"
 # This machine's own architecture's sbcl is run once, with its core, as a smoke test.
 if [ "$arch" = "$(uname -m | sed 's/aarch64/arm64/')" ]; then
     "$root/usr/bin/sbcl" --core "$root/usr/lib/sbcl/sbcl.core" --noinform --non-interactive \
