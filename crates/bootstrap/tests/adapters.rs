@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Function, SAFETY, becomes_gone, binary_event, context, invoke};
-use serde_json::{Value, json};
+use common::{Function, becomes_gone, binary_event, context, invoke, json_of, whoami};
+use serde_json::json;
 
 const PYTHON: &str = r#"
 import os, time
@@ -101,19 +101,6 @@ fn function(language: &Language) -> Function {
     let function = Function::new();
     function.file(language.file, language.source, 0o644);
     function
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
-
-fn whoami(handler: &mut dyn lamina_bootstrap::Handler, request_id: &str) -> Value {
-    json_of(
-        &handler
-            .invoke(br#"{"action":"whoami"}"#, &context(request_id, SAFETY))
-            .unwrap(),
-    )
 }
 
 #[test]

@@ -7,9 +7,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Function, SAFETY, binary_event, context, invoke};
+use common::{Function, SAFETY, binary_event, context, invoke, json_of, whoami};
 use lamina_bootstrap::{Answer, ResponseSink};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Where `layers/sbcl/debian12.sh` unpacks this machine's SBCL (the sbcl layer's sysroot).
 const SBCL_SYSROOT: &str = "/srv/lamina/debian12-sbcl-x86_64";
@@ -72,19 +72,6 @@ fn function() -> Function {
     std::fs::create_dir_all(function.opt.path().join("bin")).unwrap();
     std::os::unix::fs::symlink(&sbcl, function.opt.path().join("bin/sbcl")).unwrap();
     function
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
-
-fn whoami(handler: &mut dyn lamina_bootstrap::Handler, request_id: &str) -> Value {
-    json_of(
-        &handler
-            .invoke(br#"{"action":"whoami"}"#, &context(request_id, SAFETY))
-            .unwrap(),
-    )
 }
 
 #[test]

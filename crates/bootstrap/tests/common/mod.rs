@@ -238,3 +238,18 @@ pub fn invoke_http(emulator: &lamina_emulator::Emulator, name: &str, payload: &[
             .unwrap(),
     }
 }
+
+/// `bytes` as JSON, or a failure that shows them.
+pub fn json_of(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Asks a test handler `{"action":"whoami"}`: its pid, request id and what it saw.
+pub fn whoami(handler: &mut dyn Handler, request_id: &str) -> serde_json::Value {
+    json_of(
+        &handler
+            .invoke(br#"{"action":"whoami"}"#, &context(request_id, SAFETY))
+            .unwrap(),
+    )
+}
